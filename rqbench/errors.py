@@ -1,0 +1,34 @@
+"""The one exception type for user mistakes: the CLI prints it as a single line and exits 2."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+from pathlib import Path
+
+
+class RqbenchError(Exception):
+    """A problem the user can fix (bad file, unknown name, ...). Never shown with a traceback."""
+
+    def __init__(self, problem: str, path: str | Path | None = None, line: int | None = None):
+        self.problem = problem
+        self.path = str(path) if path is not None else None
+        self.line = line
+        super().__init__(self.one_line())
+
+    def one_line(self) -> str:
+        where = ""
+        if self.path is not None:
+            where = f"{self.path}:{self.line}: " if self.line is not None else f"{self.path}: "
+        return where + self.problem
+
+
+def did_you_mean(name: str, choices: Iterable[str]) -> str:
+    """' (did you mean 'x'?)' for the closest choice, or a list of the valid ones."""
+    options = sorted(set(choices))
+    close = difflib.get_close_matches(name, options, n=1, cutoff=0.5)
+    if close:
+        return f" (did you mean '{close[0]}'?)"
+    if options and len(options) <= 12:
+        return " (choose from: " + ", ".join(options) + ")"
+    return ""

@@ -1,0 +1,191 @@
+"""Core value types (Doc, Query, ScoredDoc, Run, Qrels) and TREC run/qrels reading and writing.
+
+Tie-breaking: a ranking is ordered by score descending, then by docid *descending*. That is the order
+trec_eval (and so ir-measures' pytrec_eval provider) re-sorts every run into, so the rank column we
+write is exactly the order that gets evaluated, on every machine.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from rqbench.errors import RqbenchError
+
+
+@dataclass(frozen=True, slots=True)
+class Doc:
+    id: str
+    title: str
+    text: str
+
+    def contents(self, sep: str = " ") -> str:
+        """Title and text joined as BEIR/Pyserini do (title, a space, text)."""
+        return f"{self.title}{sep}{self.text}" if self.title else self.text
+
+
+@dataclass(frozen=True, slots=True)
+class Query:
+    id: str
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class ScoredDoc:
+    docid: str
+    score: float
+
+
+Run = dict[str, list[ScoredDoc]]
+"""qid -> ranking, sorted with `sort_ranking`."""
+
+Qrels = dict[str, dict[str, int]]
+"""qid -> docid -> graded relevance."""
+
+
+def _rank_key(sd: ScoredDoc) -> tuple[float, _Desc]:
+    return (-sd.score, _Desc(sd.docid))
+
+
+class _Desc(str):
+    """A str that sorts in reverse, so one ascending sort gives score desc, docid desc."""
+
+    __slots__ = ()
+
+    def __lt__(self, other: str) -> bool:  # type: ignore[override]
+        return str.__gt__(self, other)
+
+    def __gt__(self, other: str) -> bool:  # type: ignore[override]
+        return str.__lt__(self, other)
+
+
+def sort_ranking(ranking: Iterable[ScoredDoc], k: int | None = None) -> list[ScoredDoc]:
+    """Deterministic order: score descending, ties by docid descending (trec_eval's order)."""
+    ordered = sorted(ranking, key=_rank_key)
+    return ordered if k is None else ordered[:k]
+
+
+def normalize_run(run: Run, k: int | None = None) -> Run:
+    return {qid: sort_ranking(docs, k) for qid, docs in run.items()}
+
+
+def _open_text(path: Path):
+    if not path.exists():
+        raise RqbenchError("file not found", path)
+    if path.is_dir():
+        raise RqbenchError("is a directory, expected a file", path)
+    return path.open("r", encoding="utf-8", newline="")
+
+
+def iter_lines(path: str | Path) -> Iterator[tuple[int, str]]:
+    """(line number, line without newline) for every line; non-UTF-8 bytes are a one-line error."""
+    path = Path(path)
+    lineno = 0
+    try:
+        with _open_text(path) as fh:
+            for lineno, line in enumerate(fh, start=1):  # noqa: B007
+                yield lineno, line.rstrip("\r\n")
+    except UnicodeDecodeError as exc:
+        raise RqbenchError(
+            f"not valid UTF-8 (byte 0x{exc.object[exc.start]:02x}); re-encode the file as UTF-8",
+            path,
+            lineno + 1,
+        ) from None
+
+
+def _parse_float(value: str, what: str, path: Path, lineno: int) -> float:
+    try:
+        number = float(value)
+    except ValueError:
+        raise RqbenchError(f"{what} '{value}' is not a number", path, lineno) from None
+    if math.isnan(number):
+        raise RqbenchError(f"{what} is NaN", path, lineno)
+    return number
+
+
+def _parse_int(value: str, what: str, path: Path, lineno: int) -> int:
+    try:
+        return int(value)
+    except ValueError:
+        try:
+            as_float = float(value)
+        except ValueError:
+            raise RqbenchError(f"{what} '{value}' is not a number", path, lineno) from None
+        if not as_float.is_integer():
+            raise RqbenchError(f"{what} '{value}' is not a whole number", path, lineno) from None
+        return int(as_float)
+
+
+def read_trec_run(path: str | Path) -> Run:
+    """Read a 6-column TREC run (qid Q0 docid rank score tag). Ranks are ignored; scores decide."""
+    path = Path(path)
+    run: Run = {}
+    seen: set[tuple[str, str]] = set()
+    for lineno, line in iter_lines(path):
+        if not line.strip():
+            continue
+        parts = line.split()
+        if len(parts) != 6:
+            raise RqbenchError(
+                f"expected 6 columns (qid Q0 docid rank score tag), found {len(parts)}", path, lineno
+            )
+        qid, _, docid, _rank, score, _tag = parts
+        if (qid, docid) in seen:
+            raise RqbenchError(f"document '{docid}' appears twice for query '{qid}'", path, lineno)
+        seen.add((qid, docid))
+        run.setdefault(qid, []).append(ScoredDoc(docid, _parse_float(score, "score", path, lineno)))
+    if not run:
+        raise RqbenchError("run file is empty", path)
+    return normalize_run(run)
+
+
+def write_trec_run(run: Run, path: str | Path, tag: str = "rqbench") -> None:
+    """Write a TREC run atomically, ranks renumbered from 1 in `sort_ranking` order."""
+    from rqbench.io import atomic_write_text
+
+    lines = []
+    for qid in sorted(run):
+        for rank, sd in enumerate(sort_ranking(run[qid]), start=1):
+            lines.append(f"{qid} Q0 {sd.docid} {rank} {sd.score!r} {tag}\n")
+    atomic_write_text(path, "".join(lines))
+
+
+def read_qrels(path: str | Path) -> Qrels:
+    """Read qrels in TREC form (qid iter docid rel) or BEIR TSV form (query-id corpus-id score, header)."""
+    path = Path(path)
+    qrels: Qrels = {}
+    for lineno, line in iter_lines(path):
+        if not line.strip():
+            continue
+        parts = line.split("\t") if "\t" in line else line.split()
+        parts = [p.strip() for p in parts]
+        if lineno == 1 and parts and parts[0].lower() in {"query-id", "qid", "query_id", "query"}:
+            continue  # BEIR header
+        if len(parts) == 4:
+            qid, _, docid, rel = parts
+        elif len(parts) == 3:
+            qid, docid, rel = parts
+        else:
+            raise RqbenchError(
+                f"expected 4 columns (qid iter docid rel) or 3 (qid docid rel), found {len(parts)}",
+                path,
+                lineno,
+            )
+        judged = qrels.setdefault(qid, {})
+        if docid in judged:
+            raise RqbenchError(f"document '{docid}' judged twice for query '{qid}'", path, lineno)
+        judged[docid] = _parse_int(rel, "relevance", path, lineno)
+    if not qrels:
+        raise RqbenchError("qrels file is empty", path)
+    return qrels
+
+
+def write_qrels(qrels: Qrels, path: str | Path) -> None:
+    from rqbench.io import atomic_write_text
+
+    lines = [
+        f"{qid} 0 {docid} {rel}\n" for qid in sorted(qrels) for docid, rel in sorted(qrels[qid].items())
+    ]
+    atomic_write_text(path, "".join(lines))

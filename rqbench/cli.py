@@ -1,0 +1,233 @@
+"""The `rqbench` command: parses options and delegates. User mistakes print one line and exit 2."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from rqbench.errors import RqbenchError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="Evaluation and benchmarking harness for dense passage retrieval.")
+data_app = typer.Typer(no_args_is_help=True, help="Inspect datasets.")
+app.add_typer(data_app, name="data")
+
+DataRoot = Annotated[str | None, typer.Option("--data-root", help="Folder of datasets named by short name "
+                                              "(default: $RQBENCH_DATA, ./data, ../shared/data).")]
+Store = Annotated[Path | None, typer.Option("--store", help="Artifact store (default: $RQBENCH_STORE or "
+                                            ".rqbench/store).")]
+Results = Annotated[Path, typer.Option("--results", help="Where records, runs and per-query files go.")]
+JsonOut = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON on stdout.")]
+
+
+def _console(json_mode: bool) -> Console:
+    # With --json, stdout carries only JSON; progress and tables go to stderr.
+    return Console(stderr=True) if json_mode else Console()
+
+
+@app.command()
+def run(
+    suite: Annotated[Path, typer.Argument(help="Suite TOML file.")],
+    data_root: DataRoot = None,
+    store: Store = None,
+    results: Results = Path("results"),
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Recompute every stage.")] = False,
+    variant: Annotated[list[str] | None, typer.Option("--variant", "-v", help="Only these variants.")] = None,
+    json_out: JsonOut = False,
+) -> None:
+    """Run a suite: every stage cached as an artifact; one record per variant."""
+    from rqbench.artifacts import ArtifactStore
+    from rqbench.data import resolve_data_root
+    from rqbench.pipeline import run_suite
+    from rqbench.report import build_report, render_terminal
+    from rqbench.suite import load_suite
+
+    console = _console(json_out)
+    spec = load_suite(suite)
+    console.print(f"[bold]suite[/] {spec.name}: {len(spec.variants)} variant(s) on {spec.dataset} ({spec.split})")
+    records = run_suite(spec, store=ArtifactStore(store), results_root=results,
+                        data_root=resolve_data_root(data_root), console=console, overwrite=overwrite,
+                        only=variant)
+    baseline = spec.baseline if spec.baseline in {r["variant"] for r in records} else None
+    render_terminal(build_report(records, baseline=baseline, measures=spec.measures), console)
+    console.print(f"records: {results / spec.name / 'records.jsonl'}")
+    if json_out:
+        print(json.dumps(records, indent=2, sort_keys=True))
+
+
+@app.command("eval")
+def eval_cmd(
+    run_file: Annotated[Path, typer.Argument(metavar="RUN", help="TREC run file.")],
+    qrels_file: Annotated[Path, typer.Argument(metavar="QRELS", help="Qrels (TREC or BEIR TSV).")],
+    measure: Annotated[list[str] | None, typer.Option("--measure", "-m", help="e.g. RR@10, R@100, nDCG@10.")] = None,
+    per_query: Annotated[bool, typer.Option("--per-query", help="Also print per-query values.")] = False,
+    json_out: JsonOut = False,
+) -> None:
+    """Evaluate any TREC run against any qrels with ir-measures."""
+    from rqbench.measures import evaluate, parse_measures
+    from rqbench.types import read_qrels, read_trec_run
+
+    measures = parse_measures(measure or ["RR@10", "R@100", "nDCG@10"])
+    run_data, qrels = read_trec_run(run_file), read_qrels(qrels_file)
+    unjudged = sorted(set(run_data) - set(qrels))
+    result = evaluate(run_data, qrels, measures)
+    if json_out:
+        out: dict[str, Any] = dict(result.aggregate)
+        if per_query:
+            out = {"aggregate": result.aggregate, "per_query": result.per_query}
+        print(json.dumps(out, indent=None if not per_query else 2))
+    else:
+        console = Console()
+        table = Table(title=f"{run_file.name} vs {qrels_file.name} ({result.n_queries} judged queries)")
+        table.add_column("measure")
+        table.add_column("value", justify="right")
+        table.add_column("definition", overflow="fold")
+        for name, value in result.aggregate.items():
+            table.add_row(name, f"{value:.4f}", result.definitions[name])
+        console.print(table)
+        if per_query:
+            for name, values in result.per_query.items():
+                for qid, value in sorted(values.items()):
+                    console.print(f"{name}\t{qid}\t{value:.4f}")
+    if unjudged:
+        print(f"warning: {len(unjudged)} run queries have no qrels and are ignored "
+              f"(e.g. {', '.join(unjudged[:3])})", file=sys.stderr)
+
+
+@app.command()
+def report(
+    target: Annotated[Path, typer.Argument(help="Suite TOML file or a records.jsonl file.")],
+    results: Results = Path("results"),
+    out: Annotated[Path | None, typer.Option("--out", help="Output folder (default: reports/<suite>).")] = None,
+    baseline: Annotated[str | None, typer.Option("--baseline", help="Variant to compare against.")] = None,
+) -> None:
+    """Render Markdown + HTML (with figures) and a terminal table, from records only."""
+    from rqbench.records import read_records
+    from rqbench.report import build_report, render_terminal, write_report
+
+    records_path, name, suite_baseline, measures = _records_for(target, results)
+    records = read_records(records_path)
+    chosen = baseline or suite_baseline
+    render_terminal(build_report(records, baseline=chosen, measures=measures), Console())
+    written = write_report(records_path, out or Path("reports") / name, baseline=chosen, measures=measures)
+    Console().print(f"wrote {written['markdown']} and {written['html']}")
+
+
+@app.command()
+def check(
+    suite: Annotated[Path, typer.Argument(help="Suite TOML file with [check] expected values.")],
+    baseline: Annotated[Path | None, typer.Option("--baseline", help="records.jsonl to compare against "
+                                                  "instead of the suite's expected values.")] = None,
+    no_run: Annotated[bool, typer.Option("--no-run", help="Check the latest records; run nothing.")] = False,
+    data_root: DataRoot = None,
+    store: Store = None,
+    results: Results = Path("results"),
+    json_out: JsonOut = False,
+) -> None:
+    """CI gate: exit 0 if nothing regressed, 1 with a table of what did, 2 on bad input."""
+    from rqbench.artifacts import ArtifactStore
+    from rqbench.check import check_baseline, check_expected, exit_code
+    from rqbench.data import resolve_data_root
+    from rqbench.pipeline import run_suite
+    from rqbench.records import read_records
+    from rqbench.suite import load_suite
+
+    console = _console(json_out)
+    spec = load_suite(suite)
+    if no_run:
+        records = read_records(results / spec.name / "records.jsonl")
+    else:
+        records = run_suite(spec, store=ArtifactStore(store), results_root=results,
+                            data_root=resolve_data_root(data_root), console=console)
+    if baseline is not None:
+        rows = check_baseline(spec.check, records, read_records(baseline), spec.measures, seed=spec.seed)
+    else:
+        rows = check_expected(spec.check, records)
+    code = exit_code(rows)
+    table = Table(title=f"check {spec.name}: tolerance {spec.check.tolerance:g}"
+                  + (" (two-sided)" if spec.check.two_sided else ""))
+    for col in ("variant", "measure", "expected", "actual", "diff", "95% CI of diff", "status"):
+        table.add_column(col, justify="right" if col in {"expected", "actual", "diff"} else "left")
+    for r in rows:
+        colour = "red" if r.failed else ("green" if r.status == "OK" else "yellow")
+        table.add_row(r.variant, r.measure, f"{r.expected:.4f}", "-" if r.actual is None else f"{r.actual:.4f}",
+                      "-" if r.diff is None else f"{r.diff:+.4f}",
+                      "-" if r.ci is None else f"[{r.ci[0]:+.4f}, {r.ci[1]:+.4f}]", f"[{colour}]{r.status}[/]")
+    console.print(table)
+    console.print("[red]FAIL[/]: regression" if code else "[green]PASS[/]")
+    if json_out:
+        print(json.dumps({"passed": code == 0, "rows": [{**r.__dict__, "diff": r.diff} for r in rows]}, indent=2))
+    raise typer.Exit(code)
+
+
+@data_app.command("inspect")
+def data_inspect(
+    dataset: Annotated[str, typer.Argument(help="Folder, short name or ir_datasets id.")],
+    data_root: DataRoot = None,
+    json_out: JsonOut = False,
+) -> None:
+    """Counts per split, fingerprints and problems of a dataset."""
+    from rqbench.data import format_inspection, inspect_dataset, resolve_data_root
+
+    info = inspect_dataset(dataset, resolve_data_root(data_root))
+    print(json.dumps(info, indent=2) if json_out else format_inspection(info))
+
+
+@app.command()
+def backends() -> None:
+    """List registered backends and their capabilities."""
+    from rqbench.backend import capabilities, load_backend_class, registry
+
+    table = Table(title="rqbench backends")
+    for col in ("name", "capabilities", "target", "origin"):
+        table.add_column(col)
+    for info in registry().values():
+        try:
+            caps = ", ".join(capabilities(load_backend_class(info.name)))
+        except RqbenchError as exc:
+            caps = f"[red]unavailable: {exc.problem}[/]"
+        table.add_row(info.name, caps, info.target, info.origin)
+    Console().print(table)
+
+
+def _records_for(target: Path, results: Path) -> tuple[Path, str, str | None, list[str] | None]:
+    if target.suffix == ".toml":
+        from rqbench.suite import load_suite
+
+        spec = load_suite(target)
+        return results / spec.name / "records.jsonl", spec.name, spec.baseline, spec.measures
+    if not target.exists():
+        raise RqbenchError("file not found", target)
+    return target, target.parent.name, None, None
+
+
+def main() -> None:
+    try:
+        app(standalone_mode=False)
+    except RqbenchError as exc:
+        print(f"rqbench: error: {exc.one_line()}", file=sys.stderr)
+        sys.exit(2)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        print("rqbench: interrupted; finished artifacts are kept, run again to resume", file=sys.stderr)
+        sys.exit(130)
+    except Exception as exc:  # click usage errors arrive here in standalone_mode=False
+        import click
+
+        if isinstance(exc, click.exceptions.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        if isinstance(exc, click.exceptions.Abort):
+            sys.exit(130)
+        raise
+
+
+if __name__ == "__main__":
+    main()

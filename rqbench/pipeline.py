@@ -1,0 +1,234 @@
+"""Executes a suite: each variant becomes a chain of stages (index -> retrieve -> evaluate); each stage's
+output is an artifact keyed by its config and inputs, so finished work is reused (also across variants
+that share a prefix), a killed run resumes at the first missing artifact, and `overwrite` recomputes.
+Every stage is timed; evaluation results become records.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from rqbench import records as rec
+from rqbench.artifacts import ArtifactStore, stable_hash
+from rqbench.backend import build_params, load_backend_class, split_params
+from rqbench.data import load_dataset
+from rqbench.data.dataset import Dataset
+from rqbench.env import environment
+from rqbench.io import atomic_write_json, atomic_write_text
+from rqbench.measures import curves, evaluate, parse_measures
+from rqbench.suite import Suite, Variant
+from rqbench.types import Query, Run, ScoredDoc, normalize_run, read_trec_run, write_trec_run
+
+# Bump a stage's version when its code changes what it produces: old artifacts stop matching.
+STAGE_VERSIONS = {"index": 1, "retrieve": 1, "evaluate": 1}
+SEARCH_CHUNK = 1000  # queries per search call: the unit of progress, not of results
+
+
+@dataclass(frozen=True)
+class Stage:
+    kind: str
+    config: dict[str, Any]
+    inputs: tuple[Stage, ...] = ()
+
+    @cached_property
+    def hash(self) -> str:
+        return stable_hash({"kind": self.kind, "version": STAGE_VERSIONS[self.kind], "config": self.config,
+                            "inputs": [s.hash for s in self.inputs]})
+
+
+@dataclass
+class StageResult:
+    path: Path
+    cached: bool
+    seconds: float
+    built_seconds: float | None
+
+
+@dataclass
+class RunContext:
+    suite: Suite
+    dataset: Dataset
+    store: ArtifactStore
+    results_root: Path
+    console: Console
+    overwrite: bool = False
+    done: dict[str, StageResult] = field(default_factory=dict)
+
+
+def plan_variant(suite: Suite, variant: Variant, dataset: Dataset, backend: Any,
+                 measures: Sequence[Any]) -> list[Stage]:
+    """The variant's stages, in execution order."""
+    index_params, search_params = split_params(backend.params)
+    index = Stage("index", {"backend": variant.backend, "describe": backend.describe(), "params": index_params,
+                            "corpus": dataset.fingerprint("corpus")})
+    retrieve = Stage("retrieve", {"params": search_params, "depth": variant.depth,
+                                  "queries": dataset.fingerprint(f"queries/{suite.split}"),
+                                  "exclude_query_id": suite.exclude_query_id}, (index,))
+    evaluation = Stage("evaluate", {"qrels": dataset.fingerprint(f"qrels/{suite.split}"),
+                                    "measures": [str(m) for m in measures]}, (retrieve,))
+    return [index, retrieve, evaluation]
+
+
+def run_suite(suite: Suite, *, store: ArtifactStore, results_root: Path, data_root: Path | None,
+              console: Console, overwrite: bool = False, only: Sequence[str] | None = None) -> list[dict[str, Any]]:
+    """Run (or reuse) every variant of `suite`; append one record per variant; return the records."""
+    dataset = load_dataset(_dataset_spec(suite), data_root, where=str(suite.path))
+    for warning in dataset.warnings:
+        console.print(f"[yellow]warning:[/] {warning}")
+    measures = parse_measures(suite.measures, where=str(suite.path))
+    ctx = RunContext(suite, dataset, store, Path(results_root), console, overwrite)
+    variants = [suite.variant(n) for n in only] if only else suite.variants
+    backends = {v.name: _make_backend(v, suite) for v in variants}
+    out = []
+    for variant in variants:
+        backend = backends[variant.name]
+        stages = plan_variant(suite, variant, dataset, backend, measures)
+        results = [_execute(ctx, stage, variant, backend) for stage in stages]
+        out.append(_record(ctx, variant, backend, stages, results))
+    return out
+
+
+def _dataset_spec(suite: Suite) -> str | dict[str, Any]:
+    """Paths in a suite are relative to the suite file; short names go to the data root."""
+    base = suite.path.parent
+    if isinstance(suite.dataset, dict):
+        spec = dict(suite.dataset)
+        if "path" in spec and not Path(spec["path"]).is_absolute():
+            spec["path"] = str(base / spec["path"])
+        return spec
+    candidate = base / suite.dataset
+    return str(candidate) if ("/" in suite.dataset or suite.dataset.startswith(".")) and candidate.exists() \
+        else suite.dataset
+
+
+def _make_backend(variant: Variant, suite: Suite) -> Any:
+    where = f"{suite.path}:{variant.line}" if variant.line else str(suite.path)
+    cls = load_backend_class(variant.backend, where)
+    return cls(build_params(cls.Params, variant.params, where))
+
+
+def _execute(ctx: RunContext, stage: Stage, variant: Variant, backend: Any) -> StageResult:
+    if stage.hash in ctx.done:  # shared with a variant run earlier in this invocation
+        prior = ctx.done[stage.hash]
+        return StageResult(prior.path, True, 0.0, prior.built_seconds)
+    producers: dict[str, Callable[[Path], None]] = {
+        "index": lambda out: _produce_index(ctx, backend, out),
+        "retrieve": lambda out: _produce_run(ctx, stage, variant, backend, out),
+        "evaluate": lambda out: _produce_metrics(ctx, stage, out),
+    }
+    started = time.perf_counter()
+    label = f"{stage.kind:<8} {variant.name}"
+    manifest = {"config": stage.config, "inputs": {s.kind: s.hash for s in stage.inputs},
+                "suite": ctx.suite.name, "variant": variant.name}
+    with ctx.console.status(f"{label} ...", spinner="dots"):
+        path, built = ctx.store.build(stage.kind, stage.hash, manifest, producers[stage.kind],
+                                      overwrite=ctx.overwrite)
+    seconds = time.perf_counter() - started
+    built_seconds = ctx.store.manifest(stage.kind, stage.hash).get("built_seconds")
+    state = "[green]built[/]" if built else "[dim]cached[/]"
+    ctx.console.print(f"  {label} {state} {seconds:7.2f}s  [dim]{stage.hash[:12]}[/]")
+    result = StageResult(path, not built, seconds, built_seconds)
+    ctx.done[stage.hash] = result
+    return result
+
+
+def _produce_index(ctx: RunContext, backend: Any, out: Path) -> None:
+    docs = list(ctx.dataset.corpus.values())
+    backend.index(docs, out)
+
+
+def _produce_run(ctx: RunContext, stage: Stage, variant: Variant, backend: Any, out: Path) -> None:
+    index_dir = ctx.store.path("index", stage.inputs[0].hash)
+    queries: list[Query] = ctx.dataset.split_queries(ctx.suite.split)
+    depth = variant.depth
+    exclude = ctx.suite.exclude_query_id
+    run: Run = {}
+    with Progress(TextColumn("  retrieve {task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), console=ctx.console, transient=True) as progress:
+        task = progress.add_task(variant.name, total=len(queries))
+        for start in range(0, len(queries), SEARCH_CHUNK):
+            chunk = queries[start:start + SEARCH_CHUNK]
+            found = backend.search(index_dir, chunk, depth + 1 if exclude else depth)
+            for q in chunk:
+                hits: list[ScoredDoc] = found.get(q.id, [])
+                if exclude:
+                    hits = [h for h in hits if h.docid != q.id]
+                run[q.id] = hits[:depth]
+            progress.advance(task, len(chunk))
+    write_trec_run(normalize_run(run, depth), out / "run.trec", tag=f"rqbench-{stage.hash[:8]}")
+
+
+def _produce_metrics(ctx: RunContext, stage: Stage, out: Path) -> None:
+    run = read_trec_run(ctx.store.path("retrieve", stage.inputs[0].hash) / "run.trec")
+    qrels = ctx.dataset.split_qrels(ctx.suite.split)
+    measures = parse_measures(stage.config["measures"])
+    result = evaluate(run, qrels, measures)
+    depth = max((len(v) for v in run.values()), default=1)
+    atomic_write_json(out / "metrics.json", {
+        "aggregate": result.aggregate, "per_query": result.per_query, "definitions": result.definitions,
+        "n_queries": result.n_queries, "curves": curves(run, qrels, depth),
+    })
+
+
+def _record(ctx: RunContext, variant: Variant, backend: Any, stages: list[Stage],
+            results: list[StageResult]) -> dict[str, Any]:
+    by_kind = dict(zip([s.kind for s in stages], results, strict=True))
+    metrics = json.loads((by_kind["evaluate"].path / "metrics.json").read_text(encoding="utf-8"))
+    suite, dataset = ctx.suite, ctx.dataset
+    eval_hash = stages[-1].hash
+    sidecar = rec.write_per_query(ctx.results_root, suite.name, variant.name, eval_hash, metrics["per_query"])
+    run_rel = f"runs/{rec._safe(variant.name)}.trec"
+    run_text = (by_kind["retrieve"].path / "run.trec").read_text(encoding="utf-8")
+    atomic_write_text(rec.suite_dir(ctx.results_root, suite.name) / run_rel,
+                      run_text.replace(f" rqbench-{stages[1].hash[:8]}\n", f" {_tag(variant.name)}\n"))
+    record = {
+        "schema": rec.SCHEMA, "record_id": rec.new_record_id(), "created": rec.now_iso(),
+        "suite": suite.name, "suite_file": str(suite.path), "suite_hash": stable_hash(suite.text),
+        "variant": variant.name, "backend": variant.backend,
+        "config": {"params": _params(backend), "depth": variant.depth, "split": suite.split,
+                   "exclude_query_id": suite.exclude_query_id, "baseline": suite.baseline,
+                   "describe": stages[0].config["describe"]},
+        "dataset": {"name": dataset.name, "source": dataset.source, "split": suite.split,
+                    "n_docs": len(dataset.corpus), "n_queries": len(dataset.split_queries(suite.split)),
+                    "fingerprints": {"corpus": dataset.fingerprint("corpus"),
+                                     "queries": dataset.fingerprint(f"queries/{suite.split}"),
+                                     "qrels": dataset.fingerprint(f"qrels/{suite.split}")}},
+        "measures": metrics["definitions"], "metrics": metrics["aggregate"], "curves": metrics["curves"],
+        "n_queries": metrics["n_queries"], "per_query_file": sidecar, "run_file": run_rel,
+        "stages": [{"kind": s.kind, "hash": s.hash, "cached": r.cached, "seconds": round(r.seconds, 3),
+                    "built_seconds": r.built_seconds} for s, r in zip(stages, results, strict=True)],
+        "artifact_hashes": {s.kind: s.hash for s in stages},
+        "seed": suite.seed, "env": environment(suite.seed, _java_info(variant.backend)),
+    }
+    rec.append_record(ctx.results_root, record)
+    return record
+
+
+def _params(backend: Any) -> dict[str, Any]:
+    from rqbench.backend import params_dict
+
+    return params_dict(backend.params)
+
+
+def _tag(name: str) -> str:
+    return "".join(c if not c.isspace() else "_" for c in name)
+
+
+def _java_info(backend: str) -> dict[str, Any] | None:
+    if backend != "bm25":
+        return None
+    try:
+        from rqbench.javaenv import java_info
+
+        return java_info()
+    except Exception:  # recording must never fail a finished run
+        return None

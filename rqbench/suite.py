@@ -1,0 +1,283 @@
+"""Suite files: the TOML schema (unknown keys rejected with "did you mean"), grid expansion into
+variants, and each variant's resolved config.
+
+    [suite]
+    name = "smoke"                       # default: the file name without .toml
+    dataset = "msmarco-dl19-mini"        # short name under the data root, a path, or an ir_datasets id
+    split = "test"
+    measures = ["RR@10", "R@100", "Success@100", "nDCG@10"]
+    baseline = "bm25"
+    depth = 1000                         # hits retrieved per query
+    exclude_query_id = false             # BEIR convention: drop a hit whose id equals the query id
+    seed = 0
+
+    [[variants]]
+    name = "bm25"
+    backend = "bm25"
+    params = { k1 = 0.9, b = 0.4 }
+    grid = { b = [0.4, 0.68] }           # optional: cartesian product -> bm25[b=0.4], bm25[b=0.68]
+
+    [check]                              # optional: expected values for `rqbench check`
+    tolerance = 0.001                    # absolute; a larger drop is a regression
+    two_sided = false                    # true: any deviation beyond tolerance fails (reproductions)
+    [check.expected.bm25]
+    "nDCG@10" = 0.6789
+
+A `[dataset]` table may replace the `dataset` string: {path, format, corpus, queries, qrels, name}.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rqbench.errors import RqbenchError, did_you_mean
+
+SUITE_KEYS = {"name", "description", "dataset", "split", "measures", "baseline", "depth",
+              "exclude_query_id", "seed"}
+VARIANT_KEYS = {"name", "backend", "params", "grid", "description", "depth"}
+CHECK_KEYS = {"tolerance", "two_sided", "expected", "n_resamples"}
+TOP_KEYS = {"suite", "dataset", "variants", "check"}
+DEFAULT_MEASURES = ["RR@10", "R@100", "R@1000", "Success@100", "nDCG@10"]
+
+
+@dataclass(frozen=True)
+class Variant:
+    name: str
+    backend: str
+    params: dict[str, Any]
+    depth: int
+    description: str = ""
+    line: int | None = None
+
+
+@dataclass(frozen=True)
+class CheckSpec:
+    tolerance: float = 0.001
+    two_sided: bool = False
+    n_resamples: int = 10000
+    expected: dict[str, dict[str, float]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Suite:
+    path: Path
+    name: str
+    description: str
+    dataset: str | dict[str, Any]
+    split: str
+    measures: list[str]
+    baseline: str | None
+    depth: int
+    exclude_query_id: bool
+    seed: int
+    variants: list[Variant]
+    check: CheckSpec
+    text: str  # the file's text, hashed into the record
+
+    def variant(self, name: str) -> Variant:
+        for v in self.variants:
+            if v.name == name:
+                return v
+        raise RqbenchError(f"suite has no variant '{name}'" + did_you_mean(name, self.variant_names()),
+                           self.path)
+
+    def variant_names(self) -> list[str]:
+        return [v.name for v in self.variants]
+
+
+class _Where:
+    """Finds the line of a key in the raw TOML text, so schema errors can name it."""
+
+    def __init__(self, path: Path, text: str):
+        self.path = path
+        self.lines = text.splitlines()
+
+    def line_of(self, key: str, start: int = 1) -> int | None:
+        pattern = re.compile(rf'^\s*(\[+\s*)?("?{re.escape(key)}"?)\s*(=|\]|\.)')
+        for i in range(max(start, 1) - 1, len(self.lines)):
+            if pattern.search(self.lines[i]):
+                return i + 1
+        pattern = re.compile(rf'[{{,\s]"?{re.escape(key)}"?\s*=')
+        for i in range(max(start, 1) - 1, len(self.lines)):
+            if pattern.search(self.lines[i]):
+                return i + 1
+        return None
+
+    def nth_table(self, header: str, n: int) -> int | None:
+        seen = -1
+        for i, line in enumerate(self.lines):
+            if re.match(rf"^\s*\[\[\s*{re.escape(header)}\s*\]\]", line):
+                seen += 1
+                if seen == n:
+                    return i + 1
+        return None
+
+    def error(self, problem: str, line: int | None = None) -> RqbenchError:
+        return RqbenchError(problem, self.path, line)
+
+
+def load_suite(path: str | Path) -> Suite:
+    path = Path(path)
+    if not path.exists():
+        raise RqbenchError("suite file not found", path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise RqbenchError(f"not valid UTF-8 (byte {exc.start})", path) from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        msg = str(exc)
+        m = re.search(r"\(at line (\d+), column \d+\)", msg)
+        problem = re.sub(r" \(at line.*", "", msg)
+        raise RqbenchError(f"invalid TOML: {problem}", path, int(m.group(1)) if m else None) from None
+    return parse_suite(data, path, text)
+
+
+def parse_suite(data: dict[str, Any], path: Path, text: str) -> Suite:
+    w = _Where(path, text)
+    _reject_unknown(data, TOP_KEYS, w, "top-level key")
+    head = data.get("suite")
+    if not isinstance(head, dict):
+        raise w.error("missing [suite] table")
+    _reject_unknown(head, SUITE_KEYS, w, "[suite] key")
+
+    dataset: str | dict[str, Any] | None = head.get("dataset", data.get("dataset"))
+    if "dataset" in head and "dataset" in data:
+        raise w.error("dataset given twice ([suite].dataset and [dataset])", w.line_of("dataset"))
+    if dataset is None:
+        raise w.error("[suite] needs a dataset", w.line_of("suite"))
+    if not isinstance(dataset, str | dict):
+        raise w.error("dataset must be a string or a table", w.line_of("dataset"))
+    if isinstance(dataset, str) and not dataset.strip():
+        raise w.error("dataset is empty", w.line_of("dataset"))
+
+    name = _typed(head, "name", str, path.stem, w)
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", name):
+        raise w.error(f"suite name '{name}' may use letters, digits, '-', '_' and '.'", w.line_of("name"))
+    measures = _typed(head, "measures", list, DEFAULT_MEASURES, w)
+    if not measures or not all(isinstance(m, str) for m in measures):
+        raise w.error("measures must be a non-empty list of strings", w.line_of("measures"))
+    depth = _typed(head, "depth", int, 1000, w)
+    if depth < 1:
+        raise w.error("depth must be at least 1", w.line_of("depth"))
+
+    variants = _parse_variants(data.get("variants"), depth, w)
+    names = [v.name for v in variants]
+    baseline = _typed(head, "baseline", str, names[0], w)
+    if baseline not in names:
+        raise w.error(f"baseline '{baseline}' is not a variant" + did_you_mean(baseline, names),
+                      w.line_of("baseline"))
+
+    return Suite(
+        path=path, name=name, description=_typed(head, "description", str, "", w),
+        dataset=dataset, split=_typed(head, "split", str, "test", w), measures=list(measures),
+        baseline=baseline, depth=depth,
+        exclude_query_id=_typed(head, "exclude_query_id", bool, False, w),
+        seed=_typed(head, "seed", int, 0, w), variants=variants,
+        check=_parse_check(data.get("check"), names, w), text=text,
+    )
+
+
+def _parse_variants(raw: Any, depth: int, w: _Where) -> list[Variant]:
+    if not raw:
+        raise w.error("suite has no [[variants]]")
+    if not isinstance(raw, list):
+        raise w.error("variants must be an array of tables ([[variants]])", w.line_of("variants"))
+    from rqbench.backend import registry
+
+    known_backends = registry()
+    out: list[Variant] = []
+    for i, v in enumerate(raw):
+        line = w.nth_table("variants", i)
+        if not isinstance(v, dict):
+            raise w.error("each variant must be a table", line)
+        for key in v:
+            if key not in VARIANT_KEYS:
+                raise w.error(f"unknown variant key '{key}'" + did_you_mean(key, VARIANT_KEYS),
+                              w.line_of(key, line or 1))
+        for required in ("name", "backend"):
+            if not isinstance(v.get(required), str) or not v[required]:
+                raise w.error(f"variant needs a '{required}' string", line)
+        if v["backend"] not in known_backends:
+            raise w.error(f"unknown backend '{v['backend']}'" + did_you_mean(v["backend"], known_backends),
+                          w.line_of("backend", line or 1))
+        params = v.get("params", {})
+        grid = v.get("grid", {})
+        if not isinstance(params, dict) or not isinstance(grid, dict):
+            raise w.error("params and grid must be tables", line)
+        for key, values in grid.items():
+            if not isinstance(values, list) or not values:
+                raise w.error(f"grid '{key}' must be a non-empty list of values", w.line_of(key, line or 1))
+            if key in params:
+                raise w.error(f"'{key}' is in both params and grid", w.line_of(key, line or 1))
+        vdepth = v.get("depth", depth)
+        if not isinstance(vdepth, int) or isinstance(vdepth, bool) or vdepth < 1:
+            raise w.error("variant depth must be a positive integer", w.line_of("depth", line or 1))
+        for combo in expand_grid(grid):
+            suffix = ",".join(f"{k}={_fmt(val)}" for k, val in combo.items())
+            out.append(Variant(name=f"{v['name']}[{suffix}]" if suffix else v["name"], backend=v["backend"],
+                               params={**params, **combo}, depth=vdepth,
+                               description=str(v.get("description", "")), line=line))
+    seen: set[str] = set()
+    for var in out:
+        if var.name in seen:
+            raise w.error(f"variant name '{var.name}' is used twice", var.line)
+        seen.add(var.name)
+    return out
+
+
+def expand_grid(grid: dict[str, list[Any]]) -> list[dict[str, Any]]:
+    """Cartesian product of the grid's value lists, in key order; [{}] for an empty grid."""
+    keys = list(grid)
+    return [dict(zip(keys, values, strict=True)) for values in itertools.product(*(grid[k] for k in keys))]
+
+
+def _parse_check(raw: Any, variants: list[str], w: _Where) -> CheckSpec:
+    if raw is None:
+        return CheckSpec()
+    if not isinstance(raw, dict):
+        raise w.error("[check] must be a table", w.line_of("check"))
+    _reject_unknown(raw, CHECK_KEYS, w, "[check] key")
+    tolerance = _typed(raw, "tolerance", float, 0.001, w)
+    expected = raw.get("expected", {})
+    parsed: dict[str, dict[str, float]] = {}
+    for variant, values in expected.items():
+        if variant not in variants:
+            raise w.error(f"[check.expected] names unknown variant '{variant}'" + did_you_mean(variant, variants),
+                          w.line_of(f"check.expected.{variant}") or w.line_of(variant))
+        if not isinstance(values, dict):
+            raise w.error(f"[check.expected.{variant}] must map measures to numbers", w.line_of(variant))
+        for measure, value in values.items():
+            if not isinstance(value, int | float) or isinstance(value, bool):
+                raise w.error(f"expected value of '{measure}' must be a number", w.line_of(measure))
+        parsed[variant] = {m: float(val) for m, val in values.items()}
+    return CheckSpec(tolerance=float(tolerance), two_sided=_typed(raw, "two_sided", bool, False, w),
+                     n_resamples=_typed(raw, "n_resamples", int, 10000, w), expected=parsed)
+
+
+def _reject_unknown(table: dict[str, Any], allowed: set[str], w: _Where, what: str) -> None:
+    for key in table:
+        if key not in allowed:
+            raise w.error(f"unknown {what} '{key}'" + did_you_mean(key, allowed), w.line_of(key))
+
+
+def _typed(table: dict[str, Any], key: str, kind: type, default: Any, w: _Where) -> Any:
+    if key not in table:
+        return default
+    value = table[key]
+    ok = isinstance(value, kind) and not (kind in (int, float) and isinstance(value, bool))
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        ok = True
+    if not ok:
+        raise w.error(f"'{key}' must be {kind.__name__}, got {type(value).__name__} {value!r}", w.line_of(key))
+    return value
+
+
+def _fmt(value: Any) -> str:
+    return str(value).lower() if isinstance(value, bool) else str(value)

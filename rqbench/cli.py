@@ -45,6 +45,7 @@ def run(
     from rqbench.artifacts import ArtifactStore
     from rqbench.data import resolve_data_root
     from rqbench.pipeline import run_suite
+    from rqbench.records import read_records
     from rqbench.report import build_report, render_terminal
     from rqbench.suite import load_suite
 
@@ -54,9 +55,10 @@ def run(
     records = run_suite(spec, store=ArtifactStore(store), results_root=results,
                         data_root=resolve_data_root(data_root), console=console, overwrite=overwrite,
                         only=variant)
-    baseline = spec.baseline if spec.baseline in {r["variant"] for r in records} else None
-    render_terminal(build_report(records, baseline=baseline, measures=spec.measures), console)
-    console.print(f"records: {results / spec.name / 'records.jsonl'}")
+    records_path = results / spec.name / "records.jsonl"
+    render_terminal(build_report(read_records(records_path), baseline=spec.baseline, measures=spec.measures),
+                    console)
+    console.print(f"records: {records_path}")
     if json_out:
         print(json.dumps(records, indent=2, sort_keys=True))
 

@@ -101,10 +101,7 @@ def _dataset_spec(suite: Suite) -> str | dict[str, Any]:
     """Paths in a suite are relative to the suite file; short names go to the data root."""
     base = suite.path.parent
     if isinstance(suite.dataset, dict):
-        spec = dict(suite.dataset)
-        if "path" in spec and not Path(spec["path"]).is_absolute():
-            spec["path"] = str(base / spec["path"])
-        return spec
+        return dict(suite.dataset)  # load_dataset resolves a table's path against the suite folder
     candidate = base / suite.dataset
     return str(candidate) if ("/" in suite.dataset or suite.dataset.startswith(".")) and candidate.exists() \
         else suite.dataset

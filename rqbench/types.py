@@ -71,28 +71,28 @@ def normalize_run(run: Run, k: int | None = None) -> Run:
     return {qid: sort_ranking(docs, k) for qid, docs in run.items()}
 
 
-def _open_text(path: Path):
+def iter_lines(path: str | Path) -> Iterator[tuple[int, str]]:
+    """(line number, line without newline) for every line; non-UTF-8 bytes are a one-line error
+    naming the line they are on (each line is decoded on its own, so the number is exact)."""
+    path = Path(path)
     if not path.exists():
         raise RqbenchError("file not found", path)
     if path.is_dir():
         raise RqbenchError("is a directory, expected a file", path)
-    return path.open("r", encoding="utf-8", newline="")
-
-
-def iter_lines(path: str | Path) -> Iterator[tuple[int, str]]:
-    """(line number, line without newline) for every line; non-UTF-8 bytes are a one-line error."""
-    path = Path(path)
-    lineno = 0
-    try:
-        with _open_text(path) as fh:
-            for lineno, line in enumerate(fh, start=1):
-                yield lineno, line.rstrip("\r\n")
-    except UnicodeDecodeError as exc:
-        raise RqbenchError(
-            f"not valid UTF-8 (byte 0x{exc.object[exc.start]:02x}); re-encode the file as UTF-8",
-            path,
-            lineno + 1,
-        ) from None
+    with path.open("rb") as fh:
+        for lineno, raw in enumerate(fh, start=1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise RqbenchError(
+                    f"not valid UTF-8 (byte 0x{raw[exc.start]:02x} at column {exc.start + 1}); "
+                    "re-encode the file as UTF-8",
+                    path,
+                    lineno,
+                ) from None
+            if lineno == 1 and line.startswith("\ufeff"):
+                line = line[1:]  # a UTF-8 byte-order mark is not content
+            yield lineno, line.rstrip("\r\n")
 
 
 def _parse_float(value: str, what: str, path: Path, lineno: int) -> float:

@@ -1,0 +1,12 @@
+"""Datasets: finding the data folder, loading BEIR / MS MARCO TSV / TREC SGML folders or ir_datasets ids.
+
+Modules: resolve (spec -> plan, data root), layout (which files mean what), readers (one file each),
+assemble (splits and counted warnings), irds (ir_datasets), loaders (load_dataset), inspect.
+"""
+
+from rqbench.data.dataset import Dataset
+from rqbench.data.inspect import format_inspection, inspect_dataset
+from rqbench.data.loaders import load_dataset
+from rqbench.data.resolve import resolve_data_root
+
+__all__ = ["Dataset", "format_inspection", "inspect_dataset", "load_dataset", "resolve_data_root"]

@@ -1,0 +1,78 @@
+"""Datasets from the ir_datasets catalogue (optional dependency: pip install 'rqbench[irds]').
+
+The split is the id's last component ("beir/scifact/test" -> "test"). Problems in a catalogue's data
+cannot be fixed by the user, so duplicates and empty query texts are counted warnings here, not errors.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rqbench.data.assemble import Assembler
+from rqbench.data.dataset import Dataset
+from rqbench.errors import RqbenchError
+from rqbench.types import Doc, Qrels, Query
+
+
+def load_irds(dataset_id: str, name: str, where: str | None = None) -> Dataset:
+    try:
+        import ir_datasets
+    except ImportError:
+        raise RqbenchError("ir_datasets is not installed: pip install 'rqbench[irds]'", where) from None
+    try:
+        ds = ir_datasets.load(dataset_id)
+    except KeyError:
+        raise RqbenchError(f"unknown ir_datasets id '{dataset_id}'", where) from None
+    if not ds.has_docs():
+        raise RqbenchError(f"ir_datasets '{dataset_id}' has no documents", where)
+    if not ds.has_queries():
+        raise RqbenchError(f"ir_datasets '{dataset_id}' has no queries", where)
+
+    assembler = Assembler(name, dataset_id)
+    corpus: dict[str, Doc] = {}
+    duplicates = 0
+    for record in ds.docs_iter():
+        doc = Doc(str(record.doc_id), _field(record, "title"), _text(record, "text"))
+        if doc.id in corpus:
+            duplicates += 1
+        else:
+            corpus[doc.id] = doc
+    if duplicates:
+        assembler.warnings.append(f"{dataset_id}: {duplicates} duplicate document ids (first kept)")
+    if not corpus:
+        raise RqbenchError("corpus is empty", dataset_id)
+
+    queries: dict[str, Query] = {}
+    empty = 0
+    for record in ds.queries_iter():
+        query = Query(str(record.query_id), _text(record, "text", "title"))
+        if not query.text.strip():
+            empty += 1
+        elif query.id not in queries:
+            queries[query.id] = query
+    if empty:
+        assembler.warnings.append(f"{dataset_id}: {empty} queries with an empty text (dropped)")
+
+    split = dataset_id.rstrip("/").rsplit("/", 1)[-1]
+    qrels: Qrels = {}
+    if ds.has_qrels():
+        for record in ds.qrels_iter():
+            qrels.setdefault(str(record.query_id), {})[str(record.doc_id)] = int(record.relevance)
+    return assembler.build(
+        corpus, dataset_id, {split: (queries, dataset_id)}, {split: (qrels, dataset_id)} if qrels else {}
+    )
+
+
+def _field(record: Any, name: str) -> str:
+    value = getattr(record, name, None)
+    return value if isinstance(value, str) else ""
+
+
+def _text(record: Any, *names: str) -> str:
+    """The first non-empty named field, else the record's default_text() (ir_datasets' own choice)."""
+    for name in names:
+        value = _field(record, name)
+        if value:
+            return value
+    default = getattr(record, "default_text", None)
+    return default() if callable(default) else ""

@@ -1,0 +1,54 @@
+"""The CI gate's decisions: tolerance, noise (paired CI) and two-sided reproduction checks."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from rqbench.check import check_baseline, check_expected, exit_code
+from rqbench.errors import RqbenchError
+from rqbench.records import SCHEMA, append_record, read_records, write_per_query
+from rqbench.suite import CheckSpec
+
+
+def make_records(root: Path, suite: str, values: dict[str, np.ndarray]) -> list[dict]:
+    for variant, per_q in values.items():
+        per_query = {"RR@10": {f"q{i}": float(v) for i, v in enumerate(per_q)}}
+        sidecar = write_per_query(root, suite, variant, "h" * 64, per_query)
+        append_record(root, {"schema": SCHEMA, "suite": suite, "variant": variant,
+                             "metrics": {"RR@10": float(np.mean(per_q))}, "per_query_file": sidecar})
+    return read_records(root / suite / "records.jsonl")
+
+
+def test_expected_values_tolerance() -> None:
+    records = [{"variant": "bm25", "metrics": {"nDCG@10": 0.6780}, "schema": SCHEMA}]
+    spec = CheckSpec(tolerance=0.002, expected={"bm25": {"nDCG@10": 0.6789}})
+    assert exit_code(check_expected(spec, records)) == 0
+    strict = CheckSpec(tolerance=0.0005, expected={"bm25": {"nDCG@10": 0.6789}})
+    rows = check_expected(strict, records)
+    assert [r.status for r in rows] == ["REGRESSED"] and exit_code(rows) == 1
+    better = [{"variant": "bm25", "metrics": {"nDCG@10": 0.70}, "schema": SCHEMA}]
+    assert check_expected(strict, better)[0].status == "IMPROVED"
+    two_sided = CheckSpec(tolerance=0.0005, two_sided=True, expected={"bm25": {"nDCG@10": 0.6789}})
+    assert exit_code(check_expected(two_sided, better)) == 1
+    missing = CheckSpec(expected={"bm25": {"AP": 0.3}})
+    assert check_expected(missing, records)[0].status == "MISSING"
+    with pytest.raises(RqbenchError):
+        check_expected(CheckSpec(), records)
+
+
+def test_baseline_noise_model(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    base = rng.uniform(0, 1, 300)
+    old = make_records(tmp_path / "old", "s", {"a": base, "b": base})
+    # a: a real drop on every query; b: a small mean drop that is pure noise (half up, half down)
+    noise = np.where(np.arange(300) % 2 == 0, 0.08, -0.1)
+    new = make_records(tmp_path / "new", "s", {"a": base - 0.05, "b": np.clip(base + noise, 0, 1)})
+    spec = CheckSpec(tolerance=0.001, n_resamples=2000)
+    rows = {r.variant: r for r in check_baseline(spec, new, old, ["RR@10"])}
+    assert rows["a"].status == "REGRESSED" and rows["a"].ci[1] < 0
+    assert rows["b"].diff < -0.001 and rows["b"].ci[0] < 0 < rows["b"].ci[1]
+    assert rows["b"].status == "OK"
+    assert exit_code(list(rows.values())) == 1

@@ -211,7 +211,7 @@ def _records_for(target: Path, results: Path) -> tuple[Path, str, str | None, li
 
 def main() -> None:
     try:
-        app(standalone_mode=False)
+        result = app(standalone_mode=False)  # click returns typer.Exit's code here instead of exiting
     except RqbenchError as exc:
         print(f"rqbench: error: {exc.one_line()}", file=sys.stderr)
         sys.exit(2)
@@ -229,6 +229,7 @@ def main() -> None:
         if isinstance(exc, click.exceptions.Abort):
             sys.exit(130)
         raise
+    sys.exit(result if isinstance(result, int) else 0)
 
 
 if __name__ == "__main__":

@@ -507,32 +507,42 @@ def _created_text(report: Report) -> str:
 
 
 def render_terminal(report: Report, console: Console) -> None:
-    """A rich table: variant rows; per measure the value with its mark and 'Δ [CI]' against the baseline."""
+    """A compact rich table: variant rows, one column per measure; each cell holds the value with its
+    mark and, for non-baseline variants, the difference and its CI on the lines below (fits 80 columns)."""
     from rich.table import Table
     from rich.text import Text
 
     title = f"{report.suite}: {_dataset_text(report.meta['dataset'])}, {_n_queries_text(report)} queries"
     table = Table(title=title, title_justify="left")
-    table.add_column("Variant", no_wrap=True)
+    table.add_column("variant", no_wrap=True, min_width=8)
     for m in report.measures:
-        table.add_column(m, justify="right", no_wrap=True)
-        if report.baseline is not None:
-            table.add_column(f"vs {report.baseline} Δ [{_pct(report)}% CI]", justify="right", no_wrap=True)
-    for row in _summary_rows(report):
-        name = Text(row["variant"] + (" (baseline)" if row["is_baseline"] else ""),
-                    style="bold" if row["is_baseline"] else "")
-        cells: list[Text | str] = [name]
-        for cell in row["cells"]:
-            style = "green" if cell["cls"] == "up" else "red" if cell["cls"] == "down" else ""
-            cells.append(Text(f"{cell['value']} {cell['mark'] or ' '}", style=style))
-            if report.baseline is not None:
-                cells.append(Text(cell["diff"], style=style))
+        table.add_column(m, justify="right", no_wrap=True, min_width=13)
+    for v in report.variants:
+        is_base = v == report.baseline
+        cells: list[Text | str] = [Text(v + (" *" if is_base else ""), style="bold" if is_base else "")]
+        for m in report.measures:
+            value = report.metrics.get(v, {}).get(m)
+            mark = report.mark(m, v)
+            style = "green" if mark == UP else "red" if mark == DOWN else ""
+            text = "-" if value is None else f"{value:.4f}{' ' + mark if mark else '  '}"
+            c = report.comparison(m, v)
+            if c is not None:
+                text += f"\n{c.diff:+.4f}  \n[{_short(c.ci_low)},{_short(c.ci_high)}]"
+            cells.append(Text(text, style=style))
         table.add_row(*cells)
     console.print(table)
-    for line in legend_lines(report):
-        console.print(Text(line, style="dim"))
+    if report.baseline is not None:
+        console.print(Text(
+            f"*: baseline. cells: value, difference from '{report.baseline}', its {_pct(report)}% paired-bootstrap CI. "
+            f"{UP}/{DOWN}: significant at alpha={report.alpha:g} (paired randomization test, Holm across "
+            "variants). Full tables, t-tests, W/T/L and definitions: `rqbench report`.", style="dim"))
     for note in report.notes:
         console.print(Text("note: " + note, style="yellow"))
+
+
+def _short(x: float) -> str:
+    """+0.0123 -> '+.012': a CI bound in five characters."""
+    return f"{x:+.3f}".replace("0.", ".", 1)
 
 
 def _pct(report: Report) -> str:

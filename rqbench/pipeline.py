@@ -23,6 +23,7 @@ from rqbench.backend import build_params, load_backend_class, split_params
 from rqbench.data import load_dataset
 from rqbench.data.dataset import Dataset
 from rqbench.env import environment
+from rqbench.errors import RqbenchError
 from rqbench.io import atomic_write_json, atomic_write_text
 from rqbench.measures import curves, evaluate, parse_measures
 from rqbench.suite import Suite, Variant
@@ -87,7 +88,8 @@ def run_suite(suite: Suite, *, store: ArtifactStore, results_root: Path, data_ro
     measures = parse_measures(suite.measures, where=str(suite.path))
     ctx = RunContext(suite, dataset, store, Path(results_root), console, overwrite)
     variants = [suite.variant(n) for n in only] if only else suite.variants
-    backends = {v.name: _make_backend(v, suite) for v in variants}
+    places = {"data_root": str(data_root or ""), "suite_dir": str(suite.path.parent.resolve())}
+    backends = {v.name: _make_backend(v, suite, places) for v in variants}
     out = []
     for variant in variants:
         backend = backends[variant.name]
@@ -95,6 +97,13 @@ def run_suite(suite: Suite, *, store: ArtifactStore, results_root: Path, data_ro
         results = [_execute(ctx, stage, variant, backend) for stage in stages]
         out.append(_record(ctx, variant, backend, stages, results))
     return out
+
+
+def _fill(value: Any, places: dict[str, str]) -> Any:
+    if isinstance(value, str):
+        for key, text in places.items():
+            value = value.replace("{" + key + "}", text)
+    return value
 
 
 def _dataset_spec(suite: Suite) -> str | dict[str, Any]:
@@ -107,10 +116,17 @@ def _dataset_spec(suite: Suite) -> str | dict[str, Any]:
         else suite.dataset
 
 
-def _make_backend(variant: Variant, suite: Suite) -> Any:
+def _make_backend(variant: Variant, suite: Suite, places: dict[str, str]) -> Any:
+    """Instantiate the variant's backend; `{data_root}` / `{suite_dir}` in string params are filled in."""
     where = f"{suite.path}:{variant.line}" if variant.line else str(suite.path)
     cls = load_backend_class(variant.backend, where)
-    return cls(build_params(cls.Params, variant.params, where))
+    params = {k: _fill(v, places) for k, v in variant.params.items()}
+    try:
+        return cls(build_params(cls.Params, params, where))
+    except RqbenchError as exc:
+        if exc.path is None:
+            raise RqbenchError(exc.problem, where) from None
+        raise
 
 
 def _execute(ctx: RunContext, stage: Stage, variant: Variant, backend: Any) -> StageResult:

@@ -513,24 +513,28 @@ def render_terminal(report: Report, console: Console) -> None:
     from rich.text import Text
 
     title = f"{report.suite}: {_dataset_text(report.meta['dataset'])}, {_n_queries_text(report)} queries"
-    table = Table(title=title, title_justify="left")
-    table.add_column("variant", no_wrap=True, min_width=8)
-    for m in report.measures:
-        table.add_column(m, justify="right", no_wrap=True, min_width=13)
-    for v in report.variants:
-        is_base = v == report.baseline
-        cells: list[Text | str] = [Text(v + (" *" if is_base else ""), style="bold" if is_base else "")]
-        for m in report.measures:
-            value = report.metrics.get(v, {}).get(m)
-            mark = report.mark(m, v)
-            style = "green" if mark == UP else "red" if mark == DOWN else ""
-            text = "-" if value is None else f"{value:.4f}{' ' + mark if mark else '  '}"
-            c = report.comparison(m, v)
-            if c is not None:
-                text += f"\n{c.diff:+.4f}  \n[{_short(c.ci_low)},{_short(c.ci_high)}]"
-            cells.append(Text(text, style=style))
-        table.add_row(*cells)
-    console.print(table)
+    name_width = max(len(v) for v in report.variants) + 2 if report.variants else 8
+    per_table = max(1, (console.width - name_width - 4) // 16)  # as many measure columns as fit
+    for first in range(0, max(len(report.measures), 1), per_table):
+        measures = report.measures[first:first + per_table]
+        table = Table(title=title if first == 0 else None, title_justify="left")
+        table.add_column("variant", no_wrap=True)
+        for m in measures:
+            table.add_column(m, justify="right", no_wrap=True, min_width=13)
+        for v in report.variants:
+            is_base = v == report.baseline
+            cells: list[Text | str] = [Text(v + (" *" if is_base else ""), style="bold" if is_base else "")]
+            for m in measures:
+                value = report.metrics.get(v, {}).get(m)
+                mark = report.mark(m, v)
+                style = "green" if mark == UP else "red" if mark == DOWN else ""
+                text = "-" if value is None else f"{value:.4f}{' ' + mark if mark else '  '}"
+                c = report.comparison(m, v)
+                if c is not None:
+                    text += f"\n{c.diff:+.4f}  \n[{_short(c.ci_low)},{_short(c.ci_high)}]"
+                cells.append(Text(text, style=style))
+            table.add_row(*cells)
+        console.print(table)
     if report.baseline is not None:
         console.print(Text(
             f"*: baseline. cells: value, difference from '{report.baseline}', its {_pct(report)}% paired-bootstrap CI. "

@@ -169,3 +169,15 @@ def test_import_and_help_load_no_heavy_modules(repo_root: Path) -> None:
             "print(','.join(heavy))\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""
+
+
+def test_published_run_replayed_as_a_variant(work: Path, repo_root: Path) -> None:
+    """The trec-run backend: the shipped DL19 BM25 run through the whole pipeline gives its published
+    nDCG@10 (0.5058), and the cache key follows the file's content, not its path."""
+    suite = str(repo_root / "suites" / "dl19-bm25.toml")
+    out = rq("run", suite, "--variant", "published-bm25", "--json", cwd=work)
+    assert out.returncode == 0, out.stderr
+    (record,) = json.loads(out.stdout)
+    assert round(record["metrics"]["nDCG@10"], 4) == 0.5058
+    assert record["config"]["describe"]["run_name"] == "bm25.dl19.trec"
+    assert len(record["config"]["describe"]["run_sha256"]) == 64

@@ -56,8 +56,9 @@ def run(
                         data_root=resolve_data_root(data_root), console=console, overwrite=overwrite,
                         only=variant)
     records_path = results / spec.name / "records.jsonl"
-    render_terminal(build_report(read_records(records_path), baseline=spec.baseline, measures=spec.measures),
-                    console)
+    stored = read_records(records_path)
+    baseline = spec.baseline if spec.baseline in {r["variant"] for r in stored} else None  # --variant subset
+    render_terminal(build_report(stored, baseline=baseline, measures=spec.measures), console)
     console.print(f"records: {records_path}")
     if json_out:
         print(json.dumps(records, indent=2, sort_keys=True))

@@ -143,8 +143,8 @@ def test_short_name_and_unknown_name(data_root: Path) -> None:
 
 def test_unknown_name_without_data_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
-    with pytest.raises(RqbenchError, match="unknown dataset 'scifact' \\(no data folder"):
-        load_dataset("scifact", None)
+    with pytest.raises(RqbenchError, match="unknown dataset 'nosuchset' \\(no data folder"):
+        load_dataset("nosuchset", None)
 
 
 def test_resolve_data_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -397,3 +397,11 @@ def test_bad_input_names_file_and_line(tmp_path: Path, case: str) -> None:
     where = str(folder / name) if name else str(folder)
     assert message.startswith(f"{where}:{line}: " if line else f"{where}: "), message
     assert words in message and "\n" not in message
+
+
+def test_well_known_name_falls_back_to_ir_datasets(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Not under the data root: a well-known name is an ir_datasets id (downloaded where there is internet)."""
+    monkeypatch.setitem(sys.modules, "ir_datasets", None)  # this machine has neither ir_datasets nor internet
+    with pytest.raises(RqbenchError) as err:
+        load_dataset("scifact", tmp_path)
+    assert "ir_datasets id 'beir/scifact/test'" in str(err.value)

@@ -14,11 +14,13 @@ from rqbench.errors import RqbenchError
 from rqbench.types import Doc, Qrels, Query
 
 
-def load_irds(dataset_id: str, name: str, where: str | None = None) -> Dataset:
+def load_irds(dataset_id: str, name: str, where: str | None = None, split: str | None = None) -> Dataset:
     try:
         import ir_datasets
     except ImportError:
-        raise RqbenchError("ir_datasets is not installed: pip install 'rqbench[irds]'", where) from None
+        raise RqbenchError(f"'{name}' is not in the data folder and loading it as ir_datasets id '{dataset_id}' "
+                           "needs ir_datasets: pip install 'rqbench[irds]'" if name != dataset_id else
+                           "ir_datasets is not installed: pip install 'rqbench[irds]'", where) from None
     try:
         ds = ir_datasets.load(dataset_id)
     except KeyError:
@@ -53,7 +55,7 @@ def load_irds(dataset_id: str, name: str, where: str | None = None) -> Dataset:
     if empty:
         assembler.warnings.append(f"{dataset_id}: {empty} queries with an empty text (dropped)")
 
-    split = dataset_id.rstrip("/").rsplit("/", 1)[-1]
+    split = split or dataset_id.rstrip("/").rsplit("/", 1)[-1]
     qrels: Qrels = {}
     if ds.has_qrels():
         for record in ds.qrels_iter():

@@ -32,7 +32,7 @@ def load_with_format(
     """Like load_dataset, and also the format it was read as ('beir', 'tsv', 'trec', 'irds')."""
     plan = resolve_spec(spec, data_root, where)
     if plan.irds_id is not None:
-        return load_irds(plan.irds_id, plan.name, where), "irds"
+        return load_irds(plan.irds_id, plan.name, where, split=plan.split), "irds"
     return load_folder(plan)
 
 

@@ -31,6 +31,21 @@ class Plan:
     corpus: Path | None = None
     queries: dict[str, Path] | None = None
     qrels: dict[str, Path] | None = None
+    split: str | None = None  # the split name an ir_datasets id is loaded as (default: its last part)
+
+
+# Well-known names, used when a short name is not found under the data root: (ir_datasets id, split).
+# Real users with the internet get the data downloaded by ir_datasets; offline, the name must be local.
+WELL_KNOWN: dict[str, tuple[str, str]] = {
+    "scifact": ("beir/scifact/test", "test"),
+    "nfcorpus": ("beir/nfcorpus/test", "test"),
+    "fiqa": ("beir/fiqa/test", "test"),
+    "trec-covid": ("beir/trec-covid", "test"),
+    "msmarco-dl19": ("msmarco-passage/trec-dl-2019/judged", "dl19"),
+    "msmarco-dl20": ("msmarco-passage/trec-dl-2020/judged", "dl20"),
+    "msmarco-dev": ("msmarco-passage/dev/small", "dev"),
+    "vaswani": ("vaswani", "test"),
+}
 
 
 def resolve_data_root(cli_value: str | None = None) -> Path | None:
@@ -71,6 +86,9 @@ def _resolve_name(spec: str, data_root: Path | None, where: str | None) -> Plan:
         return Plan(name=spec, irds_id=spec)
     if "/" in spec or os.sep in spec:
         raise RqbenchError(f"dataset folder '{spec}' not found", where)
+    if spec in WELL_KNOWN:
+        irds_id, split = WELL_KNOWN[spec]
+        return Plan(name=spec, irds_id=irds_id, split=split)
     raise RqbenchError(f"unknown dataset '{spec}'" + _choices_hint(spec, data_root), where)
 
 

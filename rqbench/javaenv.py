@@ -14,7 +14,10 @@ which `pyserini.pyclass` does; it cannot be restarted or reconfigured afterwards
    `jnius_config.add_options` is wrapped to drop that option (Lucene then uses its scalar code paths).
 3. Pyserini 1.6.0 builds an OpenAI client at import, which raises without `OPENAI_API_KEY`: a placeholder
    is set when the variable is unset. Nothing here (or in rqbench) talks to OpenAI or the network.
-4. A missing pyserini, or a JVM already started with the wrong Java or without Anserini's jar, is a clear
+4. Puts Anserini's jar on pyjnius' classpath right away (as `pyserini.pyclass` does at import), so the
+   JVM gets it even when something imports `jnius` before Pyserini. Pyserini later adds the same jar and
+   options again; the duplicates are harmless.
+5. A missing pyserini, or a JVM already started with the wrong Java or without Anserini's jar, is a clear
    one-line error.
 """
 
@@ -238,7 +241,17 @@ def prepare_pyserini() -> None:
             if runtime.modules is None or VECTOR_MODULE not in runtime.modules:
                 _drop_vector_option()
             _add_anserini_classpath()
+            _quiet_java_logging(jnius_config)
         _prepared = True
+
+
+def _quiet_java_logging(jnius_config: Any) -> None:
+    """Lucene logs an INFO line on every JVM start ("Using MemorySegmentIndexInput ..."): only WARNING
+    and above reach the terminal, unless the user configured java.util.logging already."""
+    if any(opt.startswith("-Djava.util.logging.config.file=") for opt in jnius_config.get_options()):
+        return
+    props = Path(__file__).with_name("java-logging.properties")
+    jnius_config.add_options(f"-Djava.util.logging.config.file={props}")
 
 
 def java_info() -> dict[str, str]:

@@ -137,7 +137,8 @@ def test_numbers_equal_stats(records_path: Path, report) -> None:
         assert report.comparisons[m] == expected
         for v, c in expected.items():
             diff_ci = f"{fmt_diff(c.diff)} {fmt_ci(c)}"
-            assert diff_ci in terminal
+            assert f"{c.diff:+.4f}" in terminal  # the compact terminal cell: difference, then its CI below
+            assert f"[{c.ci_low:+.3f},{c.ci_high:+.3f}]".replace("0.", ".") in terminal
             assert diff_ci in markdown
             row = next(line for line in markdown.splitlines()
                        if line.startswith(f"| {v} | ") and fmt_ci(c) in line and fmt_p(c.p_holm) in line)

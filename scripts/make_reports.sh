@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Regenerates the committed reports in reports/: runs every reference suite (cached artifacts are reused),
+# renders its report from the records, and times the smoke suite cold (fresh store) and cached.
+# Usage: bash scripts/make_reports.sh   (from a clean checkout, so records carry a clean git revision)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+[ -n "${VIRTUAL_ENV:-}" ] || . .venv/bin/activate
+export RQBENCH_DATA="${RQBENCH_DATA:-../shared/data}"
+results=$(mktemp -d)
+trap 'rm -rf "$results"' EXIT
+
+# Smoke suite: cold (empty store) then cached, wall time of the whole command.
+cold_store=$(mktemp -d)
+TIMEFORMAT=%R
+cold=$( { time rqbench run suites/smoke.toml --store "$cold_store" --results "$results" >/dev/null 2>&1; } 2>&1 )
+cached=$( { time rqbench run suites/smoke.toml --store "$cold_store" --results "$results" >/dev/null 2>&1; } 2>&1 )
+rm -rf "$cold_store"
+printf '{"cold_seconds": %.2f, "cached_seconds": %.2f}\n' "$cold" "$cached" > reports/smoke-timing.json
+echo "smoke suite: cold ${cold}s, cached ${cached}s"
+
+for suite in smoke scifact-bm25 dl19-bm25 vaswani-bm25 noveleval-bm25 ci; do
+  rqbench run "suites/$suite.toml" --results "$results" >/dev/null
+  rqbench report "suites/$suite.toml" --results "$results" --out "reports/$suite" >/dev/null
+  mkdir -p "reports/$suite/records"
+  cp "$results/$suite/records.jsonl" "reports/$suite/records/records.jsonl"
+  cp -r "$results/$suite/perquery" "reports/$suite/records/"
+  echo "reports/$suite: $(tail -n 1 "reports/$suite/records/records.jsonl" | python -c 'import json,sys; r=json.load(sys.stdin); print(r["variant"], {k: round(v, 4) for k, v in r["metrics"].items()})')"
+done
+rqbench check suites/scifact-bm25.toml --results "$results"
+rqbench check suites/ci.toml --results "$results"

@@ -509,15 +509,17 @@ def _created_text(report: Report) -> str:
 def render_terminal(report: Report, console: Console) -> None:
     """A compact rich table: variant rows, one column per measure; each cell holds the value with its
     mark and, for non-baseline variants, the difference and its CI on the lines below (fits 80 columns)."""
+    from rich import box
     from rich.table import Table
     from rich.text import Text
 
     title = f"{report.suite}: {_dataset_text(report.meta['dataset'])}, {_n_queries_text(report)} queries"
     name_width = max(len(v) for v in report.variants) + 2 if report.variants else 8
-    per_table = max(1, (console.width - name_width - 4) // 16)  # as many measure columns as fit
+    per_table = max(1, (console.width - name_width - 2) // 15)  # as many measure columns as fit
     for first in range(0, max(len(report.measures), 1), per_table):
         measures = report.measures[first:first + per_table]
-        table = Table(title=title if first == 0 else None, title_justify="left")
+        table = Table(title=title if first == 0 else None, title_justify="left", box=box.SIMPLE_HEAD,
+                      pad_edge=False)
         table.add_column("variant", no_wrap=True)
         for m in measures:
             table.add_column(m, justify="right", no_wrap=True, min_width=13)

@@ -124,6 +124,9 @@ def build_params(params_cls: type, values: dict[str, Any], where: str | None = N
                 f"parameter '{key}' must be {_type_name(hints[key])}, got {type(value).__name__} {value!r}",
                 where,
             )
+    # 1 and 1.0 are the same k1: coerce ints given for float fields, so they hash the same
+    values = {k: float(v) if hints[k] is float and isinstance(v, int) and not isinstance(v, bool) else v
+              for k, v in values.items()}
     try:
         return params_cls(**values)
     except (TypeError, ValueError) as exc:

@@ -9,6 +9,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from rqbench.errors import RqbenchError
@@ -51,7 +52,8 @@ def run(
 
     console = _console(json_out)
     spec = load_suite(suite)
-    console.print(f"[bold]suite[/] {spec.name}: {len(spec.variants)} variant(s) on {spec.dataset} ({spec.split})")
+    console.print(f"[bold]suite[/] {spec.name}: {len(spec.variants)} variant(s) on "
+                  f"{escape(str(spec.dataset))} ({escape(spec.split)})")
     records = run_suite(spec, store=ArtifactStore(store), results_root=results,
                         data_root=resolve_data_root(data_root), console=console, overwrite=overwrite,
                         only=variant)
@@ -59,7 +61,7 @@ def run(
     stored = read_records(records_path)
     baseline = spec.baseline if spec.baseline in {r["variant"] for r in stored} else None  # --variant subset
     render_terminal(build_report(stored, baseline=baseline, measures=spec.measures), console)
-    console.print(f"records: {records_path}")
+    console.print(f"records: {escape(str(records_path))}")
     if json_out:
         print(json.dumps(records, indent=2, sort_keys=True))
 
@@ -97,7 +99,7 @@ def eval_cmd(
         if per_query:
             for name, values in result.per_query.items():
                 for qid, value in sorted(values.items()):
-                    console.print(f"{name}\t{qid}\t{value:.4f}")
+                    console.print(escape(f"{name}\t{qid}\t{value:.4f}"))
     if unjudged:
         print(f"warning: {len(unjudged)} run queries have no qrels and are ignored "
               f"(e.g. {', '.join(unjudged[:3])})", file=sys.stderr)
@@ -159,9 +161,10 @@ def check(
         table.add_column(col, justify="right" if col in {"expected", "actual", "diff"} else "left")
     for r in rows:
         colour = "red" if r.failed else ("green" if r.status == "OK" else "yellow")
-        table.add_row(r.variant, r.measure, f"{r.expected:.4f}", "-" if r.actual is None else f"{r.actual:.4f}",
-                      "-" if r.diff is None else f"{r.diff:+.4f}",
-                      "-" if r.ci is None else f"[{r.ci[0]:+.4f}, {r.ci[1]:+.4f}]", f"[{colour}]{r.status}[/]")
+        table.add_row(escape(r.variant), escape(r.measure), f"{r.expected:.4f}",
+                      "-" if r.actual is None else f"{r.actual:.4f}", "-" if r.diff is None else _signed(r.diff),
+                      "-" if r.ci is None else escape(f"[{_signed(r.ci[0])}, {_signed(r.ci[1])}]"),
+                      f"[{colour}]{r.status}[/]")
     console.print(table)
     console.print("[red]FAIL[/]: regression" if code else "[green]PASS[/]")
     if json_out:
@@ -197,6 +200,12 @@ def backends() -> None:
             caps = f"[red]unavailable: {exc.problem}[/]"
         table.add_row(info.name, caps, info.target, info.origin)
     Console().print(table)
+
+
+def _signed(x: float) -> str:
+    """+0.0123; a difference that rounds to zero is +0.0000, never -0.0000."""
+    text = f"{x:+.4f}"
+    return "+0.0000" if text == "-0.0000" else text
 
 
 def _records_for(target: Path, results: Path) -> tuple[Path, str, str | None, list[str] | None]:

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from rqbench import records as rec
@@ -84,7 +85,7 @@ def run_suite(suite: Suite, *, store: ArtifactStore, results_root: Path, data_ro
     """Run (or reuse) every variant of `suite`; append one record per variant; return the records."""
     dataset = load_dataset(_dataset_spec(suite), data_root, where=str(suite.path))
     for warning in dataset.warnings:
-        console.print(f"[yellow]warning:[/] {warning}")
+        console.print(f"[yellow]warning:[/] {escape(warning)}")
     measures = parse_measures(suite.measures, where=str(suite.path))
     ctx = RunContext(suite, dataset, store, Path(results_root), console, overwrite)
     variants = [suite.variant(n) for n in only] if only else suite.variants
@@ -139,7 +140,7 @@ def _execute(ctx: RunContext, stage: Stage, variant: Variant, backend: Any) -> S
         "evaluate": lambda out: _produce_metrics(ctx, stage, out),
     }
     started = time.perf_counter()
-    label = f"{stage.kind:<8} {variant.name}"
+    label = f"{stage.kind:<8} {escape(variant.name)}"  # grid names like bm25[b=0.3] are not markup
     manifest = {"config": stage.config, "inputs": {s.kind: s.hash for s in stage.inputs},
                 "suite": ctx.suite.name, "variant": variant.name}
     with ctx.console.status(f"{label} ...", spinner="dots"):

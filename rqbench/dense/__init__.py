@@ -1,0 +1,1 @@
+"""Dense retrieval pieces shared by the `dense` backend and the training code (imports torch)."""

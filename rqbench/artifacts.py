@@ -48,18 +48,24 @@ class ArtifactStore:
         return json.loads((self.path(kind, digest) / MANIFEST).read_text(encoding="utf-8"))
 
     def build(self, kind: str, digest: str, manifest: dict[str, Any], produce: Callable[[Path], None],
-              overwrite: bool = False) -> tuple[Path, bool]:
-        """Return (artifact folder, built_now). `produce(tmpdir)` fills a fresh folder; it becomes the
-        artifact only if it returns normally. With `overwrite` an existing artifact is rebuilt."""
+              overwrite: bool = False, resumable: bool = False) -> tuple[Path, bool]:
+        """Return (artifact folder, built_now). `produce(tmpdir)` fills the folder; it becomes the
+        artifact only if it returns normally. With `overwrite` an existing artifact is rebuilt.
+
+        `resumable`: the producer can continue from what an interrupted attempt left (encoding shards,
+        training checkpoints), so the same work folder `tmp/<hash>-resume` is handed to every attempt
+        instead of a fresh one. The per-hash lock guarantees one attempt at a time."""
         final = self.path(kind, digest)
         with file_lock(self.root / "locks" / f"{digest}.lock"):
             if self.exists(kind, digest) and not overwrite:
                 return final, False
             tmp_root = self.root / "tmp"
+            resume_dir = tmp_root / f"{digest}-resume"
             for stale in tmp_root.glob(f"{digest}-*"):  # left by a killed build of this artifact
-                shutil.rmtree(stale, ignore_errors=True)
-            tmp = tmp_root / f"{digest}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-            tmp.mkdir(parents=True)
+                if not (resumable and stale == resume_dir and not overwrite):
+                    shutil.rmtree(stale, ignore_errors=True)
+            tmp = resume_dir if resumable else tmp_root / f"{digest}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+            tmp.mkdir(parents=True, exist_ok=resumable)
             started = time.perf_counter()
             try:
                 produce(tmp)
@@ -75,6 +81,7 @@ class ArtifactStore:
                     shutil.rmtree(old, ignore_errors=True)
                 os.replace(tmp, final)
             except BaseException:
-                shutil.rmtree(tmp, ignore_errors=True)
+                if not resumable:  # a resumable attempt keeps its partial work for the next one
+                    shutil.rmtree(tmp, ignore_errors=True)
                 raise
         return final, True

@@ -31,7 +31,7 @@ from rqbench.suite import Suite, Variant
 from rqbench.types import Query, Run, ScoredDoc, normalize_run, read_trec_run, write_trec_run
 
 # Bump a stage's version when its code changes what it produces: old artifacts stop matching.
-STAGE_VERSIONS = {"index": 1, "retrieve": 1, "evaluate": 1}
+STAGE_VERSIONS = {"index": 1, "retrieve": 2, "evaluate": 2, "groups": 1, "train": 1}
 SEARCH_CHUNK = 1000  # queries per search call: the unit of progress, not of results
 
 
@@ -62,22 +62,45 @@ class RunContext:
     store: ArtifactStore
     results_root: Path
     console: Console
+    measures: list[Any]
+    places: dict[str, str]
     overwrite: bool = False
     done: dict[str, StageResult] = field(default_factory=dict)
+    backends: dict[str, Any] = field(default_factory=dict)
 
 
-def plan_variant(suite: Suite, variant: Variant, dataset: Dataset, backend: Any,
-                 measures: Sequence[Any]) -> list[Stage]:
-    """The variant's stages, in execution order."""
-    index_params, search_params = split_params(backend.params)
-    index = Stage("index", {"backend": variant.backend, "describe": backend.describe(), "params": index_params,
-                            "corpus": dataset.fingerprint("corpus")})
-    retrieve = Stage("retrieve", {"params": search_params, "depth": variant.depth,
-                                  "queries": dataset.fingerprint(f"queries/{suite.split}"),
-                                  "exclude_query_id": suite.exclude_query_id}, (index,))
-    evaluation = Stage("evaluate", {"qrels": dataset.fingerprint(f"qrels/{suite.split}"),
-                                    "measures": [str(m) for m in measures]}, (retrieve,))
-    return [index, retrieve, evaluation]
+@dataclass
+class VariantRun:
+    """The stages one variant ran, by role ("index", "mine:retrieve", "train", ...), in order."""
+
+    variant: Variant
+    backend: Any = None
+    roles: list[str] = field(default_factory=list)
+    stages: list[Stage] = field(default_factory=list)
+    results: list[StageResult] = field(default_factory=list)
+
+    def get(self, role: str) -> tuple[Stage, StageResult]:
+        i = self.roles.index(role)
+        return self.stages[i], self.results[i]
+
+
+def index_stage(variant_backend: str, backend: Any, dataset: Dataset, inputs: tuple[Stage, ...] = ()) -> Stage:
+    index_params, _ = split_params(backend.params)
+    return Stage("index", {"backend": variant_backend, "describe": backend.describe(), "params": index_params,
+                           "corpus": dataset.fingerprint("corpus")}, inputs)
+
+
+def retrieve_stage(backend: Any, dataset: Dataset, index: Stage, split: str, depth: int,
+                   exclude_query_id: bool) -> Stage:
+    _, search_params = split_params(backend.params)
+    return Stage("retrieve", {"params": search_params, "depth": depth, "split": split,
+                              "queries": dataset.fingerprint(f"queries/{split}"),
+                              "exclude_query_id": exclude_query_id}, (index,))
+
+
+def evaluate_stage(dataset: Dataset, split: str, measures: Sequence[Any], retrieve: Stage) -> Stage:
+    return Stage("evaluate", {"qrels": dataset.fingerprint(f"qrels/{split}"), "split": split,
+                              "measures": [str(m) for m in measures]}, (retrieve,))
 
 
 def run_suite(suite: Suite, *, store: ArtifactStore, results_root: Path, data_root: Path | None,
@@ -87,17 +110,48 @@ def run_suite(suite: Suite, *, store: ArtifactStore, results_root: Path, data_ro
     for warning in dataset.warnings:
         console.print(f"[yellow]warning:[/] {escape(warning)}")
     measures = parse_measures(suite.measures, where=str(suite.path))
-    ctx = RunContext(suite, dataset, store, Path(results_root), console, overwrite)
-    variants = [suite.variant(n) for n in only] if only else suite.variants
     places = {"data_root": str(data_root or ""), "suite_dir": str(suite.path.parent.resolve())}
-    backends = {v.name: _make_backend(v, suite, places) for v in variants}
-    out = []
-    for variant in variants:
-        backend = backends[variant.name]
-        stages = plan_variant(suite, variant, dataset, backend, measures)
-        results = [_execute(ctx, stage, variant, backend) for stage in stages]
-        out.append(_record(ctx, variant, backend, stages, results))
-    return out
+    ctx = RunContext(suite, dataset, store, Path(results_root), console, measures, places, overwrite)
+    variants = [suite.variant(n) for n in only] if only else suite.variants
+    needed = {v.name for v in variants} | {v.train["mine_from"] for v in variants
+                                           if v.train and v.train.get("mine_from")}
+    # every backend is built (and its params validated) before any work starts
+    ctx.backends = {v.name: _make_backend(v, suite, places) for v in suite.variants if v.name in needed}
+    for v in variants:
+        if v.train is not None:
+            from rqbench.train_stage import validate_train_table
+
+            validate_train_table(v, suite, ctx.backends[v.name])
+    return [_record(ctx, _run_variant(ctx, variant)) for variant in variants]
+
+
+def _run_variant(ctx: RunContext, variant: Variant) -> VariantRun:
+    suite, dataset = ctx.suite, ctx.dataset
+    vr = VariantRun(variant, ctx.backends[variant.name])
+    index_inputs: tuple[Stage, ...] = ()
+    if variant.train is not None:
+        from rqbench.train_stage import plan_training
+
+        train = plan_training(ctx, variant, vr)
+        index_inputs = (train,)
+        checkpoint = vr.get("train")[1].path / "model"
+        vr.backend = _make_backend(variant, suite, ctx.places, {"model": str(checkpoint)})
+    index = _run(ctx, vr, "index", index_stage(variant.backend, vr.backend, dataset, index_inputs),
+                 resumable=getattr(vr.backend, "RESUMABLE_INDEX", False))
+    retrieve = _run(ctx, vr, "retrieve", retrieve_stage(vr.backend, dataset, index, suite.split, variant.depth,
+                                                        suite.exclude_query_id))
+    _run(ctx, vr, "evaluate", evaluate_stage(dataset, suite.split, ctx.measures, retrieve))
+    return vr
+
+
+def _run(ctx: RunContext, vr: VariantRun, role: str, stage: Stage, backend: Any = None,
+         resumable: bool = False) -> Stage:
+    """Execute (or reuse) `stage` for `vr` under `role`; returns the stage for chaining."""
+    result = _execute(ctx, stage, vr.variant, backend if backend is not None else vr.backend, role, resumable)
+    vr.roles.append(role)
+    vr.stages.append(stage)
+    vr.results.append(result)
+    return stage
 
 
 def _fill(value: Any, places: dict[str, str]) -> Any:
@@ -117,11 +171,12 @@ def _dataset_spec(suite: Suite) -> str | dict[str, Any]:
         else suite.dataset
 
 
-def _make_backend(variant: Variant, suite: Suite, places: dict[str, str]) -> Any:
+def _make_backend(variant: Variant, suite: Suite, places: dict[str, str],
+                  override: dict[str, Any] | None = None) -> Any:
     """Instantiate the variant's backend; `{data_root}` / `{suite_dir}` in string params are filled in."""
     where = f"{suite.path}:{variant.line}" if variant.line else str(suite.path)
     cls = load_backend_class(variant.backend, where)
-    params = {k: _fill(v, places) for k, v in variant.params.items()}
+    params = {k: _fill(v, places) for k, v in {**variant.params, **(override or {})}.items()}
     try:
         return cls(build_params(cls.Params, params, where))
     except RqbenchError as exc:
@@ -130,7 +185,8 @@ def _make_backend(variant: Variant, suite: Suite, places: dict[str, str]) -> Any
         raise
 
 
-def _execute(ctx: RunContext, stage: Stage, variant: Variant, backend: Any) -> StageResult:
+def _execute(ctx: RunContext, stage: Stage, variant: Variant, backend: Any, role: str,
+             resumable: bool = False) -> StageResult:
     if stage.hash in ctx.done:  # shared with a variant run earlier in this invocation
         prior = ctx.done[stage.hash]
         return StageResult(prior.path, True, 0.0, prior.built_seconds)
@@ -139,13 +195,18 @@ def _execute(ctx: RunContext, stage: Stage, variant: Variant, backend: Any) -> S
         "retrieve": lambda out: _produce_run(ctx, stage, variant, backend, out),
         "evaluate": lambda out: _produce_metrics(ctx, stage, out),
     }
+    if stage.kind in ("groups", "train"):
+        from rqbench.train_stage import produce_groups, produce_train
+
+        producers["groups"] = lambda out: produce_groups(ctx, stage, out)
+        producers["train"] = lambda out: produce_train(ctx, stage, out)
     started = time.perf_counter()
-    label = f"{stage.kind:<8} {escape(variant.name)}"  # grid names like bm25[b=0.3] are not markup
+    label = f"{role:<8} {escape(variant.name)}"  # grid names like bm25[b=0.3] are not markup
     manifest = {"config": stage.config, "inputs": {s.kind: s.hash for s in stage.inputs},
-                "suite": ctx.suite.name, "variant": variant.name}
+                "suite": ctx.suite.name, "variant": variant.name, "role": role}
     with ctx.console.status(f"{label} ...", spinner="dots"):
         path, built = ctx.store.build(stage.kind, stage.hash, manifest, producers[stage.kind],
-                                      overwrite=ctx.overwrite)
+                                      overwrite=ctx.overwrite, resumable=resumable)
     seconds = time.perf_counter() - started
     built_seconds = ctx.store.manifest(stage.kind, stage.hash).get("built_seconds")
     state = "[green]built[/]" if built else "[dim]cached[/]"
@@ -162,9 +223,9 @@ def _produce_index(ctx: RunContext, backend: Any, out: Path) -> None:
 
 def _produce_run(ctx: RunContext, stage: Stage, variant: Variant, backend: Any, out: Path) -> None:
     index_dir = ctx.store.path("index", stage.inputs[0].hash)
-    queries: list[Query] = ctx.dataset.split_queries(ctx.suite.split)
-    depth = variant.depth
-    exclude = ctx.suite.exclude_query_id
+    queries: list[Query] = ctx.dataset.split_queries(stage.config["split"])
+    depth = stage.config["depth"]
+    exclude = stage.config["exclude_query_id"]
     run: Run = {}
     with Progress(TextColumn("  retrieve {task.description}"), BarColumn(), MofNCompleteColumn(),
                   TimeElapsedColumn(), console=ctx.console, transient=True) as progress:
@@ -183,7 +244,7 @@ def _produce_run(ctx: RunContext, stage: Stage, variant: Variant, backend: Any, 
 
 def _produce_metrics(ctx: RunContext, stage: Stage, out: Path) -> None:
     run = read_trec_run(ctx.store.path("retrieve", stage.inputs[0].hash) / "run.trec")
-    qrels = ctx.dataset.split_qrels(ctx.suite.split)
+    qrels = ctx.dataset.split_qrels(stage.config["split"])
     measures = parse_measures(stage.config["measures"])
     result = evaluate(run, qrels, measures)
     depth = max((len(v) for v in run.values()), default=1)
@@ -193,24 +254,24 @@ def _produce_metrics(ctx: RunContext, stage: Stage, out: Path) -> None:
     })
 
 
-def _record(ctx: RunContext, variant: Variant, backend: Any, stages: list[Stage],
-            results: list[StageResult]) -> dict[str, Any]:
-    by_kind = dict(zip([s.kind for s in stages], results, strict=True))
-    metrics = json.loads((by_kind["evaluate"].path / "metrics.json").read_text(encoding="utf-8"))
-    suite, dataset = ctx.suite, ctx.dataset
-    eval_hash = stages[-1].hash
-    sidecar = rec.write_per_query(ctx.results_root, suite.name, variant.name, eval_hash, metrics["per_query"])
+def _record(ctx: RunContext, vr: VariantRun) -> dict[str, Any]:
+    variant, suite, dataset = vr.variant, ctx.suite, ctx.dataset
+    index, _ = vr.get("index")
+    retrieve, retrieve_result = vr.get("retrieve")
+    evaluation, eval_result = vr.get("evaluate")
+    metrics = json.loads((eval_result.path / "metrics.json").read_text(encoding="utf-8"))
+    sidecar = rec.write_per_query(ctx.results_root, suite.name, variant.name, evaluation.hash, metrics["per_query"])
     run_rel = f"runs/{rec._safe(variant.name)}.trec"
-    run_text = (by_kind["retrieve"].path / "run.trec").read_text(encoding="utf-8")
+    run_text = (retrieve_result.path / "run.trec").read_text(encoding="utf-8")
     atomic_write_text(rec.suite_dir(ctx.results_root, suite.name) / run_rel,
-                      run_text.replace(f" rqbench-{stages[1].hash[:8]}\n", f" {_tag(variant.name)}\n"))
+                      run_text.replace(f" rqbench-{retrieve.hash[:8]}\n", f" {_tag(variant.name)}\n"))
     record = {
         "schema": rec.SCHEMA, "record_id": rec.new_record_id(), "created": rec.now_iso(),
         "suite": suite.name, "suite_file": str(suite.path), "suite_hash": stable_hash(suite.text),
         "variant": variant.name, "backend": variant.backend,
-        "config": {"params": _params(backend), "depth": variant.depth, "split": suite.split,
+        "config": {"params": _params(vr.backend), "depth": variant.depth, "split": suite.split,
                    "exclude_query_id": suite.exclude_query_id, "baseline": suite.baseline,
-                   "describe": stages[0].config["describe"]},
+                   "describe": index.config["describe"], "train": variant.train},
         "dataset": {"name": dataset.name, "source": dataset.source, "split": suite.split,
                     "n_docs": len(dataset.corpus), "n_queries": len(dataset.split_queries(suite.split)),
                     "fingerprints": {"corpus": dataset.fingerprint("corpus"),
@@ -218,9 +279,10 @@ def _record(ctx: RunContext, variant: Variant, backend: Any, stages: list[Stage]
                                      "qrels": dataset.fingerprint(f"qrels/{suite.split}")}},
         "measures": metrics["definitions"], "metrics": metrics["aggregate"], "curves": metrics["curves"],
         "n_queries": metrics["n_queries"], "per_query_file": sidecar, "run_file": run_rel,
-        "stages": [{"kind": s.kind, "hash": s.hash, "cached": r.cached, "seconds": round(r.seconds, 3),
-                    "built_seconds": r.built_seconds} for s, r in zip(stages, results, strict=True)],
-        "artifact_hashes": {s.kind: s.hash for s in stages},
+        "stages": [{"kind": s.kind, "role": role, "hash": s.hash, "cached": r.cached, "seconds": round(r.seconds, 3),
+                    "built_seconds": r.built_seconds}
+                   for role, s, r in zip(vr.roles, vr.stages, vr.results, strict=True)],
+        "artifact_hashes": {role: s.hash for role, s in zip(vr.roles, vr.stages, strict=True)},
         "seed": suite.seed, "env": environment(suite.seed, _java_info(variant.backend)),
     }
     rec.append_record(ctx.results_root, record)

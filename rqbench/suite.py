@@ -39,7 +39,9 @@ from rqbench.errors import RqbenchError, did_you_mean
 
 SUITE_KEYS = {"name", "description", "dataset", "split", "measures", "baseline", "depth",
               "exclude_query_id", "seed"}
-VARIANT_KEYS = {"name", "backend", "params", "grid", "description", "depth"}
+VARIANT_KEYS = {"name", "backend", "params", "grid", "description", "depth", "train"}
+# [variants.train] keys the pipeline itself reads; the rest go to the trainer's config (validated there)
+TRAIN_PIPELINE_KEYS = {"split", "nproc", "hard_negatives", "mine_from", "mine_depth", "random_negatives"}
 CHECK_KEYS = {"tolerance", "two_sided", "expected", "n_resamples"}
 TOP_KEYS = {"suite", "dataset", "variants", "check"}
 DEFAULT_MEASURES = ["RR@10", "R@100", "R@1000", "Success@100", "nDCG@10"]
@@ -53,6 +55,7 @@ class Variant:
     depth: int
     description: str = ""
     line: int | None = None
+    train: dict[str, Any] | None = None  # a training stage runs first; its checkpoint becomes params.model
 
 
 @dataclass(frozen=True)
@@ -216,6 +219,9 @@ def _parse_variants(raw: Any, depth: int, w: _Where) -> list[Variant]:
                 raise w.error(f"grid '{key}' must be a non-empty list of values", w.line_of(key, line or 1))
             if key in params:
                 raise w.error(f"'{key}' is in both params and grid", w.line_of(key, line or 1))
+        train = v.get("train")
+        if train is not None and not isinstance(train, dict):
+            raise w.error("train must be a table ([variants.train])", w.line_of("train", line or 1))
         vdepth = v.get("depth", depth)
         if not isinstance(vdepth, int) or isinstance(vdepth, bool) or vdepth < 1:
             raise w.error("variant depth must be a positive integer", w.line_of("depth", line or 1))
@@ -223,7 +229,14 @@ def _parse_variants(raw: Any, depth: int, w: _Where) -> list[Variant]:
             suffix = ",".join(f"{k}={_fmt(val)}" for k, val in combo.items())
             out.append(Variant(name=f"{v['name']}[{suffix}]" if suffix else v["name"], backend=v["backend"],
                                params={**params, **combo}, depth=vdepth,
-                               description=str(v.get("description", "")), line=line))
+                               description=str(v.get("description", "")), line=line,
+                               train=dict(train) if train is not None else None))
+    names = {var.name for var in out}
+    for var in out:
+        source = (var.train or {}).get("mine_from")
+        if source is not None and source not in names:
+            raise w.error(f"train.mine_from names unknown variant '{source}'" + did_you_mean(str(source), names),
+                          w.line_of("mine_from", var.line or 1))
     seen: set[str] = set()
     for var in out:
         if var.name in seen:

@@ -73,3 +73,25 @@ def test_concurrent_builders_build_once(tmp_path: Path) -> None:
         assert p.exitcode == 0
     assert marker.read_text().count("built") == 1
     assert (ArtifactStore(tmp_path / "store").path("index", stable_hash("shared")) / "v").read_text() == "done"
+
+
+def test_resumable_build_continues_from_partial_work(tmp_path: Path) -> None:
+    store = ArtifactStore(tmp_path)
+    digest = stable_hash("resume")
+    seen: list[list[str]] = []
+
+    def produce(out: Path) -> None:
+        seen.append(sorted(p.name for p in out.iterdir()))
+        for i in range(3):
+            if not (out / f"part{i}").exists():
+                (out / f"part{i}").write_text(str(i))
+                if len(seen) == 1 and i == 1:
+                    raise KeyboardInterrupt  # killed after two parts
+
+    with pytest.raises(KeyboardInterrupt):
+        store.build("train", digest, {}, produce, resumable=True)
+    assert not store.exists("train", digest)
+    path, built = store.build("train", digest, {}, produce, resumable=True)
+    assert built and seen == [[], ["part0", "part1"]]
+    assert sorted(p.name for p in path.iterdir()) == ["manifest.json", "part0", "part1", "part2"]
+    assert not (tmp_path / "tmp" / f"{digest}-resume").exists()

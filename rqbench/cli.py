@@ -172,6 +172,30 @@ def check(
     raise typer.Exit(code)
 
 
+@app.command()
+def leaderboard(
+    results: Results = Path("results"),
+    measure: Annotated[str, typer.Option("--measure", "-m", help="The measure to rank by.")] = "nDCG@10",
+    markdown: Annotated[Path | None, typer.Option("--markdown", help="Also write the table here.")] = None,
+) -> None:
+    """Systems x datasets for one measure, across every suite's records (mean over datasets a system has all of)."""
+    from rqbench.io import atomic_write_text
+    from rqbench.leaderboard import build_leaderboard
+
+    board = build_leaderboard(results, measure)
+    table = Table(title=f"leaderboard: {measure}")
+    table.add_column("system")
+    for column in board.datasets:
+        table.add_column(column, justify="right")
+    table.add_column("mean", justify="right")
+    for system, values, mean in board.rows:
+        table.add_row(escape(system), *[f"{values[d]:.4f}" if d in values else "-" for d in board.datasets],
+                      "-" if mean is None else f"{mean:.4f}")
+    Console().print(table)
+    if markdown is not None:
+        atomic_write_text(markdown, board.to_markdown())
+
+
 @data_app.command("inspect")
 def data_inspect(
     dataset: Annotated[str, typer.Argument(help="Folder, short name or ir_datasets id.")],

@@ -181,3 +181,16 @@ def test_published_run_replayed_as_a_variant(work: Path, repo_root: Path) -> Non
     assert round(record["metrics"]["nDCG@10"], 4) == 0.5058
     assert record["config"]["describe"]["run_name"] == "bm25.dl19.trec"
     assert len(record["config"]["describe"]["run_sha256"]) == 64
+
+
+def test_leaderboard_across_suites(work: Path, repo_root: Path) -> None:
+    rq("run", str(repo_root / "suites" / "smoke.toml"), cwd=work)
+    rq("run", str(repo_root / "suites" / "dl19-bm25.toml"), "--variant", "published-bm25", cwd=work)
+    out = rq("leaderboard", "-m", "nDCG@10", "--markdown", str(work / "board.md"), cwd=work)
+    assert out.returncode == 0, out.stderr
+    board = (work / "board.md").read_text()
+    smoke = read_records(work / "results" / "smoke" / "records.jsonl")[-1]
+    assert f"| {smoke['variant']} |" in board and f"{smoke['metrics']['nDCG@10']:.4f}" in board
+    assert "| published-bm25 |" in board and "0.5058" in board
+    bad = rq("leaderboard", "-m", "nDGC@10", cwd=work)
+    assert bad.returncode == 2 and "did you mean 'nDCG@10'" in bad.stderr

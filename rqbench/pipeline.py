@@ -40,6 +40,8 @@ class Stage:
     kind: str
     config: dict[str, Any]
     inputs: tuple[Stage, ...] = ()
+    # the dataset the stage reads (not hashed: its content fingerprints are in `config`)
+    dataset: Dataset | None = field(default=None, compare=False, repr=False)
 
     @cached_property
     def hash(self) -> str:
@@ -67,6 +69,16 @@ class RunContext:
     overwrite: bool = False
     done: dict[str, StageResult] = field(default_factory=dict)
     backends: dict[str, Any] = field(default_factory=dict)
+    data_root: Path | None = None
+    other_datasets: dict[str, Dataset] = field(default_factory=dict)
+
+    def dataset_named(self, spec: str | None) -> Dataset:
+        """The suite's dataset, or another one (e.g. training data for a zero-shot evaluation)."""
+        if spec is None:
+            return self.dataset
+        if spec not in self.other_datasets:
+            self.other_datasets[spec] = load_dataset(spec, self.data_root, where=str(self.suite.path))
+        return self.other_datasets[spec]
 
 
 @dataclass
@@ -87,7 +99,7 @@ class VariantRun:
 def index_stage(variant_backend: str, backend: Any, dataset: Dataset, inputs: tuple[Stage, ...] = ()) -> Stage:
     index_params, _ = split_params(backend.params)
     return Stage("index", {"backend": variant_backend, "describe": backend.describe(), "params": index_params,
-                           "corpus": dataset.fingerprint("corpus")}, inputs)
+                           "corpus": dataset.fingerprint("corpus")}, inputs, dataset)
 
 
 def retrieve_stage(backend: Any, dataset: Dataset, index: Stage, split: str, depth: int,
@@ -95,12 +107,12 @@ def retrieve_stage(backend: Any, dataset: Dataset, index: Stage, split: str, dep
     _, search_params = split_params(backend.params)
     return Stage("retrieve", {"params": search_params, "depth": depth, "split": split,
                               "queries": dataset.fingerprint(f"queries/{split}"),
-                              "exclude_query_id": exclude_query_id}, (index,))
+                              "exclude_query_id": exclude_query_id}, (index,), dataset)
 
 
 def evaluate_stage(dataset: Dataset, split: str, measures: Sequence[Any], retrieve: Stage) -> Stage:
     return Stage("evaluate", {"qrels": dataset.fingerprint(f"qrels/{split}"), "split": split,
-                              "measures": [str(m) for m in measures]}, (retrieve,))
+                              "measures": [str(m) for m in measures]}, (retrieve,), dataset)
 
 
 def run_suite(suite: Suite, *, store: ArtifactStore, results_root: Path, data_root: Path | None,
@@ -111,7 +123,8 @@ def run_suite(suite: Suite, *, store: ArtifactStore, results_root: Path, data_ro
         console.print(f"[yellow]warning:[/] {escape(warning)}")
     measures = parse_measures(suite.measures, where=str(suite.path))
     places = {"data_root": str(data_root or ""), "suite_dir": str(suite.path.parent.resolve())}
-    ctx = RunContext(suite, dataset, store, Path(results_root), console, measures, places, overwrite)
+    ctx = RunContext(suite, dataset, store, Path(results_root), console, measures, places, overwrite,
+                     data_root=data_root)
     variants = [suite.variant(n) for n in only] if only else suite.variants
     needed = {v.name for v in variants} | {v.train["mine_from"] for v in variants
                                            if v.train and v.train.get("mine_from")}
@@ -191,7 +204,7 @@ def _execute(ctx: RunContext, stage: Stage, variant: Variant, backend: Any, role
         prior = ctx.done[stage.hash]
         return StageResult(prior.path, True, 0.0, prior.built_seconds)
     producers: dict[str, Callable[[Path], None]] = {
-        "index": lambda out: _produce_index(ctx, backend, out),
+        "index": lambda out: _produce_index(stage.dataset or ctx.dataset, backend, out),
         "retrieve": lambda out: _produce_run(ctx, stage, variant, backend, out),
         "evaluate": lambda out: _produce_metrics(ctx, stage, out),
     }
@@ -216,14 +229,13 @@ def _execute(ctx: RunContext, stage: Stage, variant: Variant, backend: Any, role
     return result
 
 
-def _produce_index(ctx: RunContext, backend: Any, out: Path) -> None:
-    docs = list(ctx.dataset.corpus.values())
-    backend.index(docs, out)
+def _produce_index(dataset: Dataset, backend: Any, out: Path) -> None:
+    backend.index(list(dataset.corpus.values()), out)
 
 
 def _produce_run(ctx: RunContext, stage: Stage, variant: Variant, backend: Any, out: Path) -> None:
     index_dir = ctx.store.path("index", stage.inputs[0].hash)
-    queries: list[Query] = ctx.dataset.split_queries(stage.config["split"])
+    queries: list[Query] = (stage.dataset or ctx.dataset).split_queries(stage.config["split"])
     depth = stage.config["depth"]
     exclude = stage.config["exclude_query_id"]
     run: Run = {}
@@ -244,7 +256,7 @@ def _produce_run(ctx: RunContext, stage: Stage, variant: Variant, backend: Any, 
 
 def _produce_metrics(ctx: RunContext, stage: Stage, out: Path) -> None:
     run = read_trec_run(ctx.store.path("retrieve", stage.inputs[0].hash) / "run.trec")
-    qrels = ctx.dataset.split_qrels(stage.config["split"])
+    qrels = (stage.dataset or ctx.dataset).split_qrels(stage.config["split"])
     measures = parse_measures(stage.config["measures"])
     result = evaluate(run, qrels, measures)
     depth = max((len(v) for v in run.values()), default=1)

@@ -41,7 +41,8 @@ SUITE_KEYS = {"name", "description", "dataset", "split", "measures", "baseline",
               "exclude_query_id", "seed"}
 VARIANT_KEYS = {"name", "backend", "params", "grid", "description", "depth", "train"}
 # [variants.train] keys the pipeline itself reads; the rest go to the trainer's config (validated there)
-TRAIN_PIPELINE_KEYS = {"split", "nproc", "hard_negatives", "mine_from", "mine_depth", "random_negatives"}
+TRAIN_PIPELINE_KEYS = {"split", "nproc", "hard_negatives", "mine_from", "mine_depth", "random_negatives",
+                       "dataset"}
 CHECK_KEYS = {"tolerance", "two_sided", "expected", "n_resamples"}
 TOP_KEYS = {"suite", "dataset", "variants", "check"}
 DEFAULT_MEASURES = ["RR@10", "R@100", "R@1000", "Success@100", "nDCG@10"]

@@ -74,7 +74,8 @@ def plan_training(ctx: RunContext, variant: Variant, vr: VariantRun) -> Stage:
     from rqbench.pipeline import Stage, _run, index_stage, retrieve_stage
 
     table = variant.train or {}
-    dataset, suite = ctx.dataset, ctx.suite
+    suite = ctx.suite
+    dataset = ctx.dataset_named(table.get("dataset"))  # train.dataset: train on other data (zero-shot)
     split = table.get("split", "train")
     hard = int(table.get("hard_negatives", 0))
     random_negatives = int(table.get("random_negatives", 0))
@@ -90,7 +91,7 @@ def plan_training(ctx: RunContext, variant: Variant, vr: VariantRun) -> Stage:
         "split": split, "corpus": dataset.fingerprint("corpus"), "queries": dataset.fingerprint(f"queries/{split}"),
         "qrels": dataset.fingerprint(f"qrels/{split}"), "hard_negatives": hard,
         "mine_depth": int(table.get("mine_depth", 100)) if hard else None,
-        "random_negatives": random_negatives, "seed": suite.seed}, inputs))
+        "random_negatives": random_negatives, "seed": suite.seed}, inputs, dataset))
     settings = trainer_settings(variant, vr.backend, suite)
     return _run(ctx, vr, "train", Stage("train", {
         "trainer": settings, "nproc": int(table.get("nproc", 1)), "base": vr.backend.describe()}, (groups,)),
@@ -103,12 +104,13 @@ def produce_groups(ctx: RunContext, stage: Stage, out: Path) -> None:
     from rqbench.types import read_trec_run
 
     cfg = stage.config
+    dataset = stage.dataset or ctx.dataset
     if stage.inputs:
         run = read_trec_run(ctx.store.path("retrieve", stage.inputs[0].hash) / "run.trec")
-        groups = mine_hard_negatives(run, ctx.dataset, cfg["split"], depth=cfg["mine_depth"],
+        groups = mine_hard_negatives(run, dataset, cfg["split"], depth=cfg["mine_depth"],
                                      n=cfg["hard_negatives"], seed=cfg["seed"])
     else:
-        groups = groups_from_qrels(ctx.dataset, cfg["split"],
+        groups = groups_from_qrels(dataset, cfg["split"],
                                    negatives="random" if cfg["random_negatives"] else "none",
                                    n_negatives=cfg["random_negatives"], seed=cfg["seed"])
     write_groups(groups, out / "groups.jsonl")

@@ -377,7 +377,8 @@ def legend_lines(report: Report) -> list[str]:
         f"across the {n_cmp} variant(s) compared on the same measure. No mark: not significant.",
         "Δ: mean over queries of (variant - baseline), paired by query id (a query missing on one side "
         f"counts as 0). [CI]: {pct_s}% paired bootstrap percentile interval of that mean "
-        f"({report.meta['stats']['n_resamples']} resamples of the queries).",
+        f"({report.meta['stats']['n_resamples']} resamples of the queries); it is not adjusted for the "
+        "number of comparisons, so it can exclude 0 where the Holm-adjusted test finds no significance.",
         "p (rand.): two-sided paired randomization (sign-flip) test, "
         f"{report.meta['stats']['n_resamples']} random sign vectors, Holm-adjusted. "
         "p (t): two-sided paired t-test, Holm-adjusted the same way.",
@@ -385,6 +386,17 @@ def legend_lines(report: Report) -> list[str]:
         f"Random seed of the tests: {report.meta['stats']['seed']}.",
     ]
     return lines
+
+
+def results_key(report: Report, where_deltas: str) -> str:
+    """One line for just below the results table, so the marks need no trip to the legend;
+    `where_deltas` says where the renderer put each difference and its CI."""
+    if report.baseline is None or not _compared_measures(report):
+        return "No significance tests (see the legend)."
+    return (f"{UP} / {DOWN}: significantly better / worse than the baseline '{report.baseline}' "
+            f"(paired randomization test, Holm-adjusted, alpha = {report.alpha:g}). "
+            f"Δ [CI]: mean difference from the baseline and its {_pct(report)}% bootstrap interval, "
+            f"{where_deltas}. Details in the legend.")
 
 
 def _summary_rows(report: Report) -> list[dict[str, Any]]:
@@ -400,6 +412,8 @@ def _summary_rows(report: Report) -> list[dict[str, Any]]:
                 "mark": mark,
                 "cls": "up" if mark == UP else "down" if mark == DOWN else "",
                 "diff": f"{fmt_diff(c.diff)} {fmt_ci(c)}" if c is not None else "",
+                "delta": fmt_diff(c.diff) if c is not None else "",
+                "ci": fmt_ci(c) if c is not None else "",
             })
         rows.append({"variant": v, "is_baseline": v == report.baseline, "cells": cells})
     return rows
@@ -436,6 +450,8 @@ def _timing_rows(report: Report) -> list[dict[str, Any]]:
     for v in report.variants:
         stages = report.timings.get(v) or []
         total = sum(float(s.get("seconds") or 0.0) for s in stages)
+        built = [s.get("built_seconds") for s in stages]
+        built_total = sum(float(b) for b in built if b is not None) if any(b is not None for b in built) else None
         for i, s in enumerate(stages):
             cached = s.get("cached")
             rows.append({
@@ -446,10 +462,11 @@ def _timing_rows(report: Report) -> list[dict[str, Any]]:
                 "built_seconds": fmt_seconds(s.get("built_seconds")),
                 "hash": str(s.get("hash") or "")[:12],
                 "total": False,
+                "first": i == 0,
             })
         if stages:
             rows.append({"variant": "", "kind": "total", "cached": "", "seconds": fmt_seconds(total),
-                         "built_seconds": "", "hash": "", "total": True})
+                         "built_seconds": fmt_seconds(built_total), "hash": "", "total": True, "first": False})
     return rows
 
 
@@ -514,13 +531,14 @@ def render_terminal(report: Report, console: Console) -> None:
     from rich.text import Text
 
     title = f"{report.suite}: {_dataset_text(report.meta['dataset'])}, {_n_queries_text(report)} queries"
-    name_width = max(len(v) for v in report.variants) + 2 if report.variants else 8
+    # a long (grid) variant name folds onto several lines rather than squeezing the numbers out
+    name_width = min(max(len(v) for v in report.variants) + 2, max(16, console.width // 3)) if report.variants else 8
     per_table = max(1, (console.width - name_width - 2) // 15)  # as many measure columns as fit
     for first in range(0, max(len(report.measures), 1), per_table):
         measures = report.measures[first:first + per_table]
         table = Table(title=title if first == 0 else None, title_justify="left", box=box.SIMPLE_HEAD,
                       pad_edge=False)
-        table.add_column("variant", no_wrap=True)
+        table.add_column("variant", overflow="fold", max_width=name_width)
         for m in measures:
             table.add_column(m, justify="right", no_wrap=True, min_width=13)
         for v in report.variants:
@@ -533,7 +551,7 @@ def render_terminal(report: Report, console: Console) -> None:
                 text = "-" if value is None else f"{value:.4f}{' ' + mark if mark else '  '}"
                 c = report.comparison(m, v)
                 if c is not None:
-                    text += f"\n{c.diff:+.4f}  \n[{_short(c.ci_low)},{_short(c.ci_high)}]"
+                    text += f"\n{fmt_diff(c.diff)}  \n[{_short(c.ci_low)},{_short(c.ci_high)}]"
                 cells.append(Text(text, style=style))
             table.add_row(*cells)
         console.print(table)
@@ -547,8 +565,8 @@ def render_terminal(report: Report, console: Console) -> None:
 
 
 def _short(x: float) -> str:
-    """+0.0123 -> '+.012': a CI bound in five characters."""
-    return f"{x:+.3f}".replace("0.", ".", 1)
+    """+0.0123 -> '+.012': a CI bound in five characters ('+.000', never '-.000')."""
+    return f"{round(x, 3) or 0.0:+.3f}".replace("0.", ".", 1)
 
 
 def _pct(report: Report) -> str:
@@ -558,9 +576,20 @@ def _pct(report: Report) -> str:
 # ------------------------------------------------------------------------------------------- markdown
 
 
+# Characters that would start Markdown markup inside a name (a grid variant's "[b=0.3]" next to a
+# "(...)", "*", "<tag>", "`"); "_" only where it could open or close emphasis, not inside a word.
+_MD_SPECIAL = re.compile(r"[\\`*\[\]<]|(?<![A-Za-z0-9])_|_(?![A-Za-z0-9])")
+
+
+def _md_text(text: Any) -> str:
+    """Plain text (a variant name, a note, a definition) escaped so Markdown shows it literally."""
+    return _MD_SPECIAL.sub(lambda m: "\\" + m.group(0), str(text))
+
+
 def _md(text: Any) -> str:
-    """A Markdown table cell: pipes escaped, no newlines."""
-    return str(text).replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
+    """A Markdown table cell from Markdown text (plain text goes through `_md_text` first): pipes
+    escaped, no newlines."""
+    return str(text).replace("|", "\\|").replace("\n", " ")
 
 
 def _md_table(header: list[str], rows: Iterable[list[Any]], align: list[str] | None = None) -> list[str]:
@@ -577,46 +606,44 @@ def render_markdown(report: Report, figure_paths: dict[str, str] | None = None) 
     out = [f"# rqbench report: {report.suite}", ""]
     out += _md_header(report)
     if report.notes:
-        out += ["", "**Notes**", ""] + [f"- {n}" for n in report.notes]
+        out += ["", "**Notes**", ""] + [f"- {_md_text(n)}" for n in report.notes]
 
+    # values and marks only, one column per measure, so that six measures still fit GitHub's page width
+    # without wrapping; each difference and its CI is in the measure's comparison table below
     out += ["", "## Results", ""]
-    header = ["Variant"]
-    for m in report.measures:
-        header.append(m)
-        if report.baseline is not None:
-            header.append(f"Δ {m} [{_pct(report)}% CI]")
+    header = ["Variant"] + [_md_text(m) for m in report.measures]
     body = []
     for row in _summary_rows(report):
-        line = [row["variant"] + (" (baseline)" if row["is_baseline"] else "")]
-        for cell in row["cells"]:
-            line.append(f"{cell['value']} {cell['mark']}".rstrip())
-            if report.baseline is not None:
-                line.append(cell["diff"])
+        line = [_md_text(row["variant"]) + (" (baseline)" if row["is_baseline"] else "")]
+        # the mark before the value, so that the digits of a right-aligned column stay aligned
+        line += [f"{cell['mark']}\u00a0{cell['value']}" if cell["mark"] else cell["value"] for cell in row["cells"]]
         body.append(line)
     out += _md_table(header, body)
+    out += ["", _md_text(results_key(report, "in each measure's comparison table below"))]
 
     if _compared_measures(report):
         out += ["", "## Comparisons with the baseline", ""]
         for m in _compared_measures(report):
-            out += [f"### {m}", ""]
-            rows = [[r["variant"] + (" (baseline)" if r["is_baseline"] else ""), r["value"], r["diff"],
+            out += [f"### {_md_text(m)}", ""]
+            rows = [[_md_text(r["variant"]) + (" (baseline)" if r["is_baseline"] else ""), r["value"], r["diff"],
                      r["ci"], r["p_rand"], r["p_t"], r["wtl"], r["mark"]]
                     for r in _comparison_rows(report, m)]
-            out += _md_table(["Variant", m, "Δ", f"{_pct(report)}% CI", "p (rand., Holm)", "p (t, Holm)",
+            out += _md_table(["Variant", _md_text(m), "Δ", f"{_pct(report)}% CI", "p (rand., Holm)", "p (t, Holm)",
                               "W/T/L", "Sig."], rows)
             out.append("")
         if out[-1] == "":
             out.pop()
 
-    out += ["", "## Legend", ""] + [f"- {line}" for line in legend_lines(report)]
+    out += ["", "## Legend", ""] + [f"- {_md_text(line)}" for line in legend_lines(report)]
     out += ["", "### Measures", ""]
-    out += [f"- **{_md(m)}**: {_md(definition_text(m, report.definitions[m]))}" for m in report.measures]
-    out += [""] + [f"- {n}" for n in MEASURE_NOTES]
+    out += [f"- **{_md_text(m)}**: {_md_text(definition_text(m, report.definitions[m]))}"
+            for m in report.measures]
+    out += [""] + [f"- {_md_text(n)}" for n in MEASURE_NOTES]
 
     if figure_paths:
         out += ["", "## Figures", ""]
         for name, path in figure_paths.items():
-            out += [f"![{_figure_title(report, name)}]({path})", ""]
+            out += [f"![{_md_text(_figure_title(report, name))}]({path})", ""]
         out.pop()
 
     out += ["", "## Stage timings", ""]
@@ -624,7 +651,7 @@ def render_markdown(report: Report, figure_paths: dict[str, str] | None = None) 
     if timing_rows:
         out += _md_table(
             ["Variant", "Stage", "Cached", "Seconds", "Built seconds", "Artifact"],
-            [[r["variant"], f"**{r['kind']}**" if r.get("total") else r["kind"], r["cached"],
+            [[_md_text(r["variant"]), f"**{r['kind']}**" if r.get("total") else _md_text(r["kind"]), r["cached"],
               r["seconds"], r["built_seconds"], f"`{r['hash']}`" if r["hash"] else ""]
              for r in timing_rows],
             ["l", "l", "l", "r", "r", "l"],
@@ -641,8 +668,8 @@ def render_markdown(report: Report, figure_paths: dict[str, str] | None = None) 
 
 def _md_header(report: Report) -> list[str]:
     lines = [
-        f"- Dataset: {_dataset_text(report.meta['dataset'])}, {_n_queries_text(report)} queries",
-        f"- Baseline: {report.baseline or DASH}; alpha = {report.alpha:g}",
+        f"- Dataset: {_md_text(_dataset_text(report.meta['dataset']))}, {_md_text(_n_queries_text(report))} queries",
+        f"- Baseline: {_md_text(report.baseline or DASH)}; alpha = {report.alpha:g}",
         f"- Records created: {_created_text(report)}",
     ]
     if report.meta.get("suite_file"):
@@ -653,17 +680,18 @@ def _md_header(report: Report) -> list[str]:
 def _md_reproducibility(report: Report) -> list[str]:
     out = []
     for ds in report.meta["datasets"]:
-        out.append(f"- Dataset **{_md(_dataset_text(ds))}**"
+        out.append(f"- Dataset **{_md_text(_dataset_text(ds))}**"
                    + (f" from `{ds['source']}`" if ds.get("source") else "")
                    + f", {ds.get('n_docs') or DASH} documents, {ds.get('n_queries') or DASH} queries"
-                   + (f" (variants: {', '.join(ds['variants'])})" if len(report.meta["datasets"]) > 1 else ""))
+                   + (f" (variants: {_md_text(', '.join(ds['variants']))})" if len(report.meta["datasets"]) > 1
+                      else ""))
         for part, fp in sorted(ds["fingerprints"].items()):
             out.append(f"  - {part} fingerprint: `{fp}`")
     st = report.meta["stats"]
     out.append(f"- Statistics: {st['n_resamples']} resamples, seed {st['seed']}, alpha {st['alpha']:g}")
     out.append("")
     out += _md_table([label for _, label in ENV_COLUMNS],
-                     [[r[k] for k, _ in ENV_COLUMNS] for r in _env_rows(report)],
+                     [[_md_text(r[k]) for k, _ in ENV_COLUMNS] for r in _env_rows(report)],
                      ["l"] * len(ENV_COLUMNS))
     return out
 
@@ -715,10 +743,14 @@ def _render_html(report: Report, pngs: dict[str, bytes]) -> str:
     from importlib.resources import files
 
     import jinja2
+    import markupsafe
 
     source = (files("rqbench") / "templates" / "report.html").read_text(encoding="utf-8")
     env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined,
                              trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
+    # a long grid variant name may break after ",", "/" or "[" rather than mid-word
+    env.filters["wbr"] = lambda text: markupsafe.Markup(
+        re.sub(r"([,/\[])", r"\1<wbr>", str(markupsafe.escape(text))))
     template = env.from_string(source)
     figures = [
         {"name": name, "title": _figure_title(report, name),
@@ -736,6 +768,7 @@ def _render_html(report: Report, pngs: dict[str, bytes]) -> str:
             {"measure": m, "rows": _comparison_rows(report, m)} for m in _compared_measures(report)
         ],
         legend=legend_lines(report),
+        results_key=results_key(report, "in small print under each value"),
         definitions={m: definition_text(m, report.definitions[m]) for m in report.measures},
         measure_notes=MEASURE_NOTES,
         figures=figures,

@@ -136,12 +136,12 @@ def test_numbers_equal_stats(records_path: Path, report) -> None:
                                        n_resamples=N_RESAMPLES, seed=0, alpha=0.05)
         assert report.comparisons[m] == expected
         for v, c in expected.items():
-            diff_ci = f"{fmt_diff(c.diff)} {fmt_ci(c)}"
-            assert f"{c.diff:+.4f}" in terminal  # the compact terminal cell: difference, then its CI below
-            assert f"[{c.ci_low:+.3f},{c.ci_high:+.3f}]".replace("0.", ".") in terminal
-            assert diff_ci in markdown
+            assert fmt_diff(c.diff) in terminal  # the compact terminal cell: difference, then its CI below
+            short = [f"{round(x, 3) or 0.0:+.3f}".replace("0.", ".") for x in (c.ci_low, c.ci_high)]
+            assert f"[{short[0]},{short[1]}]" in terminal
             row = next(line for line in markdown.splitlines()
                        if line.startswith(f"| {v} | ") and fmt_ci(c) in line and fmt_p(c.p_holm) in line)
+            assert f"| {fmt_diff(c.diff)} | {fmt_ci(c)} |" in row
             assert f"{c.wins}/{c.ties}/{c.losses}" in row
             assert fmt_p(c.t_p_holm) in row
             assert (UP in row) == (c.significant(0.05) and c.diff > 0)
@@ -268,3 +268,28 @@ def test_records_without_sidecar_location_and_single_variant(records_path: Path)
     md = render_markdown(only)
     assert "## Comparisons" not in md and "no other variant" in md
     HTMLParser().feed(render_html(only))
+
+
+def test_long_and_markup_variant_names(records_path: Path) -> None:
+    """A grid variant's brackets (and any '|', '*', '<') print literally in Markdown and HTML; the HTML
+    results cell holds the value, its mark and the difference with its CI; figures wrap long names."""
+    from rqbench.figures import _wrap
+
+    name = "dense[model=org/some-very-long-model-name_v2,pool=cls]|x*<y>"
+    records = read_records(records_path)
+    for r in records:
+        if r["variant"] == "dense":
+            r["variant"] = name
+    report = build_report(records, n_resamples=200)
+    md = render_markdown(report)
+    escaped = r"dense\[model=org/some-very-long-model-name_v2,pool=cls\]\|x\*\<y>"
+    assert f"| {escaped} | " in md and name not in md
+    results = md.split("## Results")[1].split("##")[0]
+    assert f"| {escaped} | {UP}\u00a0{report.metrics[name]['RR@10']:.4f} |" in results
+    assert "| total |" not in md and "16.15" in md  # built seconds add up in the timing totals
+    page = render_html(report)
+    assert "dense[<wbr>model=org/<wbr>some-very-long-model-name_v2,<wbr>pool=cls]|x*&lt;y&gt;" in page
+    c = report.comparison("RR@10", name)
+    assert f"<span>{fmt_diff(c.diff)}</span> <span>{fmt_ci(c)}</span>" in page
+    wrapped = _wrap(name, 24)
+    assert max(len(line) for line in wrapped.split("\n")) <= 24 and wrapped.replace("\n", "") == name

@@ -42,6 +42,8 @@ class Stage:
     inputs: tuple[Stage, ...] = ()
     # the dataset the stage reads (not hashed: its content fingerprints are in `config`)
     dataset: Dataset | None = field(default=None, compare=False, repr=False)
+    # settings that change speed or bookkeeping, never results (device, threads, ...): not hashed
+    runtime: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @cached_property
     def hash(self) -> str:
@@ -98,6 +100,9 @@ class VariantRun:
 
 def index_stage(variant_backend: str, backend: Any, dataset: Dataset, inputs: tuple[Stage, ...] = ()) -> Stage:
     index_params, _ = split_params(backend.params)
+    for stage in inputs:  # a trained model is named by its artifact, not by a machine-specific path
+        if stage.kind == "train" and "model" in index_params:
+            index_params["model"] = f"artifact:train/{stage.hash}"
     return Stage("index", {"backend": variant_backend, "describe": backend.describe(), "params": index_params,
                            "corpus": dataset.fingerprint("corpus")}, inputs, dataset)
 

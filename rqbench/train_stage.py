@@ -32,9 +32,13 @@ def _where(variant: Variant, suite: Suite) -> str:
     return f"{suite.path}:{variant.line}" if variant.line else str(suite.path)
 
 
+# Checkpoint often enough that a killed suite resumes training close to where it stopped.
+DEFAULT_SAVE_EVERY = 25
+
+
 def trainer_settings(variant: Variant, backend: Any, suite: Suite) -> dict[str, Any]:
     """The TrainConfig values for this variant, validated (unknown key / wrong type: one line)."""
-    from rqbench.training.trainer import TrainConfig
+    from rqbench.training.config import TrainConfig
 
     table = dict(variant.train or {})
     settings = {k: v for k, v in table.items() if k not in TRAIN_PIPELINE_KEYS}
@@ -47,6 +51,9 @@ def trainer_settings(variant: Variant, backend: Any, suite: Suite) -> dict[str, 
         if key in fields and key in params:
             settings[key] = params[key]
     settings.setdefault("seed", suite.seed)
+    settings.setdefault("save_every", DEFAULT_SAVE_EVERY)
+    if "device" not in settings and "device" in params:
+        settings["device"] = params["device"]
     if "hard_negatives_per_query" in fields:
         settings.setdefault("hard_negatives_per_query", int(table.get("hard_negatives", 0)))
     config = build_params(TrainConfig, settings, _where(variant, suite) + " [train]")
@@ -92,10 +99,14 @@ def plan_training(ctx: RunContext, variant: Variant, vr: VariantRun) -> Stage:
         "qrels": dataset.fingerprint(f"qrels/{split}"), "hard_negatives": hard,
         "mine_depth": int(table.get("mine_depth", 100)) if hard else None,
         "random_negatives": random_negatives, "seed": suite.seed}, inputs, dataset))
+    from rqbench.training.config import RESUME_MAY_CHANGE
+
     settings = trainer_settings(variant, vr.backend, suite)
+    hashed = {k: v for k, v in settings.items() if k not in RESUME_MAY_CHANGE}
+    runtime = {k: v for k, v in settings.items() if k in RESUME_MAY_CHANGE}
     return _run(ctx, vr, "train", Stage("train", {
-        "trainer": settings, "nproc": int(table.get("nproc", 1)), "base": vr.backend.describe()}, (groups,)),
-        resumable=True)
+        "trainer": hashed, "nproc": int(table.get("nproc", 1)), "base": vr.backend.describe()}, (groups,),
+        runtime=runtime), resumable=True)
 
 
 def produce_groups(ctx: RunContext, stage: Stage, out: Path) -> None:
@@ -118,17 +129,18 @@ def produce_groups(ctx: RunContext, stage: Stage, out: Path) -> None:
 
 def produce_train(ctx: RunContext, stage: Stage, out: Path) -> None:
     """Train into `out` (resumable: checkpoints left by a killed attempt are picked up)."""
+    from rqbench.training.config import TrainConfig
     from rqbench.training.distributed import launch
-    from rqbench.training.trainer import TrainConfig, train_dual_encoder
+    from rqbench.training.trainer import train_dual_encoder
 
     groups = ctx.store.path("groups", stage.inputs[0].hash) / "groups.jsonl"
-    config = TrainConfig(**stage.config["trainer"])
+    settings = {**stage.config["trainer"], **stage.runtime}
     nproc = stage.config["nproc"]
     if nproc == 1:
-        train_dual_encoder(groups, config, out)
+        train_dual_encoder(groups, TrainConfig(**settings), out)
         return
     config_path = out / "train_config.json"
-    config_path.write_text(json.dumps(stage.config["trainer"], indent=2), encoding="utf-8")
+    config_path.write_text(json.dumps(settings, indent=2), encoding="utf-8")
     code = launch(nproc, "rqbench.training", ["--groups", str(groups), "--config", str(config_path),
                                                "--out", str(out)])
     if code != 0:

@@ -26,6 +26,7 @@ ENTRY_POINT_GROUP = "rqbench.backends"
 
 BUILTIN_BACKENDS: dict[str, str] = {
     "bm25": "rqbench_backends.bm25:BM25Backend",
+    "dense": "rqbench_backends.dense:DenseBackend",
     "trec-run": "rqbench_backends.trec_run:TrecRunBackend",
 }
 

@@ -55,7 +55,9 @@ def trainer_settings(variant: Variant, backend: Any, suite: Suite) -> dict[str, 
     if "device" not in settings and "device" in params:
         settings["device"] = params["device"]
     if "hard_negatives_per_query" in fields:
-        settings.setdefault("hard_negatives_per_query", int(table.get("hard_negatives", 0)))
+        # the groups' negatives (mined hard ones, or random ones) join each query's passage pool
+        settings.setdefault("hard_negatives_per_query",
+                            int(table.get("hard_negatives", 0)) or int(table.get("random_negatives", 0)))
     config = build_params(TrainConfig, settings, _where(variant, suite) + " [train]")
     return dataclasses.asdict(config)
 

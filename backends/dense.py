@@ -1,0 +1,322 @@
+"""Dense retrieval: a (dual) transformer encoder, passages embedded once, faiss inner-product search.
+
+Index layout (`workdir`, which is also the `index_dir` that `search` takes):
+
+- `embeddings/`  `encode_corpus`'s folder: `embeddings.f32` (float32 memmap in corpus order) and
+  `embeddings.json` (its shape), plus the manifest and encoding order (shards while encoding; a killed
+  `index()` re-run on the same folder resumes from the finished shards);
+- `index.faiss`  the faiss index (flat / hnsw / ivfpq), row i = document i;
+- `docids.json`  the document ids in corpus order; `dense.json` the dimension, count and index kind.
+
+torch, transformers and faiss are imported only inside the methods that need them, so importing this
+module (as `rqbench backends` does) stays cheap.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
+
+from rqbench.errors import RqbenchError
+from rqbench.io import atomic_write_json
+from rqbench.types import Doc, Query, Run, ScoredDoc, sort_ranking
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from rqbench.dense.model import DualEncoder
+
+EMBEDDINGS_DIR = "embeddings"
+INDEX_FILE = "index.faiss"
+DOCIDS_FILE = "docids.json"
+META_FILE = "dense.json"
+_TOKENIZER_FILES = ("config.json", "tokenizer.json", "vocab.txt", "tokenizer_config.json",
+                    "special_tokens_map.json", "sentencepiece.bpe.model", "spiece.model", "merges.txt",
+                    "vocab.json", "rqbench_encoder.json")
+
+
+@dataclass(frozen=True)
+class DenseParams:
+    """Dense retrieval parameters.
+
+    `model` is the passage tower (and the query tower too unless `query_model` is given): "minilm" (the
+    packaged all-MiniLM-L6-v2), a local folder (HF checkpoint, or one written by `DualEncoder.save`,
+    whose stored pooling/normalize/towers then win over `pooling`/`normalize` here), or an HF model id.
+
+    The index fields are everything that changes passage embeddings or the index structure. `autocast`
+    (bf16/fp16 matmuls) changes the embeddings slightly, so it IS hashed and is an index field.
+    `ef_search` and `nprobe` are search-time knobs (hashed, but not index fields: no rebuild).
+    `batch_size`, `device` and `threads` change speed only and are left out of cache keys.
+    """
+
+    model: str = "minilm"
+    query_model: str | None = None
+    pooling: Literal["cls", "mean"] = "mean"
+    normalize: bool = True
+    max_query_length: int = 64
+    max_passage_length: int = 256
+    use_title: bool = True
+    batch_size: int = 32
+    device: str = "cpu"
+    autocast: Literal["bf16", "fp16"] | None = None
+    index: Literal["flat", "hnsw", "ivfpq"] = "flat"
+    hnsw_m: int = 32
+    ef_construction: int = 200
+    ef_search: int = 128
+    nlist: int = 1024
+    pq_m: int = 16
+    nprobe: int = 32
+    threads: int = 2
+    trust_remote_code: bool = False
+
+    INDEX_FIELDS: ClassVar[tuple[str, ...]] = (
+        "model", "pooling", "normalize", "max_passage_length", "use_title", "autocast", "trust_remote_code",
+        "index", "hnsw_m", "ef_construction", "nlist", "pq_m",
+    )
+    NOT_HASHED: ClassVar[tuple[str, ...]] = ("batch_size", "device", "threads")
+
+    def __post_init__(self) -> None:
+        if self.pooling not in ("cls", "mean"):
+            raise ValueError(f"pooling must be 'cls' or 'mean', got {self.pooling!r}")
+        if self.autocast not in (None, "bf16", "fp16"):
+            raise ValueError(f"autocast must be 'bf16', 'fp16' or None, got {self.autocast!r}")
+        if self.index not in ("flat", "hnsw", "ivfpq"):
+            raise ValueError(f"index must be one of flat, hnsw, ivfpq, got {self.index!r}")
+        for name in ("max_query_length", "max_passage_length", "batch_size", "hnsw_m", "ef_construction",
+                     "ef_search", "nlist", "pq_m", "nprobe", "threads"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if not self.model:
+            raise ValueError("model must not be empty")
+
+
+# ---- model files and their digest ----------------------------------------------------------------------
+
+_DIGESTS: dict[tuple[str, int, int], str] = {}
+
+
+def file_sha256(path: Path) -> str:
+    """sha256 of a file's bytes, cached per (path, size, mtime) for the life of the process."""
+    path = Path(path).resolve()
+    st = path.stat()
+    key = (str(path), st.st_size, st.st_mtime_ns)
+    if key not in _DIGESTS:
+        h = hashlib.sha256()
+        with path.open("rb") as fh:
+            while chunk := fh.read(1 << 22):
+                h.update(chunk)
+        _DIGESTS[key] = h.hexdigest()
+    return _DIGESTS[key]
+
+
+def _tower_folders(model: str, query_model: str | None) -> dict[str, Path | str]:
+    """Where the passage and query towers load from: a folder, or an HF id left as a string."""
+    from rqbench.dense.model import ENCODER_CONFIG, resolve_model
+
+    def folder(name: str, side: str) -> Path | str:
+        resolved = resolve_model(name)
+        path = Path(resolved)
+        if not path.exists():
+            return resolved  # an HF id
+        saved = path / ENCODER_CONFIG
+        if saved.exists() and not json.loads(saved.read_text(encoding="utf-8")).get("shared", True):
+            return path / side  # a DualEncoder.save folder with separate towers
+        return path
+
+    passage = folder(model, "passage")
+    query = folder(query_model, "query") if query_model is not None else folder(model, "query")
+    return {"passage": passage, "query": query}
+
+
+def _folder_digest(where: Path | str) -> dict[str, Any]:
+    """Digests of a tower's weights (*.safetensors) and of its config/tokenizer files."""
+    if isinstance(where, str):  # HF id: hash the cached snapshot if there is one, else record the id only
+        try:
+            from huggingface_hub import try_to_load_from_cache
+
+            cached = try_to_load_from_cache(where, "config.json")
+        except Exception:  # any hub problem just means "not cached"
+            cached = None
+        if not isinstance(cached, str):
+            return {"hub_id": where, "weights_sha256": None}
+        where = Path(cached).parent
+    weights = sorted(where.glob("*.safetensors"))
+    if not weights:
+        raise RqbenchError("no *.safetensors weights in the model folder", where)
+    h = hashlib.sha256()
+    for path in weights:
+        h.update(f"{path.name}\0{file_sha256(path)}\n".encode())
+    c = hashlib.sha256()
+    for name in _TOKENIZER_FILES:
+        if (where / name).exists():
+            c.update(f"{name}\0{file_sha256(where / name)}\n".encode())
+    return {"weights_sha256": h.hexdigest(), "config_sha256": c.hexdigest()}
+
+
+def _package_version(*names: str) -> str | None:
+    for name in names:
+        with contextlib.suppress(PackageNotFoundError):
+            return version(name)
+    return None
+
+
+@contextlib.contextmanager
+def _torch_threads(threads: int) -> Iterator[None]:
+    """torch.set_num_threads for the duration (it is process-wide), then back to what it was."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+class DenseBackend:
+    """Retriever and Encoder: bi-encoder embeddings + faiss (flat, hnsw or ivfpq) inner-product search."""
+
+    name: ClassVar[str] = "dense"
+    Params: ClassVar[type] = DenseParams
+
+    def __init__(self, params: DenseParams | None = None) -> None:
+        self.params = params if params is not None else DenseParams()
+        self._model: DualEncoder | None = None
+        self._describe: dict[str, Any] | None = None
+
+    # ---- identity ------------------------------------------------------------------------------------
+
+    def describe(self) -> dict[str, Any]:
+        """Library versions and digests of the model files (a retrained checkpoint at the same path differs)."""
+        if self._describe is None:
+            towers = _tower_folders(self.params.model, self.params.query_model)
+            described = {"passage": _folder_digest(towers["passage"])}
+            if towers["query"] != towers["passage"]:
+                described["query"] = _folder_digest(towers["query"])
+            self._describe = {
+                "torch": _package_version("torch"),
+                "transformers": _package_version("transformers"),
+                "faiss": _package_version("faiss-cpu", "faiss-gpu", "faiss-gpu-cu12", "faiss"),
+                "model": described,
+            }
+        return self._describe
+
+    def _fingerprint(self) -> str:
+        return hashlib.sha256(json.dumps(self.describe()["model"]["passage"], sort_keys=True).encode()).hexdigest()
+
+    # ---- the model -----------------------------------------------------------------------------------
+
+    def model(self) -> DualEncoder:
+        """The DualEncoder for these parameters (loaded once per backend instance)."""
+        if self._model is None:
+            from rqbench.dense.model import ENCODER_CONFIG, DualEncoder, EncoderConfig
+
+            p = self.params
+            towers = _tower_folders(p.model, p.query_model)
+            shared = towers["query"] == towers["passage"]
+            config = EncoderConfig(pooling=p.pooling, normalize=p.normalize, shared=shared,
+                                   max_query_length=p.max_query_length, max_passage_length=p.max_passage_length)
+            passage_dir = Path(str(towers["passage"]))
+            stored = passage_dir / ENCODER_CONFIG
+            if not stored.exists() and passage_dir.name == "passage":  # a separate-tower save: one folder up
+                stored = passage_dir.parent / ENCODER_CONFIG
+            if stored.exists():  # a DualEncoder.save folder: its training-time pooling/normalize win
+                saved = json.loads(stored.read_text(encoding="utf-8"))
+                config = EncoderConfig(pooling=saved.get("pooling", p.pooling),
+                                       normalize=saved.get("normalize", p.normalize), shared=config.shared,
+                                       max_query_length=p.max_query_length, max_passage_length=p.max_passage_length)
+            query = str(towers["query"])
+            passage = None if config.shared else str(towers["passage"])
+            self._model = DualEncoder(query, passage, config, trust_remote_code=p.trust_remote_code)
+        return self._model
+
+    # ---- Encoder -------------------------------------------------------------------------------------
+
+    def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
+        """Query embeddings, float32 (len(texts), dim), in input order."""
+        return self._encode_texts(list(texts), "query")
+
+    def encode_docs(self, docs: Sequence[Doc]) -> np.ndarray:
+        """Passage embeddings (in memory), float32 (len(docs), dim), in input order."""
+        return self._encode_texts([self._doc_text(d) for d in docs], "passage")
+
+    def _encode_texts(self, texts: list[str], side: Literal["query", "passage"]) -> np.ndarray:
+        from rqbench.dense.encoding import encode_texts
+
+        p = self.params
+        model = self.model()
+        with _torch_threads(p.threads):
+            return encode_texts(model, texts, side, p.batch_size, p.device, p.autocast)
+
+    def _doc_text(self, doc: Doc) -> str:
+        return doc.contents() if self.params.use_title else doc.text
+
+    # ---- Retriever -----------------------------------------------------------------------------------
+
+    def index(self, corpus: Sequence[Doc], workdir: Path, progress: bool = True) -> None:
+        from rqbench.dense.encoding import encode_corpus
+        from rqbench.dense.faiss_index import IndexSpec, build_index, save_index
+
+        workdir = Path(workdir)
+        if not corpus:
+            raise RqbenchError("cannot build a dense index of an empty corpus")
+        ids = [doc.id for doc in corpus]
+        if len(set(ids)) != len(ids):
+            dup = next(i for i, count in Counter(ids).items() if count > 1)
+            raise RqbenchError(f"document id '{dup}' appears twice in the corpus")
+        p = self.params
+        workdir.mkdir(parents=True, exist_ok=True)
+        model = self.model()
+        with _torch_threads(p.threads):
+            embeddings = encode_corpus(model, [self._doc_text(d) for d in corpus], workdir / EMBEDDINGS_DIR,
+                                       batch_size=p.batch_size, device=p.device, autocast=p.autocast,
+                                       progress=progress, fingerprint=self._fingerprint())
+        index = build_index(embeddings, self._spec(IndexSpec), threads=p.threads)
+        save_index(index, workdir / INDEX_FILE)
+        atomic_write_json(workdir / DOCIDS_FILE, ids)
+        atomic_write_json(workdir / META_FILE, {"rows": len(ids), "dim": int(embeddings.shape[1]),
+                                                "index": p.index, "faiss_class": type(index).__name__})
+
+    def _spec(self, spec_cls: type) -> Any:
+        p = self.params
+        return spec_cls(kind=p.index, hnsw_m=p.hnsw_m, ef_construction=p.ef_construction, ef_search=p.ef_search,
+                        nlist=p.nlist, pq_m=p.pq_m, nprobe=p.nprobe)
+
+    def search(self, index_dir: Path, queries: Sequence[Query], k: int) -> Run:
+        from rqbench.dense.faiss_index import load_index
+        from rqbench.dense.faiss_index import search as faiss_search
+
+        index_dir = Path(index_dir)
+        if k < 1:
+            raise RqbenchError(f"k must be >= 1, got {k}")
+        if not (index_dir / META_FILE).exists() or not (index_dir / DOCIDS_FILE).exists():
+            raise RqbenchError("no dense index here (build it with index() first)", index_dir)
+        qids = [q.id for q in queries]
+        if len(set(qids)) != len(qids):
+            dup = next(qid for qid, count in Counter(qids).items() if count > 1)
+            raise RqbenchError(f"query id '{dup}' appears twice")
+        meta = json.loads((index_dir / META_FILE).read_text(encoding="utf-8"))
+        if meta.get("index") != self.params.index:
+            raise RqbenchError(f"this is a '{meta.get('index')}' index, the parameters ask for "
+                               f"'{self.params.index}'", index_dir)
+        if not queries:
+            return {}
+        docids: list[str] = json.loads((index_dir / DOCIDS_FILE).read_text(encoding="utf-8"))
+        q_emb = self.encode_queries([q.text for q in queries])
+        if q_emb.shape[1] != meta["dim"]:
+            raise RqbenchError(f"the query encoder gives {q_emb.shape[1]}-d vectors, the index holds "
+                               f"{meta['dim']}-d ones", index_dir)
+        index = load_index(index_dir / INDEX_FILE, ef_search=self.params.ef_search, nprobe=self.params.nprobe)
+        ids, scores = faiss_search(index, q_emb, min(k, len(docids)), threads=self.params.threads)
+        return {
+            qid: sort_ranking(ScoredDoc(docids[i], float(s)) for i, s in zip(row_ids, row_scores, strict=True)
+                              if i >= 0)
+            for qid, row_ids, row_scores in zip(qids, ids.tolist(), scores.tolist(), strict=True)
+        }

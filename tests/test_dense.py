@@ -1,0 +1,388 @@
+"""Dense backend, corpus encoding and faiss indexes: real MiniLM on real MS MARCO passages, tiny random BERTs
+(a `BertConfig` + MiniLM's tokenizer) where only the mechanics matter. No mocks of torch or faiss.
+
+The MiniLM index of msmarco-dl19-mini (1,033 passages, max length 128) is built once per session; the
+hnsw/ivfpq tests reuse its embeddings (the backend resumes from the finished embeddings folder).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import ir_measures
+import numpy as np
+import pytest
+import torch
+from ir_measures import nDCG
+
+from rqbench.backend import Encoder, Retriever, build_params, capabilities, load_backend_class, split_params
+from rqbench.data.readers import read_tsv_docs, read_tsv_queries
+from rqbench.dense.encoding import (
+    EMBEDDINGS_FILE,
+    EMBEDDINGS_META,
+    ORDER_FILE,
+    encode_corpus,
+    encode_texts,
+    load_embeddings,
+    shard_name,
+    token_lengths,
+)
+from rqbench.dense.faiss_index import IndexSpec, build_index, load_index, save_index, search
+from rqbench.dense.model import DualEncoder, EncoderConfig, packaged_minilm
+from rqbench.errors import RqbenchError
+from rqbench.types import Doc, Query, read_qrels, sort_ranking
+from rqbench_backends.dense import EMBEDDINGS_DIR, DenseBackend, DenseParams
+
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "special_tokens_map.json")
+WORDS = ["retrieval", "dense", "passage", "query", "encoder", "index", "faiss", "vector", "search", "ranking",
+         "model", "neural", "score", "document", "relevance", "judgement", "corpus", "token", "length", "batch",
+         "padding", "shard", "resume"]
+
+
+def make_tiny_bert(folder: Path, seed: int) -> Path:
+    """A randomly initialised 2-layer BERT (hidden 32) with MiniLM's tokenizer, saved as safetensors."""
+    from transformers import BertConfig, BertModel
+
+    torch.manual_seed(seed)
+    config = BertConfig(vocab_size=30522, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                        intermediate_size=64, max_position_embeddings=512)
+    BertModel(config).eval().save_pretrained(folder, safe_serialization=True)
+    for name in TOKENIZER_FILES:
+        shutil.copy(packaged_minilm() / name, folder / name)
+    return folder
+
+
+def synthetic_texts(n: int, seed: int = 0) -> list[str]:
+    rng = np.random.default_rng(seed)
+    return [" ".join(rng.choice(WORDS, size=int(rng.integers(1, 60)))) for _ in range(n)]
+
+
+@pytest.fixture
+def one_thread():
+    """Tiny models run many small ops: one torch thread avoids OpenMP barrier waits on a busy 2-core box."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="session")
+def tiny_a(tmp_path_factory) -> Path:
+    return make_tiny_bert(tmp_path_factory.mktemp("tiny-a"), seed=1)
+
+
+@pytest.fixture(scope="session")
+def tiny_b(tmp_path_factory) -> Path:
+    return make_tiny_bert(tmp_path_factory.mktemp("tiny-b"), seed=2)
+
+
+@pytest.fixture(scope="session")
+def mini(data_root: Path):
+    root = data_root / "msmarco-dl19-mini"
+    docs = list(read_tsv_docs(root / "collection.tsv").values())
+    queries = list(read_tsv_queries(root / "queries.tsv").values())
+    return docs, queries, read_qrels(root / "qrels.txt")
+
+
+MINI_PARAMS = DenseParams(max_passage_length=128)
+
+
+@pytest.fixture(scope="session")
+def mini_index(mini, tmp_path_factory) -> tuple[DenseBackend, Path]:
+    docs, _, _ = mini
+    workdir = tmp_path_factory.mktemp("dense") / "flat"
+    workdir.mkdir()
+    backend = DenseBackend(MINI_PARAMS)
+    backend.index(docs, workdir, progress=False)
+    return backend, workdir
+
+
+# ---- (d) the round trip on real data -------------------------------------------------------------------
+
+def test_round_trip_minilm_msmarco_mini(mini, mini_index):
+    docs, queries, qrels = mini
+    backend, workdir = mini_index
+    assert len(docs) == 1033 and len(queries) == 10
+    k = 100
+    run = backend.search(workdir, queries, k)
+    assert set(run) == {q.id for q in queries} and all(len(r) == k for r in run.values())
+    measured = ir_measures.calc_aggregate([nDCG @ 10], qrels,
+                                          {qid: {sd.docid: sd.score for sd in r} for qid, r in run.items()})
+    assert measured[nDCG @ 10] > 0.4, measured
+
+    # the faiss results are the brute-force inner-product top-k
+    emb = np.asarray(load_embeddings(workdir / EMBEDDINGS_DIR))
+    q_emb = backend.encode_queries([q.text for q in queries])
+    np.testing.assert_allclose(np.linalg.norm(emb, axis=1), 1.0, atol=1e-5)
+    exact = q_emb @ emb.T
+    ids = [d.id for d in docs]
+    for qi, q in enumerate(queries):
+        got = run[q.id]
+        by_id = dict(zip(ids, exact[qi].tolist(), strict=True))
+        kth = got[-1].score
+        for sd in got:  # every returned score is the exact inner product
+            assert abs(sd.score - by_id[sd.docid]) < 1e-5
+        returned = {sd.docid for sd in got}
+        assert {d for d, s in by_id.items() if s > kth + 1e-5} <= returned  # nothing better was missed
+        want = [sd.docid for sd in sort_ranking((type(got[0])(d, s) for d, s in by_id.items()), k)]
+        agree = sum(a == b for a, b in zip(want, [sd.docid for sd in got], strict=True))
+        assert agree >= k - 2  # identical up to float near-ties
+
+    # encode_docs (in memory) gives the same vectors as the corpus encoding
+    np.testing.assert_allclose(backend.encode_docs(docs[:40]), emb[:40], atol=1e-5)
+    assert sorted(p.name for p in workdir.iterdir()) == ["dense.json", "docids.json", EMBEDDINGS_DIR, "index.faiss"]
+    assert not list((workdir / EMBEDDINGS_DIR).glob("shard-*"))  # shards removed after assembly
+
+
+def test_hnsw_and_ivfpq_backends_reuse_embeddings_and_agree_with_flat(mini, mini_index, tmp_path):
+    docs, queries, _ = mini
+    flat_backend, flat_dir = mini_index
+    flat_run = flat_backend.search(flat_dir, queries, 10)
+    for kind, min_recall in (("hnsw", 0.95), ("ivfpq", 0.5)):
+        workdir = tmp_path / kind
+        workdir.mkdir()
+        # a finished embeddings folder of the same texts and model: index() only builds the faiss index
+        shutil.copytree(flat_dir / EMBEDDINGS_DIR, workdir / EMBEDDINGS_DIR)
+        params = DenseParams(max_passage_length=128, index=kind, ef_search=64, nprobe=8)
+        backend = DenseBackend(params)
+        backend.index(docs, workdir, progress=False)
+        assert (workdir / "index.faiss").exists()
+        run = backend.search(workdir, queries, 10)
+        recall = np.mean([len({d.docid for d in run[q]} & {d.docid for d in flat_run[q]}) / 10 for q in run])
+        assert recall >= min_recall, (kind, recall)
+    with pytest.raises(RqbenchError, match="'hnsw' index"):
+        DenseBackend(MINI_PARAMS).search(tmp_path / "hnsw", queries, 10)
+
+
+def test_faiss_hnsw_recall_on_real_embeddings(mini_index, tmp_path):
+    _, workdir = mini_index
+    emb = np.asarray(load_embeddings(workdir / EMBEDDINGS_DIR))
+    queries = emb[::7] + 0.05 * np.random.default_rng(0).standard_normal(emb[::7].shape).astype(np.float32)
+    flat_ids, flat_scores = search(build_index(emb, IndexSpec("flat")), queries, 10, threads=2, batch_size=50)
+    hnsw = build_index(emb, IndexSpec("hnsw", hnsw_m=16, ef_construction=100), threads=2)
+    save_index(hnsw, tmp_path / "h.faiss")
+    hnsw = load_index(tmp_path / "h.faiss", ef_search=64)
+    assert hnsw.hnsw.efSearch == 64
+    ids, _ = search(hnsw, queries, 10, threads=2)
+    recall = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(ids.tolist(), flat_ids.tolist(), strict=True)])
+    assert recall >= 0.97, recall
+    # flat scores are exact, batched or not
+    np.testing.assert_allclose(flat_scores, np.sort(queries @ emb.T, axis=1)[:, ::-1][:, :10], atol=1e-5)
+    ivf = build_index(emb, IndexSpec("ivfpq", nlist=1024, pq_m=16, nprobe=4))
+    assert ivf.nlist == len(emb) // 39 and ivf.nprobe == 4  # nlist lowered for a small corpus
+    again = build_index(emb, IndexSpec("ivfpq", nlist=1024, pq_m=16, nprobe=4))
+    assert np.array_equal(search(ivf, queries, 10)[0], search(again, queries, 10)[0])  # seeded training
+    with pytest.raises(RqbenchError, match="must divide"):
+        build_index(emb, IndexSpec("ivfpq", pq_m=7))
+
+
+# ---- (e) an interrupted encode resumes to byte-identical embeddings -----------------------------------
+
+KILLED_ENCODE = textwrap.dedent('''
+    import os, signal, sys, json
+    from pathlib import Path
+    import torch
+    from rqbench.dense.encoding import encode_corpus
+    from rqbench.dense.model import DualEncoder, EncoderConfig
+    model_dir, out_dir, texts_file, threads = sys.argv[1:5]
+    torch.set_num_threads(int(threads))
+    texts = json.loads(Path(texts_file).read_text())
+    model = DualEncoder.load(model_dir, EncoderConfig(max_passage_length=48))
+    done = 0
+    def on_batch(n):
+        global done
+        done += n
+        if done > 24 and (Path(out_dir) / "shard-00000.npy").exists():  # in the middle of shard 1
+            os.kill(os.getpid(), signal.SIGKILL)
+    encode_corpus(model, texts, Path(out_dir), batch_size=8, device="cpu", autocast=None, shard_size=20,
+                  progress=False, on_batch=on_batch)
+    print("not killed")
+''')
+
+
+def test_killed_encode_resumes_to_identical_bytes(tiny_a, tmp_path, one_thread):
+    texts = synthetic_texts(70)
+    (tmp_path / "texts.json").write_text(json.dumps(texts))
+    killed = tmp_path / "killed"
+    proc = subprocess.run([sys.executable, "-c", KILLED_ENCODE, str(tiny_a), str(killed), str(tmp_path / "texts.json"),
+                           str(torch.get_num_threads())], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == -signal.SIGKILL, proc.stdout + proc.stderr
+    assert (killed / shard_name(0)).exists() and not (killed / shard_name(1)).exists()
+    assert not (killed / EMBEDDINGS_META).exists() and not (killed / EMBEDDINGS_FILE).exists()
+    shard0 = (killed / shard_name(0)).stat().st_mtime_ns
+
+    model = DualEncoder.load(str(tiny_a), EncoderConfig(max_passage_length=48))
+    encoded: list[int] = []
+    kwargs = dict(batch_size=8, device="cpu", autocast=None, shard_size=20, progress=False)
+    resumed = encode_corpus(model, texts, killed, keep_shards=True, on_batch=encoded.append, **kwargs)
+    assert sum(encoded) == 70 - 20  # shard 0 was not encoded again
+    assert (killed / shard_name(0)).stat().st_mtime_ns == shard0
+
+    encode_corpus(model, texts, tmp_path / "fresh", **kwargs)
+    assert resumed.shape == (70, 32)
+    assert (killed / EMBEDDINGS_FILE).read_bytes() == (tmp_path / "fresh" / EMBEDDINGS_FILE).read_bytes()
+    assert json.loads((killed / EMBEDDINGS_META).read_text())["rows"] == 70
+    assert not list((tmp_path / "fresh").glob("shard-*")) and (killed / shard_name(3)).exists()
+
+    # a finished folder is returned as is; other texts in the same folder are refused, not mixed
+    encoded.clear()
+    assert np.array_equal(encode_corpus(model, texts, killed, on_batch=encoded.append, **kwargs), resumed)
+    assert not encoded
+    with pytest.raises(RqbenchError, match="different encoding job"):
+        encode_corpus(model, texts[:-1], killed, **kwargs)
+
+
+def test_length_sorted_encoding_restores_input_order(tiny_a, tmp_path, one_thread):
+    texts = synthetic_texts(50, seed=3)
+    model = DualEncoder.load(str(tiny_a), EncoderConfig(max_passage_length=32))
+    emb = encode_texts(model, texts, "passage", batch_size=7)
+    one_by_one = np.concatenate([encode_texts(model, [t], "passage", batch_size=1) for t in texts])
+    np.testing.assert_allclose(emb, one_by_one, atol=1e-5)  # no padding at batch size 1
+    corpus = encode_corpus(model, texts, tmp_path / "c", batch_size=7, device="cpu", autocast=None,
+                           shard_size=16, progress=False)
+    np.testing.assert_allclose(np.asarray(corpus), one_by_one, atol=1e-5)
+    assert np.array_equal(np.asarray(corpus), encode_corpus(model, texts, tmp_path / "d", batch_size=7,
+                                                           device="cpu", autocast=None, shard_size=16,
+                                                           progress=False))  # deterministic
+    lengths = token_lengths(model, texts, "passage")
+    order = np.load(tmp_path / "c" / ORDER_FILE)
+    assert sorted(order.tolist()) == list(range(50)) and lengths.max() == 32  # truncated like the encoder
+    assert np.all(np.diff(lengths[order]) <= 0)  # longest first
+
+
+def test_two_processes_share_the_shards(tiny_a, tmp_path, one_thread):
+    """world_size=2 the torchrun way: rank 1 in a subprocess, rank 0 here; rank 0 assembles."""
+    texts = synthetic_texts(45, seed=5)
+    (tmp_path / "texts.json").write_text(json.dumps(texts))
+    script = textwrap.dedent('''
+        import sys, json, torch
+        from pathlib import Path
+        from rqbench.dense.encoding import encode_corpus
+        from rqbench.dense.model import DualEncoder, EncoderConfig
+        torch.set_num_threads(int(sys.argv[4]))
+        model = DualEncoder.load(sys.argv[1], EncoderConfig(max_passage_length=48))
+        emb = encode_corpus(model, json.loads(Path(sys.argv[3]).read_text()), Path(sys.argv[2]), batch_size=8,
+                            device="cpu", autocast=None, shard_size=10, progress=False, rank=1, world_size=2,
+                            wait_poll_s=0.1)
+        print(emb.shape)
+    ''')
+    out = tmp_path / "shared"
+    rank1 = subprocess.Popen([sys.executable, "-c", script, str(tiny_a), str(out), str(tmp_path / "texts.json"),
+                              str(torch.get_num_threads())], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    model = DualEncoder.load(str(tiny_a), EncoderConfig(max_passage_length=48))
+    kwargs = dict(batch_size=8, device="cpu", autocast=None, shard_size=10, progress=False)
+    emb = encode_corpus(model, texts, out, rank=0, world_size=2, wait_poll_s=0.1, **kwargs)
+    stdout, stderr = rank1.communicate(timeout=120)
+    assert rank1.returncode == 0, stderr
+    assert stdout.strip() == "(45, 32)"
+    single = encode_corpus(model, texts, tmp_path / "single", **kwargs)
+    assert np.asarray(emb).tobytes() == np.asarray(single).tobytes()
+
+
+# ---- towers, pooling, identity, errors ------------------------------------------------------------------
+
+def test_separate_query_tower(tiny_a, tiny_b, tmp_path):
+    docs = [Doc(f"d{i}", "", t) for i, t in enumerate(synthetic_texts(30, seed=7))]
+    queries = [Query(f"q{i}", t) for i, t in enumerate(synthetic_texts(4, seed=8))]
+    backend = DenseBackend(DenseParams(model=str(tiny_a), threads=1, query_model=str(tiny_b),
+                                       max_passage_length=32))
+    model = backend.model()
+    assert not model.config.shared and model.query_tower is not model.passage_tower
+    shared = DenseBackend(DenseParams(model=str(tiny_a), threads=1, max_passage_length=32))
+    only_b = DenseBackend(DenseParams(model=str(tiny_b), threads=1, max_passage_length=32))
+    texts = [q.text for q in queries]
+    np.testing.assert_allclose(backend.encode_queries(texts), only_b.encode_queries(texts), atol=1e-6)
+    np.testing.assert_allclose(backend.encode_docs(docs), shared.encode_docs(docs), atol=1e-6)
+    assert not np.allclose(backend.encode_queries(texts), shared.encode_queries(texts))
+    described = backend.describe()["model"]
+    assert described["query"]["weights_sha256"] != described["passage"]["weights_sha256"]
+
+    workdir = tmp_path / "ix"
+    workdir.mkdir()
+    backend.index(docs, workdir, progress=False)
+    run = backend.search(workdir, queries, 5)
+    q_emb, d_emb = backend.encode_queries(texts), backend.encode_docs(docs)
+    for qi, q in enumerate(queries):
+        assert run[q.id][0].docid == docs[int(np.argmax(q_emb[qi] @ d_emb.T))].id
+
+
+def test_cls_pooling_without_normalisation(tiny_a):
+    from transformers import AutoModel, AutoTokenizer
+
+    texts = synthetic_texts(5, seed=9)
+    backend = DenseBackend(DenseParams(model=str(tiny_a), threads=1, pooling="cls", normalize=False,
+                                       max_passage_length=32))
+    got = backend.encode_docs([Doc(str(i), "", t) for i, t in enumerate(texts)])
+    tok, hf = AutoTokenizer.from_pretrained(tiny_a), AutoModel.from_pretrained(tiny_a).eval()
+    with torch.inference_mode():
+        for i, text in enumerate(texts):
+            want = hf(**tok([text], truncation=True, max_length=32, return_tensors="pt")).last_hidden_state[0, 0]
+            np.testing.assert_allclose(got[i], want.numpy(), atol=1e-5)
+    assert not np.allclose(np.linalg.norm(got, axis=1), 1.0)
+
+
+def test_use_title_and_bf16_autocast(tiny_a):
+    docs = [Doc("a", "Faiss", "vector search library"), Doc("b", "", "dense passage retrieval")]
+    with_title = DenseBackend(DenseParams(model=str(tiny_a), threads=1, max_passage_length=32))
+    no_title = DenseBackend(DenseParams(model=str(tiny_a), threads=1, max_passage_length=32, use_title=False))
+    assert not np.allclose(with_title.encode_docs(docs)[0], no_title.encode_docs(docs)[0])
+    np.testing.assert_allclose(with_title.encode_docs(docs)[1], no_title.encode_docs(docs)[1], atol=1e-6)
+    bf16_params = DenseParams(model=str(tiny_a), threads=1, max_passage_length=32, autocast="bf16")
+    bf16 = DenseBackend(bf16_params).encode_docs(docs)
+    fp32 = with_title.encode_docs(docs)
+    assert bf16.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(bf16, axis=1), 1.0, atol=1e-5)
+    assert np.min(np.sum(bf16 * fp32, axis=1)) > 0.98  # close to fp32, not equal
+
+
+def test_describe_digest_follows_the_weights(tiny_a, tmp_path):
+    folder = tmp_path / "ckpt"
+    shutil.copytree(tiny_a, folder)
+    before = DenseBackend(DenseParams(model=str(folder), threads=1)).describe()
+    assert set(before) >= {"torch", "transformers", "faiss"} and before["faiss"]
+    assert before["model"]["passage"]["weights_sha256"] == DenseBackend(
+        DenseParams(model=str(tiny_a), threads=1)).describe()["model"]["passage"]["weights_sha256"]
+    make_tiny_bert(folder, seed=3)  # "retrained" in place
+    after = DenseBackend(DenseParams(model=str(folder), threads=1)).describe()
+    assert after["model"]["passage"]["weights_sha256"] != before["model"]["passage"]["weights_sha256"]
+    assert after["model"]["passage"]["config_sha256"] == before["model"]["passage"]["config_sha256"]
+
+
+def test_bad_model_path_is_one_line_error(tmp_path):
+    docs = [Doc("a", "", "text")]
+    with pytest.raises(RqbenchError) as info:
+        DenseBackend(DenseParams(model=str(tmp_path / "missing"))).index(docs, tmp_path / "ix")
+    assert "model folder not found" in str(info.value) and "\n" not in str(info.value)
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "empty" / "config.json").write_text(json.dumps({"model_type": "bert"}))
+    with pytest.raises(RqbenchError) as info:
+        DenseBackend(DenseParams(model=str(tmp_path / "empty"))).encode_queries(["q"])
+    assert "\n" not in str(info.value)
+    with pytest.raises(RqbenchError, match="no dense index"):
+        DenseBackend().search(tmp_path, [Query("q", "x")], 10)
+
+
+def test_registry_params_and_cheap_import():
+    cls = load_backend_class("dense")
+    assert cls is DenseBackend and capabilities(cls) == ["retriever", "encoder"]
+    backend = DenseBackend()
+    assert isinstance(backend, Retriever) and isinstance(backend, Encoder)
+    params = build_params(DenseParams, {"index": "hnsw", "autocast": "bf16", "threads": 1, "ef_search": 64})
+    index_part, search_part = split_params(params)
+    assert {"model", "pooling", "normalize", "max_passage_length", "use_title", "autocast", "index",
+            "hnsw_m", "ef_construction", "nlist", "pq_m"} <= set(index_part)
+    assert {"ef_search", "nprobe", "max_query_length", "query_model"} <= set(search_part)
+    assert not {"batch_size", "device", "threads"} & (set(index_part) | set(search_part))
+    for bad in ({"pooling": "max"}, {"index": "lsh"}, {"autocast": "int8"}, {"batch_size": "32"}):
+        with pytest.raises(RqbenchError):
+            build_params(DenseParams, bad)
+    code = ("import sys, rqbench_backends.dense; "
+            "print(any(m in sys.modules for m in ('torch', 'faiss', 'transformers')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60)
+    assert out.stdout.strip() == "False"

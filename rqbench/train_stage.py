@@ -129,6 +129,13 @@ def produce_groups(ctx: RunContext, stage: Stage, out: Path) -> None:
     write_groups(groups, out / "groups.jsonl")
 
 
+def _to_stderr(line: str) -> None:
+    import sys
+
+    sys.stderr.write(line)
+    sys.stderr.flush()
+
+
 def produce_train(ctx: RunContext, stage: Stage, out: Path) -> None:
     """Train into `out` (resumable: checkpoints left by a killed attempt are picked up)."""
     from rqbench.training.config import TrainConfig
@@ -143,7 +150,8 @@ def produce_train(ctx: RunContext, stage: Stage, out: Path) -> None:
         return
     config_path = out / "train_config.json"
     config_path.write_text(json.dumps(settings, indent=2), encoding="utf-8")
+    # the ranks' output goes to stderr: stdout may be carrying `--json` records
     code = launch(nproc, "rqbench.training", ["--groups", str(groups), "--config", str(config_path),
-                                               "--out", str(out)])
+                                               "--out", str(out)], echo=_to_stderr)
     if code != 0:
         raise RqbenchError(f"training with {nproc} processes failed (exit {code}); see the log above")

@@ -1,0 +1,127 @@
+"""Training stages inside a suite, end to end in real processes: BM25-mined hard negatives, in-batch and
+cross-batch (2 torchrun processes) training, the checkpoint indexed and evaluated, everything cached."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from rqbench.training.tiny import make_tiny_bert
+
+
+def subset(data_root: Path, out: Path) -> Path:
+    """A small real BEIR folder from SciFact: 48 train and 24 test queries, their positives, 150 others."""
+    src = data_root / "scifact"
+    rows = {split: (src / "qrels" / f"{split}.tsv").read_text().splitlines()[1:] for split in ("train", "test")}
+    keep: dict[str, list[str]] = {}
+    docs: set[str] = set()
+    for split, n in (("train", 48), ("test", 24)):
+        qids = sorted({r.split("\t")[0] for r in rows[split]})[:n]
+        keep[split] = [r for r in rows[split] if r.split("\t")[0] in qids]
+        docs |= {r.split("\t")[1] for r in keep[split]}
+    corpus = [json.loads(line) for line in (src / "corpus.jsonl").read_text().splitlines()]
+    others = [d["_id"] for d in corpus if d["_id"] not in docs]
+    docs |= set(random.Random(0).sample(others, 150))
+    out.mkdir()
+    (out / "qrels").mkdir()
+    (out / "corpus.jsonl").write_text("".join(json.dumps(d) + "\n" for d in corpus if d["_id"] in docs))
+    qids = {r.split("\t")[0] for split in keep.values() for r in split}
+    queries = [line for line in (src / "queries.jsonl").read_text().splitlines() if json.loads(line)["_id"] in qids]
+    (out / "queries.jsonl").write_text("\n".join(queries) + "\n")
+    for split, lines in keep.items():
+        (out / "qrels" / f"{split}.tsv").write_text("query-id\tcorpus-id\tscore\n" + "\n".join(lines) + "\n")
+    return out
+
+
+SUITE = """
+[suite]
+name = "train-e2e"
+dataset = "{data}"
+measures = ["RR@10", "nDCG@10"]
+baseline = "bm25"
+depth = 100
+seed = 3
+
+[[variants]]
+name = "bm25"
+backend = "bm25"
+
+[[variants]]
+name = "de-base"
+backend = "dense"
+params = {{ model = "{model}", max_query_length = 32, max_passage_length = 64, threads = 1 }}
+
+[[variants]]
+name = "de-inbatch"
+backend = "dense"
+params = {{ model = "{model}", max_query_length = 32, max_passage_length = 64, threads = 1 }}
+train = {{ negatives = "in-batch", batch_size = 8, max_steps = 3, lr = 1e-3, threads = 1 }}
+
+[[variants]]
+name = "de-crossbatch"
+backend = "dense"
+params = {{ model = "{model}", max_query_length = 32, max_passage_length = 64, threads = 1 }}
+train = {{ negatives = "cross-batch", nproc = 2, batch_size = 4, max_steps = 3, lr = 1e-3, threads = 1 }}
+
+[[variants]]
+name = "de-hardneg"
+backend = "dense"
+params = {{ model = "{model}", max_query_length = 32, max_passage_length = 64, threads = 1 }}
+train = {{ hard_negatives = 1, mine_from = "bm25", mine_depth = 20, batch_size = 8, max_steps = 3, lr = 1e-3 }}
+"""
+
+
+@pytest.fixture(scope="module")
+def suite_file(tmp_path_factory: pytest.TempPathFactory, data_root: Path) -> Path:
+    root = tmp_path_factory.mktemp("train-e2e")
+    data = subset(data_root, root / "data")
+    model = make_tiny_bert(root / "tiny", seed=1)
+    path = root / "suite.toml"
+    path.write_text(SUITE.format(data=data, model=model))
+    return path
+
+
+def rq(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "rqbench.cli", *args], cwd=cwd, capture_output=True, text=True,
+                          env={**os.environ, "COLUMNS": "120"}, timeout=900)
+
+
+def test_suite_trains_indexes_and_reuses(suite_file: Path) -> None:
+    work = suite_file.parent
+    first = rq("run", str(suite_file), "--json", cwd=work)
+    assert first.returncode == 0, first.stderr[-3000:]
+    records = {r["variant"]: r for r in json.loads(first.stdout)}
+    base = records["de-base"]["config"]["describe"]
+    for name in ("de-inbatch", "de-crossbatch", "de-hardneg"):
+        rec = records[name]
+        roles = [s["role"] for s in rec["stages"]]
+        assert roles[-5:] == ["groups", "train", "index", "retrieve", "evaluate"], roles
+        # the index was built from the trained checkpoint, not the starting model
+        assert rec["config"]["describe"] != base
+        assert rec["config"]["params"]["model"].endswith("/model")
+    assert [s["role"] for s in records["de-hardneg"]["stages"]][:2] == ["mine:index", "mine:retrieve"]
+    # the BM25 index is shared by the bm25 variant and the mining stage
+    assert records["de-hardneg"]["artifact_hashes"]["mine:index"] == records["bm25"]["artifact_hashes"]["index"]
+    store = work / ".rqbench" / "store"
+    log = store / "train" / records["de-crossbatch"]["artifact_hashes"]["train"][:2] / \
+        records["de-crossbatch"]["artifact_hashes"]["train"] / "train_log.jsonl"
+    assert len(log.read_text().splitlines()) == 3  # three optimizer steps, logged by rank 0
+
+    again = rq("run", str(suite_file), "--json", cwd=work)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert all(s["cached"] for r in json.loads(again.stdout) for s in r["stages"])
+
+
+def test_unknown_train_setting_is_one_line(suite_file: Path) -> None:
+    bad = suite_file.with_name("bad.toml")
+    bad.write_text(suite_file.read_text().replace("max_steps = 3, lr", "max_step = 3, lr", 1))
+    out = rq("run", str(bad), cwd=suite_file.parent)
+    assert out.returncode == 2
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and "unknown parameter 'max_step'" in lines[0] and "did you mean 'max_steps'" in lines[0]

@@ -13,18 +13,15 @@ imported only when figures are drawn (`rqbench.figures`), so importing this modu
 from __future__ import annotations
 
 import base64
-import contextlib
 import math
-import os
 import re
-import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rqbench.errors import RqbenchError, did_you_mean
-from rqbench.io import atomic_write_text
+from rqbench.io import atomic_write_bytes, atomic_write_text
 from rqbench.records import latest_by_variant, load_per_query, read_records
 
 if TYPE_CHECKING:
@@ -783,21 +780,6 @@ def _render_html(report: Report, pngs: dict[str, bytes]) -> str:
 # ---------------------------------------------------------------------------------------------- write
 
 
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-
-
 def write_report(
     records_path: Path,
     out_dir: Path,
@@ -821,7 +803,7 @@ def write_report(
     written: list[Path] = []
     for name, png in pngs.items():
         path = fig_dir / f"{name}.png"
-        _atomic_write_bytes(path, png)
+        atomic_write_bytes(path, png)
         written.append(path)
     if fig_dir.is_dir():
         for stale in [*fig_dir.glob("per_query_*.png"), *fig_dir.glob("recall_curves.png")]:

@@ -50,7 +50,7 @@ import torch
 
 from rqbench.dense.model import DualEncoder
 from rqbench.errors import RqbenchError
-from rqbench.io import atomic_write_json
+from rqbench.io import atomic_path, atomic_write_json
 
 Side = Literal["query", "passage"]
 AUTOCAST_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
@@ -175,17 +175,8 @@ def texts_digest(texts: Sequence[str]) -> str:
 
 
 def _atomic_save_npy(path: Path, array: np.ndarray) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            np.save(fh, array, allow_pickle=False)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+        np.save(fh, array, allow_pickle=False)
 
 
 def _open_embeddings(out_dir: Path) -> np.memmap:

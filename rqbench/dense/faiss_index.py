@@ -11,9 +11,6 @@ graph (and, rarely, a result) can differ between builds; build with `threads=1` 
 
 from __future__ import annotations
 
-import contextlib
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -22,6 +19,7 @@ import faiss
 import numpy as np
 
 from rqbench.errors import RqbenchError
+from rqbench.io import atomic_path
 
 IndexKind = Literal["flat", "hnsw", "ivfpq"]
 INDEX_KINDS: tuple[str, ...] = ("flat", "hnsw", "ivfpq")
@@ -115,18 +113,8 @@ def set_search_params(index: Any, ef_search: int | None = None, nprobe: int | No
 def save_index(index: Any, path: Path) -> None:
     """faiss.write_index to a temporary file beside `path`, then rename over it."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        faiss.write_index(index, tmp)
-        with open(tmp, "rb+") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+    with atomic_path(path) as tmp:
+        faiss.write_index(index, str(tmp))
 
 
 def load_index(path: Path, ef_search: int | None = None, nprobe: int | None = None) -> Any:

@@ -17,17 +17,15 @@ relevance > 0, negatives either none or random corpus documents (seeded, never a
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 import random
-import tempfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from rqbench.errors import RqbenchError
+from rqbench.io import atomic_path
 from rqbench.types import iter_lines
 
 if TYPE_CHECKING:
@@ -60,22 +58,11 @@ class TrainingGroup:
 
 def write_groups(groups: Iterable[TrainingGroup], path: str | Path) -> int:
     """Write `groups` as JSON lines atomically (streamed, so large files need little memory); returns the count."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     count = 0
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            for group in groups:
-                fh.write(json.dumps(group.to_json(), ensure_ascii=False) + "\n")
-                count += 1
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8") as fh:
+        for group in groups:
+            fh.write(json.dumps(group.to_json(), ensure_ascii=False) + "\n")
+            count += 1
     return count
 
 

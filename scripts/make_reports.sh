@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Regenerates the committed reports in reports/: runs every reference suite (cached artifacts are reused),
 # renders its report from the records, and times the smoke suite cold (fresh store) and cached.
-# Usage: bash scripts/make_reports.sh   (from a clean checkout, so records carry a clean git revision)
+# Usage: bash scripts/make_reports.sh [--dense]   (from a clean checkout, so records carry a clean git revision)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ -n "${VIRTUAL_ENV:-}" ] || . .venv/bin/activate
@@ -18,7 +18,10 @@ rm -rf "$cold_store"
 printf '{"cold_seconds": %.2f, "cached_seconds": %.2f}\n' "$cold" "$cached" > reports/smoke-timing.json
 echo "smoke suite: cold ${cold}s, cached ${cached}s"
 
-for suite in smoke scifact-bm25 dl19-bm25 vaswani-bm25 noveleval-bm25 ci; do
+suites="smoke scifact-bm25 dl19-bm25 vaswani-bm25 noveleval-bm25 ci"
+# the dense suites train and encode on the CPU: ~18 min (dense) and longer (dl19-dense) on 2 cores
+[ "${1:-}" = "--dense" ] && suites="$suites dense dl19-dense"
+for suite in $suites; do
   rqbench run "suites/$suite.toml" --results "$results" >/dev/null
   rqbench report "suites/$suite.toml" --results "$results" --out "reports/$suite" >/dev/null
   mkdir -p "reports/$suite/records"

@@ -196,6 +196,40 @@ def leaderboard(
         atomic_write_text(markdown, board.to_markdown())
 
 
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def train(ctx: typer.Context) -> None:
+    """Train a dual encoder on training groups: the options of `python -m rqbench.training`
+    (--groups F --out DIR [--config cfg.json] [--set key=value] [--nproc N]); N > 1 runs under torchrun."""
+    from rqbench.training.__main__ import main as train_main
+
+    code = train_main(list(ctx.args))
+    if code:
+        raise typer.Exit(code)
+
+
+@app.command()
+def mine(
+    run_file: Annotated[Path, typer.Argument(metavar="RUN", help="TREC run of any retriever on the train split.")],
+    dataset: Annotated[str, typer.Option("--dataset", help="Folder, short name or ir_datasets id.")],
+    out: Annotated[Path, typer.Option("--out", help="Training groups to write (JSON lines).")],
+    split: Annotated[str, typer.Option("--split")] = "train",
+    depth: Annotated[int, typer.Option("--depth", help="Sample from this many top hits.")] = 50,
+    n: Annotated[int, typer.Option("--n", help="Hard negatives per query.")] = 1,
+    seed: Annotated[int, typer.Option("--seed")] = 0,
+    data_root: DataRoot = None,
+) -> None:
+    """Mine hard negatives from a run (top-DEPTH minus the judged positives, N sampled per query)."""
+    from rqbench.data import load_dataset, resolve_data_root
+    from rqbench.training.groups import write_groups
+    from rqbench.training.mining import mine_hard_negatives
+    from rqbench.types import read_trec_run
+
+    data = load_dataset(dataset, resolve_data_root(data_root))
+    groups = mine_hard_negatives(read_trec_run(run_file), data, split, depth=depth, n=n, seed=seed)
+    count = write_groups(groups, out)
+    Console().print(f"wrote {count} training groups to {escape(str(out))}")
+
+
 @data_app.command("inspect")
 def data_inspect(
     dataset: Annotated[str, typer.Argument(help="Folder, short name or ir_datasets id.")],

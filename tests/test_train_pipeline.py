@@ -125,3 +125,31 @@ def test_unknown_train_setting_is_one_line(suite_file: Path) -> None:
     assert out.returncode == 2
     lines = out.stderr.strip().splitlines()
     assert len(lines) == 1 and "unknown parameter 'max_step'" in lines[0] and "did you mean 'max_steps'" in lines[0]
+
+
+def test_cli_mine_then_train(tmp_path: Path, data_root: Path) -> None:
+    mini = data_root / "msmarco-dl19-mini"
+    groups = tmp_path / "groups.jsonl"
+    out = rq("mine", str(mini / "bm25.top50.trec"), "--dataset", str(mini), "--split", "test", "--n", "2",
+             "--depth", "30", "--out", str(groups), cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    qrels: dict[str, set[str]] = {}
+    for line in (mini / "qrels.txt").read_text().splitlines():
+        qid, _, docid, rel = line.split()
+        if int(rel) > 0:
+            qrels.setdefault(qid, set()).add(docid)
+    rows = [json.loads(line) for line in groups.read_text().splitlines()]
+    assert len(rows) == 10
+    assert max(len(row["negatives"]) for row in rows) == 2  # fewer only where top-30 is nearly all positives
+    for row in rows:
+        assert 1 <= len(row["negatives"]) <= 2
+        assert not {n["id"] for n in row["negatives"]} & qrels[row["query_id"]]
+    model = make_tiny_bert(tmp_path / "tiny", seed=2)
+    trained = rq("train", "--groups", str(groups), "--out", str(tmp_path / "run"), "--quiet",
+                 "--set", f"model={model}", "--set", "max_steps=2", "--set", "batch_size=4",
+                 "--set", "hard_negatives_per_query=1", "--set", "max_passage_length=32", cwd=tmp_path)
+    assert trained.returncode == 0, trained.stderr
+    assert (tmp_path / "run" / "model" / "rqbench_encoder.json").is_file()
+    assert len((tmp_path / "run" / "train_log.jsonl").read_text().splitlines()) == 2
+    bad = rq("train", "--groups", str(tmp_path / "missing.jsonl"), "--out", str(tmp_path / "x"), cwd=tmp_path)
+    assert bad.returncode == 2 and "missing.jsonl: file not found" in bad.stderr

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import math
+import os
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -288,7 +289,7 @@ def _meta(latest: dict[str, dict], *, n_resamples: int, seed: int, alpha: float)
         ds = rec.get("dataset") or {}
         entry = {
             "name": ds.get("name"),
-            "source": ds.get("source"),
+            "source": _display_path(ds.get("source")),
             "split": ds.get("split", (rec.get("config") or {}).get("split")),
             "fingerprints": dict(ds.get("fingerprints") or {}),
             "n_docs": ds.get("n_docs"),
@@ -518,6 +519,16 @@ def _created_text(report: Report) -> str:
 
 
 # ------------------------------------------------------------------------------------------- terminal
+
+
+def _display_path(source: str | None) -> str | None:
+    """A dataset folder relative to the current folder, so committed reports name no machine's paths."""
+    if not source or not os.path.isabs(source):
+        return source
+    try:
+        return os.path.relpath(source)
+    except ValueError:  # another drive (Windows)
+        return source
 
 
 def render_terminal(report: Report, console: Console) -> None:

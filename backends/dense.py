@@ -26,25 +26,24 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from rqbench.errors import RqbenchError
 from rqbench.io import atomic_write_json
+from rqbench.models.hf import ENCODER_CONFIG, folder_digest, resolve_model
+from rqbench.models.spec import EncoderSpec
 from rqbench.types import Doc, Query, Run, ScoredDoc, sort_ranking
 
 if TYPE_CHECKING:
     import numpy as np
 
-    from rqbench.dense.model import DualEncoder
+    from rqbench.models.dual_encoder import DualEncoder
 
 EMBEDDINGS_DIR = "embeddings"
 INDEX_FILE = "index.faiss"
 DOCIDS_FILE = "docids.json"
 META_FILE = "dense.json"
-_TOKENIZER_FILES = ("config.json", "tokenizer.json", "vocab.txt", "tokenizer_config.json",
-                    "special_tokens_map.json", "sentencepiece.bpe.model", "spiece.model", "merges.txt",
-                    "vocab.json", "rqbench_encoder.json")
 
 
 @dataclass(frozen=True)
-class DenseParams:
-    """Dense retrieval parameters.
+class DenseParams(EncoderSpec):
+    """Dense retrieval parameters: the encoder (`EncoderSpec`: model, pooling, normalize, lengths) and more.
 
     `model` is the passage tower (and the query tower too unless `query_model` is given): "minilm" (the
     packaged all-MiniLM-L6-v2), a local folder (HF checkpoint, or one written by `DualEncoder.save`,
@@ -56,12 +55,7 @@ class DenseParams:
     `batch_size`, `device` and `threads` change speed only and are left out of cache keys.
     """
 
-    model: str = "minilm"
     query_model: str | None = None
-    pooling: Literal["cls", "mean"] = "mean"
-    normalize: bool = True
-    max_query_length: int = 64
-    max_passage_length: int = 256
     use_title: bool = True
     batch_size: int = 32
     device: str = "cpu"
@@ -83,42 +77,20 @@ class DenseParams:
     NOT_HASHED: ClassVar[tuple[str, ...]] = ("batch_size", "device", "threads")
 
     def __post_init__(self) -> None:
-        if self.pooling not in ("cls", "mean"):
-            raise ValueError(f"pooling must be 'cls' or 'mean', got {self.pooling!r}")
+        self._check_encoder()
         if self.autocast not in (None, "bf16", "fp16"):
             raise ValueError(f"autocast must be 'bf16', 'fp16' or None, got {self.autocast!r}")
         if self.index not in ("flat", "hnsw", "ivfpq"):
             raise ValueError(f"index must be one of flat, hnsw, ivfpq, got {self.index!r}")
-        for name in ("max_query_length", "max_passage_length", "batch_size", "hnsw_m", "ef_construction",
-                     "ef_search", "nlist", "pq_m", "nprobe", "threads"):
+        for name in ("batch_size", "hnsw_m", "ef_construction", "ef_search", "nlist", "pq_m", "nprobe", "threads"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-        if not self.model:
-            raise ValueError("model must not be empty")
 
 
-# ---- model files and their digest ----------------------------------------------------------------------
-
-_DIGESTS: dict[tuple[str, int, int], str] = {}
-
-
-def file_sha256(path: Path) -> str:
-    """sha256 of a file's bytes, cached per (path, size, mtime) for the life of the process."""
-    path = Path(path).resolve()
-    st = path.stat()
-    key = (str(path), st.st_size, st.st_mtime_ns)
-    if key not in _DIGESTS:
-        h = hashlib.sha256()
-        with path.open("rb") as fh:
-            while chunk := fh.read(1 << 22):
-                h.update(chunk)
-        _DIGESTS[key] = h.hexdigest()
-    return _DIGESTS[key]
-
+# ---- model files -----------------------------------------------------------------------------------
 
 def _tower_folders(model: str, query_model: str | None) -> dict[str, Path | str]:
     """Where the passage and query towers load from: a folder, or an HF id left as a string."""
-    from rqbench.dense.model import ENCODER_CONFIG, resolve_model
 
     def folder(name: str, side: str) -> Path | str:
         resolved = resolve_model(name)
@@ -133,31 +105,6 @@ def _tower_folders(model: str, query_model: str | None) -> dict[str, Path | str]
     passage = folder(model, "passage")
     query = folder(query_model, "query") if query_model is not None else folder(model, "query")
     return {"passage": passage, "query": query}
-
-
-def _folder_digest(where: Path | str) -> dict[str, Any]:
-    """Digests of a tower's weights (*.safetensors) and of its config/tokenizer files."""
-    if isinstance(where, str):  # HF id: hash the cached snapshot if there is one, else record the id only
-        try:
-            from huggingface_hub import try_to_load_from_cache
-
-            cached = try_to_load_from_cache(where, "config.json")
-        except Exception:  # any hub problem just means "not cached"
-            cached = None
-        if not isinstance(cached, str):
-            return {"hub_id": where, "weights_sha256": None}
-        where = Path(cached).parent
-    weights = sorted(where.glob("*.safetensors"))
-    if not weights:
-        raise RqbenchError("no *.safetensors weights in the model folder", where)
-    h = hashlib.sha256()
-    for path in weights:
-        h.update(f"{path.name}\0{file_sha256(path)}\n".encode())
-    c = hashlib.sha256()
-    for name in _TOKENIZER_FILES:
-        if (where / name).exists():
-            c.update(f"{name}\0{file_sha256(where / name)}\n".encode())
-    return {"weights_sha256": h.hexdigest(), "config_sha256": c.hexdigest()}
 
 
 def _package_version(*names: str) -> str | None:
@@ -185,6 +132,8 @@ class DenseBackend:
 
     name: ClassVar[str] = "dense"
     Params: ClassVar[type] = DenseParams
+    TRAINING_TASK: ClassVar[str] = "dual-encoder"  # what a suite's `train` stage trains its `model` with
+    RESUMABLE_INDEX: ClassVar[bool] = True  # a killed index() resumes from the finished embedding shards
 
     def __init__(self, params: DenseParams | None = None) -> None:
         self.params = params if params is not None else DenseParams()
@@ -197,9 +146,9 @@ class DenseBackend:
         """Library versions and digests of the model files (a retrained checkpoint at the same path differs)."""
         if self._describe is None:
             towers = _tower_folders(self.params.model, self.params.query_model)
-            described = {"passage": _folder_digest(towers["passage"])}
+            described = {"passage": folder_digest(towers["passage"])}
             if towers["query"] != towers["passage"]:
-                described["query"] = _folder_digest(towers["query"])
+                described["query"] = folder_digest(towers["query"])
             self._describe = {
                 "torch": _package_version("torch"),
                 "transformers": _package_version("transformers"),
@@ -216,13 +165,12 @@ class DenseBackend:
     def model(self) -> DualEncoder:
         """The DualEncoder for these parameters (loaded once per backend instance)."""
         if self._model is None:
-            from rqbench.dense.model import ENCODER_CONFIG, DualEncoder, EncoderConfig
+            from rqbench.models.dual_encoder import DualEncoder, EncoderConfig
 
             p = self.params
             towers = _tower_folders(p.model, p.query_model)
             shared = towers["query"] == towers["passage"]
-            config = EncoderConfig(pooling=p.pooling, normalize=p.normalize, shared=shared,
-                                   max_query_length=p.max_query_length, max_passage_length=p.max_passage_length)
+            config = EncoderConfig.from_spec(p, shared=shared)
             passage_dir = Path(str(towers["passage"]))
             stored = passage_dir / ENCODER_CONFIG
             if not stored.exists() and passage_dir.name == "passage":  # a separate-tower save: one folder up

@@ -1,21 +1,22 @@
-"""A retriever that replays a stored TREC run: published systems' runs become leaderboard rows, compared
-per query with rqbench's own variants under the same measures and tests.
+"""An external TREC run as a system: published systems' runs become leaderboard rows, compared per query
+with rqbench's own variants under the same measures and tests.
 
-The run file is identified by its content (sha256), not its path, so the cache key is the same on every
-machine. `path` may use `{data_root}` or `{suite_dir}`, which the pipeline fills in.
+Nothing is indexed or searched: the planner turns a variant of this backend into an `import` stage,
+which reads the file (checked line by line), identified by its content (sha256), not its path, so the
+artifact is the same on every machine. `path` may use `{data_root}` or `{suite_dir}`, which the planner
+fills in.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 from typing import Any, ClassVar
 
 from rqbench.errors import RqbenchError
-from rqbench.types import Doc, Query, Run, read_trec_run
+from rqbench.types import Run, read_trec_run
 
 
 @dataclass(frozen=True)
@@ -44,10 +45,6 @@ class TrecRunBackend:
     def describe(self) -> dict[str, Any]:
         return {"run_sha256": self._sha256, "run_name": self.file.name}
 
-    def index(self, corpus: Sequence[Doc], workdir: Path) -> None:
-        """Nothing to build: the run is the retrieval result. The artifact records which run it was."""
-        (workdir / "source.txt").write_text(f"{self.file.name} sha256:{self._sha256}\n", encoding="utf-8")
-
-    def search(self, index_dir: Path, queries: Sequence[Query], k: int) -> Run:
-        run = read_trec_run(self.file)
-        return {q.id: run.get(q.id, [])[:k] for q in queries}
+    def read_run(self) -> Run:
+        """The run as stored (the `import` stage normalises and cuts it to the variant's depth)."""
+        return read_trec_run(self.file)

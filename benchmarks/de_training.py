@@ -68,7 +68,7 @@ def worker_st(args: argparse.Namespace, pairs: list[tuple[str, str, str, str]], 
     from sentence_transformers import InputExample, SentenceTransformer, losses
     from torch.utils.data import DataLoader
 
-    from rqbench.dense.model import packaged_minilm
+    from rqbench.models.hf import packaged_minilm
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(13)

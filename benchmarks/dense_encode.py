@@ -31,7 +31,8 @@ import numpy as np
 import torch
 
 from rqbench.dense.encoding import encode_corpus, encode_texts, token_lengths
-from rqbench.dense.model import DualEncoder, EncoderConfig, packaged_minilm
+from rqbench.models.dual_encoder import DualEncoder, EncoderConfig
+from rqbench.models.hf import packaged_minilm
 from rqbench.types import Doc
 
 REPO_ROOT = Path(__file__).resolve().parents[1]

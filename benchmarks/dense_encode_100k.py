@@ -9,7 +9,7 @@ import torch
 
 from rqbench.data import load_dataset
 from rqbench.dense.encoding import encode_corpus
-from rqbench.dense.model import DualEncoder, EncoderConfig
+from rqbench.models.dual_encoder import DualEncoder, EncoderConfig
 
 torch.set_num_threads(2)
 ds = load_dataset("../shared/data/msmarco-dl19")

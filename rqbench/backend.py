@@ -66,21 +66,21 @@ class Encoder(Backend, Protocol):
     def encode_docs(self, docs: Sequence[Doc]) -> Any: ...
 
 
-@runtime_checkable
-class Trainable(Backend, Protocol):
-    def fit(self, train_data: Path, config: dict[str, Any], out_dir: Path) -> Path: ...
-
-
 CAPABILITIES: dict[str, tuple[str, ...]] = {
     "retriever": ("index", "search"),
     "reranker": ("rerank",),
     "encoder": ("encode_queries", "encode_docs"),
-    "trainable": ("fit",),
+    "run": ("read_run",),  # an external run: imported as it is, nothing to index or search
 }
 
 
 def capabilities(cls: type) -> list[str]:
-    return [cap for cap, methods in CAPABILITIES.items() if all(callable(getattr(cls, m, None)) for m in methods)]
+    """What a backend class can do. "trainable": it names the training task (`TRAINING_TASK`, a key of
+    `rqbench.training.tasks.TASKS`) that trains its `model` in a suite's `train` stage."""
+    found = [cap for cap, methods in CAPABILITIES.items() if all(callable(getattr(cls, m, None)) for m in methods)]
+    if getattr(cls, "TRAINING_TASK", None):
+        found.append("trainable")
+    return found
 
 
 @dataclass(frozen=True)
@@ -161,6 +161,8 @@ def _type_ok(value: Any, hint: Any) -> bool:
     if origin in (list, tuple):
         (arg, *_) = typing.get_args(hint) or (Any,)
         return isinstance(value, list | tuple) and all(_type_ok(v, arg) for v in value)
+    if origin is dict:
+        return isinstance(value, dict)
     if hint is type(None):
         return value is None
     if hint is float:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from rqbench.errors import RqbenchError
-from rqbench.records import latest_by_variant, load_per_query
+from rqbench.records import latest_by_system, load_per_query
 from rqbench.suite import CheckSpec
 
 
@@ -34,11 +34,12 @@ class CheckRow:
         return self.status in {"REGRESSED", "DEVIATES", "MISSING"}
 
 
-def check_expected(spec: CheckSpec, records: list[dict[str, Any]]) -> list[CheckRow]:
-    """Compare the newest record of each variant with `spec.expected` (no per-query data: tolerance only)."""
+def check_expected(spec: CheckSpec, records: list[dict[str, Any]], evaluation: str | None = None) -> list[CheckRow]:
+    """Compare the newest record of each variant on the first evaluation set with `spec.expected` (no
+    per-query data: tolerance only)."""
     if not spec.expected:
         raise RqbenchError("the suite has no [check.expected] values; pass --baseline RECORDS instead")
-    latest = latest_by_variant(records)
+    latest = {v: r for (v, e), r in latest_by_system(records).items() if evaluation is None or e in ("", evaluation)}
     rows = []
     for variant, expected in spec.expected.items():
         metrics = latest[variant]["metrics"] if variant in latest else {}
@@ -53,16 +54,18 @@ def check_baseline(spec: CheckSpec, records: list[dict[str, Any]], baseline: lis
     """Compare fresh records with baseline records of the same variants, per query where possible."""
     from rqbench.stats import paired_compare
 
-    fresh, old = latest_by_variant(records), latest_by_variant(baseline)
-    shared = [v for v in fresh if v in old]
+    fresh, old = latest_by_system(records), latest_by_system(baseline)
+    shared = [key for key in fresh if key in old]
     if not shared:
         raise RqbenchError("the baseline records share no variant with this suite")
+    several = len({e for _, e in shared}) > 1
     rows = []
-    for variant in shared:
-        fresh_pq, old_pq = _per_query(fresh[variant]), _per_query(old[variant])
+    for key in shared:
+        variant = f"{key[0]} @{key[1]}" if several else key[0]
+        fresh_pq, old_pq = _per_query(fresh[key]), _per_query(old[key])
         for measure in measures:
-            expected = old[variant]["metrics"].get(measure)
-            actual = fresh[variant]["metrics"].get(measure)
+            expected = old[key]["metrics"].get(measure)
+            actual = fresh[key]["metrics"].get(measure)
             if expected is None:
                 continue
             ci = None

@@ -13,11 +13,13 @@ from rich.markup import escape
 from rich.table import Table
 
 from rqbench.errors import RqbenchError
+from rqbench.training.cli import train_command
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Evaluation and benchmarking harness for dense passage retrieval.")
 data_app = typer.Typer(no_args_is_help=True, help="Inspect datasets.")
 app.add_typer(data_app, name="data")
+app.command("train")(train_command)
 
 DataRoot = Annotated[str | None, typer.Option("--data-root", help="Folder of datasets named by short name "
                                               "(default: $RQBENCH_DATA, ./data, ../shared/data).")]
@@ -25,6 +27,7 @@ Store = Annotated[Path | None, typer.Option("--store", help="Artifact store (def
                                             ".rqbench/store).")]
 Results = Annotated[Path, typer.Option("--results", help="Where records, runs and per-query files go.")]
 JsonOut = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON on stdout.")]
+Jobs = Annotated[int, typer.Option("--jobs", "-j", min=1, help="Build up to this many independent stages at once.")]
 
 
 def _console(json_mode: bool) -> Console:
@@ -40,27 +43,28 @@ def run(
     results: Results = Path("results"),
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Recompute every stage.")] = False,
     variant: Annotated[list[str] | None, typer.Option("--variant", "-v", help="Only these variants.")] = None,
+    jobs: Jobs = 1,
     json_out: JsonOut = False,
 ) -> None:
-    """Run a suite: every stage cached as an artifact; one record per variant."""
+    """Run a suite: plan its stage graph, build what is missing, one record per variant and evaluation set."""
     from rqbench.artifacts import ArtifactStore
     from rqbench.data import resolve_data_root
-    from rqbench.pipeline import run_suite
     from rqbench.records import read_records
     from rqbench.report import build_report, render_terminal
+    from rqbench.runner import run_suite
     from rqbench.suite import load_suite
 
     console = _console(json_out)
     spec = load_suite(suite)
-    console.print(f"[bold]suite[/] {spec.name}: {len(spec.variants)} variant(s) on "
-                  f"{escape(str(spec.dataset))} ({escape(spec.split)})")
+    sets = ", ".join(f"{ev.name} ({ev.split})" for ev in spec.evaluations)
+    console.print(f"[bold]suite[/] {spec.name}: {len(spec.variants)} variant(s) on {escape(sets)}")
     records = run_suite(spec, store=ArtifactStore(store), results_root=results,
                         data_root=resolve_data_root(data_root), console=console, overwrite=overwrite,
-                        only=variant)
+                        only=variant, jobs=jobs)
     records_path = results / spec.name / "records.jsonl"
     stored = read_records(records_path)
     baseline = spec.baseline if spec.baseline in {r["variant"] for r in stored} else None  # --variant subset
-    render_terminal(build_report(stored, baseline=baseline, measures=spec.measures), console)
+    render_terminal(build_report(stored, baseline=baseline, measures=spec.all_measures()), console)
     console.print(f"records: {escape(str(records_path))}")
     if json_out:
         print(json.dumps(records, indent=2, sort_keys=True))
@@ -139,8 +143,8 @@ def check(
     from rqbench.artifacts import ArtifactStore
     from rqbench.check import check_baseline, check_expected, exit_code
     from rqbench.data import resolve_data_root
-    from rqbench.pipeline import run_suite
     from rqbench.records import read_records
+    from rqbench.runner import run_suite
     from rqbench.suite import load_suite
 
     console = _console(json_out)
@@ -153,7 +157,7 @@ def check(
     if baseline is not None:
         rows = check_baseline(spec.check, records, read_records(baseline), spec.measures, seed=spec.seed)
     else:
-        rows = check_expected(spec.check, records)
+        rows = check_expected(spec.check, records, spec.evaluations[0].name)
     code = exit_code(rows)
     table = Table(title=f"check {spec.name}: tolerance {spec.check.tolerance:g}"
                   + (" (two-sided)" if spec.check.two_sided else ""))
@@ -196,15 +200,46 @@ def leaderboard(
         atomic_write_text(markdown, board.to_markdown())
 
 
-@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
-def train(ctx: typer.Context) -> None:
-    """Train a dual encoder on training groups: the options of `python -m rqbench.training`
-    (--groups F --out DIR [--config cfg.json] [--set key=value] [--nproc N]); N > 1 runs under torchrun."""
-    from rqbench.training.__main__ import main as train_main
+@app.command()
+def plan(
+    suite: Annotated[Path, typer.Argument(help="Suite TOML file.")],
+    data_root: DataRoot = None,
+    store: Store = None,
+    variant: Annotated[list[str] | None, typer.Option("--variant", "-v", help="Only these variants.")] = None,
+    json_out: JsonOut = False,
+) -> None:
+    """Print a suite's stage graph: every node, its inputs, and whether it is cached or will be built."""
+    from rqbench.artifacts import ArtifactStore
+    from rqbench.data import resolve_data_root
+    from rqbench.plan import plan_suite
+    from rqbench.plan_view import plan_rows, render_plan
+    from rqbench.suite import load_suite
 
-    code = train_main(list(ctx.args))
-    if code:
-        raise typer.Exit(code)
+    graph = plan_suite(load_suite(suite), resolve_data_root(data_root), variant)
+    rows = plan_rows(graph, ArtifactStore(store))
+    if json_out:
+        print(json.dumps(rows, indent=2))
+    else:
+        render_plan(graph, rows, Console())
+
+
+@app.command()
+def stages(json_out: JsonOut = False) -> None:
+    """List the stage kinds: inputs, output, parameters with defaults, and what each does."""
+    from rqbench.stages import describe_kinds
+
+    kinds = describe_kinds()
+    if json_out:
+        print(json.dumps(kinds, indent=2, default=str))
+        return
+    table = Table(title="rqbench stage kinds")
+    for col in ("kind", "inputs", "output", "parameters (default)", "what it does"):
+        table.add_column(col, overflow="fold")
+    for k in kinds:
+        inputs = ", ".join(f"{role}: {t}" for role, t in k["inputs"].items()) or "-"
+        params = ", ".join(p["name"] + ("" if p["required"] else f"={p['default']!r}") for p in k["params"])
+        table.add_row(f"{k['name']} v{k['version']}", inputs, k["output"], escape(params), escape(k["doc"]))
+    Console().print(table)
 
 
 @app.command()
@@ -213,19 +248,18 @@ def mine(
     dataset: Annotated[str, typer.Option("--dataset", help="Folder, short name or ir_datasets id.")],
     out: Annotated[Path, typer.Option("--out", help="Training groups to write (JSON lines).")],
     split: Annotated[str, typer.Option("--split")] = "train",
-    depth: Annotated[int, typer.Option("--depth", help="Sample from this many top hits.")] = 50,
-    n: Annotated[int, typer.Option("--n", help="Hard negatives per query.")] = 1,
-    seed: Annotated[int, typer.Option("--seed")] = 0,
+    depth: Annotated[int, typer.Option("--depth", help="Candidates from this many top hits.")] = 50,
     data_root: DataRoot = None,
 ) -> None:
-    """Mine hard negatives from a run (top-DEPTH minus the judged positives, N sampled per query)."""
+    """Mine hard-negative pools from a run: per judged query, the top-DEPTH minus its judged positives, in
+    rank order (the trainer draws `hard_negatives_per_query` of them per epoch: see `negative_sampling`)."""
     from rqbench.data import load_dataset, resolve_data_root
     from rqbench.training.groups import write_groups
-    from rqbench.training.mining import mine_hard_negatives
+    from rqbench.training.mining import mine_candidates
     from rqbench.types import read_trec_run
 
     data = load_dataset(dataset, resolve_data_root(data_root))
-    groups = mine_hard_negatives(read_trec_run(run_file), data, split, depth=depth, n=n, seed=seed)
+    groups = mine_candidates(read_trec_run(run_file), data, split, depth=depth)
     count = write_groups(groups, out)
     Console().print(f"wrote {count} training groups to {escape(str(out))}")
 
@@ -271,7 +305,7 @@ def _records_for(target: Path, results: Path) -> tuple[Path, str, str | None, li
         from rqbench.suite import load_suite
 
         spec = load_suite(target)
-        return results / spec.name / "records.jsonl", spec.name, spec.baseline, spec.measures
+        return results / spec.name / "records.jsonl", spec.name, spec.baseline, spec.all_measures()
     if not target.exists():
         raise RqbenchError("file not found", target)
     return target, target.parent.name, None, None

@@ -5,6 +5,7 @@ Layout under a results folder (default `results/`):
     results/<suite>/records.jsonl           one record per (run of rqbench, variant); appended
     results/<suite>/perquery/<variant>.<eval_hash[:12]>.json   {"measure": {"qid": value}}
     results/<suite>/runs/<variant>.trec     the variant's run, copied from the artifact store
+                                            (<variant>@<evaluation>.trec with several evaluation sets)
 
 Reports, leaderboards and the CI gate read records only; they never touch a model or the store.
 A record (schema 1) has these keys:
@@ -18,8 +19,12 @@ A record (schema 1) has these keys:
     n_queries         number of queries the aggregates average over
     per_query_file    path of the sidecar, relative to the suite's results folder
     run_file          path of the TREC run, relative to the suite's results folder
-    stages            [{kind, hash, cached, seconds, built_seconds}]  seconds = this invocation
-    artifact_hashes   {"index": .., "retrieve": .., "evaluate": ..}
+    system            {"name": variant, "run": hash of the run artifact evaluated}: a system's identity
+    evaluation        {"name", "dataset", "split"}: which of the suite's evaluation sets this record is for
+    stages            [{role, kind, hash, label, inputs: {role: hash}, cached, seconds, built_seconds}]: every
+                      node of the graph the result depends on, inputs first; seconds = this invocation
+    artifact_hashes   {role: hash} of the variant's own nodes ("index", "retrieve", "evaluate", "train", ...)
+                      plus "run" (the run evaluated)
     seed, env         environment (see rqbench.env.environment())
 """
 
@@ -90,6 +95,15 @@ def latest_by_variant(records: list[dict[str, Any]]) -> dict[str, dict[str, Any]
     latest: dict[str, dict[str, Any]] = {}
     for rec in records:
         latest[rec["variant"]] = rec
+    return latest
+
+
+def latest_by_system(records: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, Any]]:
+    """The newest record of each (variant, evaluation set name), in first-seen order. Records written
+    before suites had several evaluation sets have the evaluation name ''."""
+    latest: dict[tuple[str, str], dict[str, Any]] = {}
+    for rec in records:
+        latest[(rec["variant"], str((rec.get("evaluation") or {}).get("name", "")))] = rec
     return latest
 
 

@@ -10,6 +10,7 @@ variants, and each variant's resolved config.
     depth = 1000                         # hits retrieved per query
     exclude_query_id = false             # BEIR convention: drop a hit whose id equals the query id
     seed = 0
+    notes = ["..."]                      # shown in every report (deviations from a paper, changed arms)
 
     [[variants]]
     name = "bm25"
@@ -17,13 +18,23 @@ variants, and each variant's resolved config.
     params = { k1 = 0.9, b = 0.4 }
     grid = { b = [0.4, 0.68] }           # optional: cartesian product -> bm25[b=0.4], bm25[b=0.68]
 
-    [check]                              # optional: expected values for `rqbench check`
+    [[evaluation]]                       # optional, repeatable: evaluation sets (default: dataset/split above)
+    name = "dl19"                        # default: the dataset's name
+    dataset = "msmarco-dl19"             # default: [suite].dataset
+    split = "dl19"
+    measures = ["nDCG@10"]               # default: [suite].measures
+    exclude_query_id = false             # default: [suite].exclude_query_id
+
+    [check]                              # optional: expected values (first evaluation set) for `rqbench check`
     tolerance = 0.001                    # absolute; a larger drop is a regression
     two_sided = false                    # true: any deviation beyond tolerance fails (reproductions)
     [check.expected.bm25]
     "nDCG@10" = 0.6789
 
 A `[dataset]` table may replace the `dataset` string: {path, format, corpus, queries, qrels, name}.
+`[suite].dataset` is also what variants train on (`train.dataset` overrides it). A variant may name
+other variants in its `[variants.train]` table (`mine_from`, `init_from`): `rqbench.plan` resolves the
+names to those variants' artifacts. `evaluate_on = ["dl19"]` restricts a variant to some evaluation sets.
 """
 
 from __future__ import annotations
@@ -38,13 +49,16 @@ from typing import Any
 from rqbench.errors import RqbenchError, did_you_mean
 
 SUITE_KEYS = {"name", "description", "dataset", "split", "measures", "baseline", "depth",
-              "exclude_query_id", "seed"}
-VARIANT_KEYS = {"name", "backend", "params", "grid", "description", "depth", "train"}
-# [variants.train] keys the pipeline itself reads; the rest go to the trainer's config (validated there)
+              "exclude_query_id", "seed", "notes"}
+VARIANT_KEYS = {"name", "backend", "params", "grid", "description", "depth", "train", "evaluate_on"}
+# [variants.train] keys the planner itself reads; the rest go to the trainer's config (validated there)
 TRAIN_PIPELINE_KEYS = {"split", "nproc", "hard_negatives", "mine_from", "mine_depth", "random_negatives",
-                       "dataset"}
+                       "dataset", "init_from", "sample", "task", "torchrun_args"}
+# [variants.train] keys whose value names another variant of the suite
+REFERENCE_KEYS = ("mine_from", "init_from")
 CHECK_KEYS = {"tolerance", "two_sided", "expected", "n_resamples"}
-TOP_KEYS = {"suite", "dataset", "variants", "check"}
+TOP_KEYS = {"suite", "dataset", "variants", "check", "evaluation"}
+EVALUATION_KEYS = {"name", "dataset", "split", "measures", "exclude_query_id"}
 DEFAULT_MEASURES = ["RR@10", "R@100", "R@1000", "Success@100", "nDCG@10"]
 
 
@@ -57,6 +71,19 @@ class Variant:
     description: str = ""
     line: int | None = None
     train: dict[str, Any] | None = None  # a training stage runs first; its checkpoint becomes params.model
+    evaluate_on: tuple[str, ...] | None = None  # evaluation set names (None: all of them)
+
+
+@dataclass(frozen=True)
+class EvalSet:
+    """One evaluation set of a suite: a dataset's split, with its measures."""
+
+    name: str
+    dataset: str | dict[str, Any]
+    split: str
+    measures: list[str]
+    exclude_query_id: bool
+    line: int | None = None
 
 
 @dataclass(frozen=True)
@@ -82,6 +109,18 @@ class Suite:
     variants: list[Variant]
     check: CheckSpec
     text: str  # the file's text, hashed into the record
+    evaluations: list[EvalSet] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # shown in every report: deviations, changed definitions
+
+    def where(self, line: int | None = None) -> str:
+        return f"{self.path}:{line}" if line else str(self.path)
+
+    def all_measures(self) -> list[str]:
+        """Every measure of every evaluation set, in first-seen order."""
+        seen: list[str] = []
+        for ev in self.evaluations:
+            seen.extend(m for m in ev.measures if m not in seen)
+        return seen
 
     def variant(self, name: str) -> Variant:
         for v in self.variants:
@@ -178,14 +217,70 @@ def parse_suite(data: dict[str, Any], path: Path, text: str) -> Suite:
         raise w.error(f"baseline '{baseline}' is not a variant" + did_you_mean(baseline, names),
                       w.line_of("baseline"))
 
+    split = _typed(head, "split", str, "test", w)
+    exclude = _typed(head, "exclude_query_id", bool, False, w)
+    evaluations = _parse_evaluations(data.get("evaluation"), dataset, split, list(measures), exclude, w)
+    eval_names = {ev.name for ev in evaluations}
+    for var in variants:
+        for name_ in var.evaluate_on or ():
+            if name_ not in eval_names:
+                raise w.error(f"evaluate_on names unknown evaluation set '{name_}'" + did_you_mean(name_, eval_names),
+                              w.line_of("evaluate_on", var.line or 1))
     return Suite(
         path=path, name=name, description=_typed(head, "description", str, "", w),
-        dataset=dataset, split=_typed(head, "split", str, "test", w), measures=list(measures),
-        baseline=baseline, depth=depth,
-        exclude_query_id=_typed(head, "exclude_query_id", bool, False, w),
+        dataset=dataset, split=split, measures=list(measures),
+        baseline=baseline, depth=depth, exclude_query_id=exclude,
         seed=_typed(head, "seed", int, 0, w), variants=variants,
-        check=_parse_check(data.get("check"), names, w), text=text,
+        check=_parse_check(data.get("check"), names, w), text=text, evaluations=evaluations,
+        notes=_string_list(head, "notes", w),
     )
+
+
+def _string_list(table: dict[str, Any], key: str, w: _Where) -> list[str]:
+    value = table.get(key, [])
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise w.error(f"'{key}' must be a list of strings", w.line_of(key))
+    return list(value)
+
+
+def _dataset_label(dataset: str | dict[str, Any]) -> str:
+    if isinstance(dataset, dict):
+        return str(dataset.get("name") or Path(str(dataset.get("path", "dataset"))).name)
+    return Path(dataset.rstrip("/")).name or dataset
+
+
+def _parse_evaluations(raw: Any, dataset: str | dict[str, Any], split: str, measures: list[str], exclude: bool,
+                       w: _Where) -> list[EvalSet]:
+    if raw is None:
+        return [EvalSet(_dataset_label(dataset), dataset, split, measures, exclude, w.line_of("suite"))]
+    if not isinstance(raw, list) or not raw:
+        raise w.error("evaluation must be an array of tables ([[evaluation]])", w.line_of("evaluation"))
+    out: list[EvalSet] = []
+    for i, table in enumerate(raw):
+        line = w.nth_table("evaluation", i)
+        if not isinstance(table, dict):
+            raise w.error("each evaluation must be a table", line)
+        for key in table:
+            if key not in EVALUATION_KEYS:
+                raise w.error(f"unknown evaluation key '{key}'" + did_you_mean(key, EVALUATION_KEYS),
+                              w.line_of(key, line or 1))
+        ds = table.get("dataset", dataset)
+        if not isinstance(ds, str | dict) or (isinstance(ds, str) and not ds.strip()):
+            raise w.error("evaluation dataset must be a non-empty string or a table", line)
+        ev_measures = table.get("measures", measures)
+        if not isinstance(ev_measures, list) or not ev_measures or not all(isinstance(m, str) for m in ev_measures):
+            raise w.error("evaluation measures must be a non-empty list of strings", w.line_of("measures", line or 1))
+        ev_split = table.get("split", split)
+        ev_exclude = table.get("exclude_query_id", exclude)
+        name = table.get("name", _dataset_label(ds))
+        if not isinstance(ev_split, str) or not isinstance(ev_exclude, bool) or not isinstance(name, str):
+            raise w.error("evaluation split and name must be strings, exclude_query_id true or false", line)
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", name):
+            raise w.error(f"evaluation name '{name}' may use letters, digits, '-', '_' and '.'", line)
+        if any(ev.name == name for ev in out):
+            raise w.error(f"evaluation name '{name}' is used twice (give each [[evaluation]] a name)", line)
+        out.append(EvalSet(name, ds, ev_split, list(ev_measures), ev_exclude, line))
+    return out
 
 
 def _parse_variants(raw: Any, depth: int, w: _Where) -> list[Variant]:
@@ -223,6 +318,11 @@ def _parse_variants(raw: Any, depth: int, w: _Where) -> list[Variant]:
         train = v.get("train")
         if train is not None and not isinstance(train, dict):
             raise w.error("train must be a table ([variants.train])", w.line_of("train", line or 1))
+        evaluate_on = v.get("evaluate_on")
+        if evaluate_on is not None and (not isinstance(evaluate_on, list) or not evaluate_on
+                                        or not all(isinstance(e, str) for e in evaluate_on)):
+            raise w.error("evaluate_on must be a non-empty list of evaluation set names",
+                          w.line_of("evaluate_on", line or 1))
         vdepth = v.get("depth", depth)
         if not isinstance(vdepth, int) or isinstance(vdepth, bool) or vdepth < 1:
             raise w.error("variant depth must be a positive integer", w.line_of("depth", line or 1))
@@ -231,13 +331,15 @@ def _parse_variants(raw: Any, depth: int, w: _Where) -> list[Variant]:
             out.append(Variant(name=f"{v['name']}[{suffix}]" if suffix else v["name"], backend=v["backend"],
                                params={**params, **combo}, depth=vdepth,
                                description=str(v.get("description", "")), line=line,
-                               train=dict(train) if train is not None else None))
+                               train=dict(train) if train is not None else None,
+                               evaluate_on=tuple(evaluate_on) if evaluate_on else None))
     names = {var.name for var in out}
     for var in out:
-        source = (var.train or {}).get("mine_from")
-        if source is not None and source not in names:
-            raise w.error(f"train.mine_from names unknown variant '{source}'" + did_you_mean(str(source), names),
-                          w.line_of("mine_from", var.line or 1))
+        for key in REFERENCE_KEYS:
+            source = (var.train or {}).get(key)
+            if source is not None and (not isinstance(source, str) or source not in names):
+                raise w.error(f"train.{key} names unknown variant '{source}'" + did_you_mean(str(source), names),
+                              w.line_of(key, var.line or 1))
     seen: set[str] = set()
     for var in out:
         if var.name in seen:

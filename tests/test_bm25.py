@@ -59,6 +59,7 @@ def scifact_index(scifact, tmp_path_factory) -> Path:
     return workdir
 
 
+@pytest.mark.slow
 def test_scifact_reproduces_pyserini_beir_figures(scifact, test_queries, scifact_index):
     _, _, qrels = scifact
     k = 1000

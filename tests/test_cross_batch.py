@@ -18,7 +18,7 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
-from rqbench.dense.model import DualEncoder, EncoderConfig
+from rqbench.models.dual_encoder import DualEncoder, EncoderConfig
 from rqbench.training.distributed import all_reduce_gradients, launch
 from rqbench.training.groups import Passage, TrainingGroup, write_groups
 from rqbench.training.losses import cross_batch_loss, in_batch_loss
@@ -147,6 +147,7 @@ def max_abs_diff(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> floa
     return max(float((a[k] - b[k]).abs().max()) for k in a)
 
 
+@pytest.mark.slow
 def test_two_processes_equal_one_process_with_the_concatenated_batch(tmp_path: Path, tiny_bert: Path) -> None:
     results = run_workers(2, tmp_path, tiny_bert)
     report = {}
@@ -167,6 +168,7 @@ def test_two_processes_equal_one_process_with_the_concatenated_batch(tmp_path: P
     print("max abs differences (loss, gradient, largest gradient):", report)
 
 
+@pytest.mark.slow
 def test_one_process_cross_batch_is_in_batch_exactly(tmp_path: Path, tiny_bert: Path) -> None:
     results = run_workers(1, tmp_path, tiny_bert)
     for kind, dname, reduction in itertools.product(("linear", "bert"), DTYPES, ("sum", "mean")):
@@ -214,26 +216,27 @@ def synthetic_groups(n: int) -> list[TrainingGroup]:
             for i in range(n)]
 
 
+@pytest.mark.slow
 def test_two_process_training_equals_one_process_with_double_batch(tmp_path: Path, tiny_bert: Path) -> None:
-    """End to end through torchrun: 2 ranks x batch 4 with cross-batch negatives == 1 process x batch 8."""
+    """End to end through torchrun: 2 ranks x batch 4 with cross-batch negatives == 1 process x batch 8
+    (in-batch negatives: the same pool of 8 positives + 8 hard negatives)."""
+    from rqbench.training.config import TrainConfig
+    from rqbench.training.run import run_training
+    from rqbench.training.trainer import train_dual_encoder
+
     groups = tmp_path / "groups.jsonl"
     write_groups(synthetic_groups(24), groups)
     common = {"model": str(tiny_bert), "max_query_length": 32, "max_passage_length": 32, "lr": 1e-3,
-              "hard_negatives_per_query": 1, "epochs": 2, "warmup_ratio": 0.0, "seed": 5, "threads": 1,
-              "negatives": "cross-batch"}
-    two = tmp_path / "two.json"
-    two.write_text(json.dumps({**common, "batch_size": 4}))
+              "hard_negatives_per_query": 1, "epochs": 2, "warmup_ratio": 0.0, "seed": 5, "threads": 1}
     lines: list[str] = []
-    code = launch(2, "rqbench.training", ["--groups", str(groups), "--config", str(two), "--out",
-                                          str(tmp_path / "run2"), "--quiet"], echo=lines.append)
-    assert code == 0, "".join(lines)
+    outputs = run_training("dual-encoder", groups,
+                           TrainConfig(**common, batch_size=4, negatives="cross-batch"), tmp_path / "run2",
+                           nproc=2, echo=lines.append, progress=False)
+    assert outputs == {"model": tmp_path / "run2" / "model"}, "".join(lines)
 
-    from rqbench.training.config import TrainConfig
-    from rqbench.training.trainer import train_dual_encoder
-
-    one = train_dual_encoder(groups, TrainConfig(**{**common, "batch_size": 8}), tmp_path / "run1", progress=False)
+    one = train_dual_encoder(groups, TrainConfig(**common, batch_size=8), tmp_path / "run1", progress=False)
     m1 = DualEncoder.load(str(one)).state_dict()
-    m2 = DualEncoder.load(str(tmp_path / "run2" / "model")).state_dict()
+    m2 = DualEncoder.load(str(outputs["model"])).state_dict()
     diff = max(float((m1[k] - m2[k]).abs().max()) for k in m1)
     assert diff < 1e-5, diff
     base = DualEncoder.load(str(tiny_bert)).state_dict()
@@ -243,3 +246,5 @@ def test_two_process_training_equals_one_process_with_double_batch(tmp_path: Pat
     assert [r["step"] for r in log1] == [r["step"] for r in log2] == [1, 2, 3, 4, 5, 6]
     assert all(abs(a["loss"] - b["loss"]) < 1e-5 for a, b in zip(log1, log2, strict=True))
     assert os.path.isfile(tmp_path / "run2" / "model" / "model.safetensors")
+    info = json.loads((tmp_path / "run2" / "model" / "training_info.json").read_text())
+    assert info["world_size"] == 2 and info["config"]["negatives"] == "cross-batch"

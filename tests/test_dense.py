@@ -34,8 +34,9 @@ from rqbench.dense.encoding import (
     token_lengths,
 )
 from rqbench.dense.faiss_index import IndexSpec, build_index, load_index, save_index, search
-from rqbench.dense.model import DualEncoder, EncoderConfig, packaged_minilm
 from rqbench.errors import RqbenchError
+from rqbench.models.dual_encoder import DualEncoder, EncoderConfig
+from rqbench.models.hf import packaged_minilm
 from rqbench.types import Doc, Query, read_qrels, sort_ranking
 from rqbench_backends.dense import EMBEDDINGS_DIR, DenseBackend, DenseParams
 
@@ -105,6 +106,7 @@ def mini_index(mini, tmp_path_factory) -> tuple[DenseBackend, Path]:
 
 # ---- (d) the round trip on real data -------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_round_trip_minilm_msmarco_mini(mini, mini_index):
     docs, queries, qrels = mini
     backend, workdir = mini_index
@@ -140,6 +142,7 @@ def test_round_trip_minilm_msmarco_mini(mini, mini_index):
     assert not list((workdir / EMBEDDINGS_DIR).glob("shard-*"))  # shards removed after assembly
 
 
+@pytest.mark.slow
 def test_hnsw_and_ivfpq_backends_reuse_embeddings_and_agree_with_flat(mini, mini_index, tmp_path):
     docs, queries, _ = mini
     flat_backend, flat_dir = mini_index
@@ -160,6 +163,7 @@ def test_hnsw_and_ivfpq_backends_reuse_embeddings_and_agree_with_flat(mini, mini
         DenseBackend(MINI_PARAMS).search(tmp_path / "hnsw", queries, 10)
 
 
+@pytest.mark.slow
 def test_faiss_hnsw_recall_on_real_embeddings(mini_index, tmp_path):
     _, workdir = mini_index
     emb = np.asarray(load_embeddings(workdir / EMBEDDINGS_DIR))
@@ -189,7 +193,7 @@ KILLED_ENCODE = textwrap.dedent('''
     from pathlib import Path
     import torch
     from rqbench.dense.encoding import encode_corpus
-    from rqbench.dense.model import DualEncoder, EncoderConfig
+    from rqbench.models.dual_encoder import DualEncoder, EncoderConfig
     model_dir, out_dir, texts_file, threads = sys.argv[1:5]
     torch.set_num_threads(int(threads))
     texts = json.loads(Path(texts_file).read_text())
@@ -256,6 +260,7 @@ def test_length_sorted_encoding_restores_input_order(tiny_a, tmp_path, one_threa
     assert np.all(np.diff(lengths[order]) <= 0)  # longest first
 
 
+@pytest.mark.slow
 def test_two_processes_share_the_shards(tiny_a, tmp_path, one_thread):
     """world_size=2 the torchrun way: rank 1 in a subprocess, rank 0 here; rank 0 assembles."""
     texts = synthetic_texts(45, seed=5)
@@ -264,7 +269,7 @@ def test_two_processes_share_the_shards(tiny_a, tmp_path, one_thread):
         import sys, json, torch
         from pathlib import Path
         from rqbench.dense.encoding import encode_corpus
-        from rqbench.dense.model import DualEncoder, EncoderConfig
+        from rqbench.models.dual_encoder import DualEncoder, EncoderConfig
         torch.set_num_threads(int(sys.argv[4]))
         model = DualEncoder.load(sys.argv[1], EncoderConfig(max_passage_length=48))
         emb = encode_corpus(model, json.loads(Path(sys.argv[3]).read_text()), Path(sys.argv[2]), batch_size=8,
@@ -370,7 +375,7 @@ def test_bad_model_path_is_one_line_error(tmp_path):
 
 def test_registry_params_and_cheap_import():
     cls = load_backend_class("dense")
-    assert cls is DenseBackend and capabilities(cls) == ["retriever", "encoder"]
+    assert cls is DenseBackend and capabilities(cls) == ["retriever", "encoder", "trainable"]
     backend = DenseBackend()
     assert isinstance(backend, Retriever) and isinstance(backend, Encoder)
     params = build_params(DenseParams, {"index": "hnsw", "autocast": "bf16", "threads": 1, "ef_search": 64})

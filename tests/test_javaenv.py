@@ -151,6 +151,7 @@ def test_java17_java_home_gives_the_one_line_error_and_no_jvm(tmp_path):
     assert report["vm_running"] is False
 
 
+@pytest.mark.slow
 def test_prepare_then_import_pyserini_without_openai_key():
     code = """
         import json, os

@@ -29,6 +29,7 @@ def work(tmp_path_factory: pytest.TempPathFactory, data_root: Path) -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_smoke_runs_then_everything_is_cached(work: Path, repo_root: Path) -> None:
     suite = str(repo_root / "suites" / "smoke.toml")
     first = rq("run", suite, cwd=work)
@@ -52,6 +53,7 @@ def test_smoke_runs_then_everything_is_cached(work: Path, repo_root: Path) -> No
     assert "cached" in second.stderr and "built" not in second.stderr
 
 
+@pytest.mark.slow
 def test_killed_run_resumes_at_first_missing_artifact(work: Path, repo_root: Path) -> None:
     """SIGKILL the SciFact suite once its index exists; the rerun reuses the index and reproduces the
     published Pyserini BEIR figures (nDCG@10 0.6789, R@100 0.9253, R@1000 0.9767)."""
@@ -86,6 +88,7 @@ def test_killed_run_resumes_at_first_missing_artifact(work: Path, repo_root: Pat
     assert "PASS" in gate.stdout
 
 
+@pytest.mark.slow
 def test_check_exit_codes(work: Path, repo_root: Path, tmp_path: Path) -> None:
     text = (repo_root / "suites" / "smoke.toml").read_text()
     good = rq("run", str(repo_root / "suites" / "smoke.toml"), "--json", cwd=work)
@@ -161,7 +164,8 @@ def test_inspect_and_backends(work: Path, data_root: Path) -> None:
 
 
 def test_import_and_help_load_no_heavy_modules(repo_root: Path) -> None:
-    code = ("import sys, rqbench, rqbench.cli, rqbench.suite, rqbench.report, rqbench.pipeline\n"
+    code = ("import sys, rqbench, rqbench.cli, rqbench.suite, rqbench.report, rqbench.runner, rqbench.plan\n"
+            "import rqbench.stages, rqbench.execute\n"
             "from typer.testing import CliRunner\n"
             "r = CliRunner().invoke(rqbench.cli.app, ['--help'])\n"
             "assert r.exit_code == 0, r.output\n"

@@ -51,6 +51,9 @@ def test_builtins_and_capabilities() -> None:
     from rqbench_backends.trec_run import TrecRunBackend
 
     assert capabilities(BM25Backend) == ["retriever"]
-    assert capabilities(TrecRunBackend) == ["retriever"]
+    assert capabilities(TrecRunBackend) == ["run"]  # imported as it is: nothing to index or search
+    from rqbench_backends.dense import DenseBackend
+
+    assert capabilities(DenseBackend) == ["retriever", "encoder", "trainable"]
     params = build_params(BM25Backend.Params, {"k1": 1, "rm3": True})
     assert isinstance(params.k1, float) and params.k1 == 1.0 and params.rm3 is True

@@ -273,7 +273,7 @@ def test_records_without_sidecar_location_and_single_variant(records_path: Path)
 def test_long_and_markup_variant_names(records_path: Path) -> None:
     """A grid variant's brackets (and any '|', '*', '<') print literally in Markdown and HTML; the HTML
     results cell holds the value, its mark and the difference with its CI; figures wrap long names."""
-    from rqbench.figures import _wrap
+    from rqbench.report.figures import _wrap
 
     name = "dense[model=org/some-very-long-model-name_v2,pool=cls]|x*<y>"
     records = read_records(records_path)
@@ -293,3 +293,103 @@ def test_long_and_markup_variant_names(records_path: Path) -> None:
     assert f"<span>{fmt_diff(c.diff)}</span> <span>{fmt_ci(c)}</span>" in page
     wrapped = _wrap(name, 24)
     assert max(len(line) for line in wrapped.split("\n")) <= 24 and wrapped.replace("\n", "") == name
+
+
+# ------------------------------------------------------------------------------ several evaluation sets
+
+SETS = {("toyset", "test"): ("t", 120, 0.25), ("other", "dev"): ("o", 80, -0.25)}  # qid prefix, queries, shift
+
+
+def _set_values(prefix: str, n: int, shift: float, seed: int) -> dict[str, dict[str, dict[str, float]]]:
+    """bm25 and dense on one evaluation set: dense is the baseline moved by `shift` on most queries."""
+    rng = np.random.default_rng(seed)
+    qids = [f"{prefix}{i:03d}" for i in range(n)]
+    base = {"RR@10": rng.choice([0.0, 0.2, 0.5, 1.0], size=n), "R@100": rng.choice([0.0, 0.5, 1.0], size=n)}
+    moved = {m: np.clip(x + shift * (rng.random(n) < 0.9), 0, 1) for m, x in base.items()}
+    out = {}
+    for v, by_m in {"bm25": base, "dense": moved}.items():
+        by_m = {**by_m, "Success@100": (by_m["R@100"] > 0).astype(float)}
+        out[v] = {m: {q: float(x) for q, x in zip(qids, xs, strict=True)} for m, xs in by_m.items()}
+    return out
+
+
+@pytest.fixture(scope="module")
+def two_sets(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
+    """Records of 2 variants x 2 evaluation sets, one record per (variant, set), plus an older record of
+    dense on the first set (superseded), in the order a suite writes them."""
+    root = tmp_path_factory.mktemp("results-sets")
+    values = {key: _set_values(prefix, n, shift, seed) for seed, (key, (prefix, n, shift))
+              in enumerate(SETS.items())}
+    stale = _set_values("t", 120, -0.4, 99)["dense"]  # worse than the baseline: must not be used
+    order = [(("toyset", "test"), "dense", stale)]
+    order += [(key, v, values[key][v]) for key in SETS for v in ("bm25", "dense")]
+    path = None
+    for i, ((name, split), variant, pq) in enumerate(order):
+        rel = write_per_query(root, SUITE, variant, f"{i:012x}" + "0" * 52, pq)  # a sidecar per record
+        record = _record(variant, rel, pq, i)
+        n = len(pq["RR@10"])
+        record["dataset"] = {**record["dataset"], "name": name, "split": split, "n_queries": n,
+                             "fingerprints": {"corpus": name[0] * 64, "queries": split[0] * 64, "qrels": "e" * 64}}
+        record["config"] = {**record["config"], "split": split}
+        record["n_queries"] = n
+        path = append_record(root, record)
+    assert path is not None
+    return path, values
+
+
+def test_several_evaluation_sets(two_sets: tuple[Path, dict], tmp_path: Path) -> None:
+    path, values = two_sets
+    report = build_report(read_records(path), n_resamples=500)
+    assert [s.label for s in report.sections] == ["toyset (test)", "other (dev)"]
+    assert report.baseline == "bm25" and report.variants == ["dense", "bm25"]
+    assert report.comparisons == {} and report.metrics == {}  # per set only
+    for section, key, mark in zip(report.sets, SETS, (UP, DOWN), strict=True):
+        assert section.eval_set == key and section.baseline == "bm25"
+        assert set(section.variants) == {"bm25", "dense"}
+        for m in MEASURES:
+            # compared on this set's queries only, Holm within the set (one comparison per measure)
+            expected = compare_to_baseline({v: values[key][v][m] for v in ("bm25", "dense")}, "bm25", m,
+                                           n_resamples=500, seed=0, alpha=0.05)
+            assert section.comparisons[m] == expected
+            c = section.comparisons[m]["dense"]
+            assert c.n == SETS[key][1] and set(section.per_query["dense"][m]) == set(values[key]["dense"][m])
+            assert section.metrics["dense"][m] == pytest.approx(np.mean(list(values[key]["dense"][m].values())))
+        for m in ("RR@10", "R@100"):  # (a shift down leaves Success@100 as it is)
+            assert section.mark(m, "dense") == mark  # the stale, worse record of dense is not used
+    md = render_markdown(report)
+    assert md.count("## Stage timings") == 1 and md.count("## Reproducibility") == 1
+    assert md.count("## Legend") == 1 and "### Results" in md and "\n## Results" not in md
+    first, second = md.split("\n## toyset (test)\n")[1].split("\n## other (dev)\n")
+    for text, section in zip((first, second), report.sets, strict=True):
+        c = section.comparisons["RR@10"]["dense"]
+        row = next(line for line in text.split("## Legend")[0].splitlines()
+                   if line.startswith("| dense | ") and fmt_ci(c) in line)
+        assert f"| {fmt_diff(c.diff)} | {fmt_ci(c)} |" in row and f"{c.wins}/{c.ties}/{c.losses}" in row
+    assert "| dense, other (dev) | index |" in md  # timings once, a row per (variant, set)
+    console = Console(record=True, width=200, color_system=None)
+    render_terminal(report, console)
+    terminal = console.export_text()
+    assert "toy: toyset (test), 120 queries" in terminal and "toy: other (dev), 80 queries" in terminal
+
+    written = write_report(path, tmp_path / "out", measures=["RR@10"], n_resamples=200)
+    names = sorted(p.name for p in written["figures"])
+    assert names == ["per_query_RR_10_other_dev.png", "per_query_RR_10_toyset_test.png",
+                     "recall_curves_other_dev.png", "recall_curves_toyset_test.png"]
+    md = written["markdown"].read_text(encoding="utf-8")
+    assert md.index("## toyset (test)") < md.index("(figures/recall_curves_toyset_test.png)") < md.index(
+        "## other (dev)") < md.index("(figures/per_query_RR_10_other_dev.png)") < md.index("## Legend")
+    page = written["html"].read_text(encoding="utf-8")
+    parser = _Collector()
+    parser.feed(page)
+    assert len(parser.images) == 4 and 'id="set-toyset_test"' in page and 'id="results-other_dev"' in page
+    assert 'id="fig-per_query_RR_10_toyset_test"' in page and page.count('<section id="timings">') == 1
+
+
+def test_evaluation_set_without_baseline(two_sets: tuple[Path, dict]) -> None:
+    path, _ = two_sets
+    records = [r for r in read_records(path) if not (r["variant"] == "bm25" and r["dataset"]["name"] == "other")]
+    report = build_report(records, n_resamples=100)
+    toy, other = report.sets
+    assert toy.comparisons["RR@10"] and other.baseline is None and other.comparisons == {}
+    assert any(n.startswith("other (dev): the baseline 'bm25' has no record") for n in report.notes)
+    render_markdown(report)

@@ -1,4 +1,4 @@
-"""Training groups, mining, the trainer's resume, and that training on SciFact really helps.
+"""Training groups, mining, the training loop's resume (dual-encoder task), and that training on SciFact helps.
 
 Real data (SciFact), real models (the packaged MiniLM; a tiny random BERT where only mechanics are
 tested), no mocks.
@@ -16,13 +16,13 @@ import pytest
 import torch
 
 from rqbench.data import Dataset, load_dataset
-from rqbench.dense.model import DualEncoder, EncoderConfig
 from rqbench.errors import RqbenchError
+from rqbench.models.dual_encoder import DualEncoder, EncoderConfig
 from rqbench.training.__main__ import main as train_main
 from rqbench.training.batches import BatchPlan
 from rqbench.training.config import TrainConfig
 from rqbench.training.groups import Passage, TrainingGroup, groups_from_qrels, read_groups, write_groups
-from rqbench.training.mining import mine_hard_negatives
+from rqbench.training.mining import mine_candidates
 from rqbench.training.tiny import make_tiny_bert
 from rqbench.training.trainer import train_dual_encoder
 from rqbench.types import Run, ScoredDoc
@@ -144,31 +144,21 @@ def fake_retriever_run(dataset: Dataset, split: str, depth: int) -> Run:
     return run
 
 
-def test_mining_is_deterministic_excludes_positives_and_samples_from_the_top(scifact: Dataset) -> None:
+def test_mining_keeps_the_top_non_positives_in_rank_order(scifact: Dataset) -> None:
     run = fake_retriever_run(scifact, "train", 60)
     qrels = scifact.split_qrels("train")
-    groups = mine_hard_negatives(run, scifact, "train", depth=30, n=8, seed=3)
+    groups = mine_candidates(run, scifact, "train", depth=30)
     assert len(groups) == 809
     for g in groups:
         positives = {d for d, r in qrels[g.query_id].items() if r > 0}
         top = [sd.docid for sd in run[g.query_id][:30]]
-        negs = [p.id for p in g.negatives]
-        assert len(negs) == 8 and len(set(negs)) == 8
-        assert not set(negs) & positives
-        assert set(negs) <= set(top)
-        assert negs == sorted(negs, key=top.index)  # kept in rank order
-    # deterministic, independent of the run's query order; another seed samples differently
+        assert [p.id for p in g.negatives] == [d for d in top if d not in positives]  # the pool, in rank order
+        assert {p.id for p in g.positives} == positives
+    # deterministic, independent of the run's query order
     shuffled = dict(sorted(run.items(), reverse=True))
-    assert mine_hard_negatives(shuffled, scifact, "train", depth=30, n=8, seed=3) == groups
-    assert mine_hard_negatives(run, scifact, "train", depth=30, n=8, seed=4) != groups
-    # all candidates when n >= what the top-k holds
-    everything = mine_hard_negatives(run, scifact, "train", depth=5, n=50, seed=3)
-    for g in everything:
-        positives = {d for d, r in qrels[g.query_id].items() if r > 0}
-        assert [p.id for p in g.negatives] == [sd.docid for sd in run[g.query_id][:5] if sd.docid not in positives]
-    # the ablation switch keeps judged positives among the candidates
-    raw = mine_hard_negatives(run, scifact, "train", depth=60, n=60, seed=3, exclude_positives=False)
-    assert any({p.id for p in g.negatives} & {p.id for p in g.positives} for g in raw)
+    assert mine_candidates(shuffled, scifact, "train", depth=30) == groups
+    with pytest.raises(RqbenchError, match="mining depth must be >= 1"):
+        mine_candidates(run, scifact, "train", depth=0)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -235,8 +225,11 @@ def test_resume_continues_at_the_checkpoint_step_with_the_uninterrupted_result(
     assert [r["lr"] for r in log_cut] == [r["lr"] for r in log_full]
     a, b = DualEncoder.load(str(full)).state_dict(), DualEncoder.load(str(resumed)).state_dict()
     assert all(torch.equal(a[k], b[k]) for k in a)
-    # the checkpoint itself is an HF model folder
-    assert DualEncoder.load(str(cut / "checkpoint-4")).config.max_passage_length == 24
+    # the checkpoint holds the task's output as an HF model folder, and its state loads without pickle
+    assert DualEncoder.load(str(cut / "checkpoint-4" / "model")).config.max_passage_length == 24
+    state = torch.load(cut / "checkpoint-4" / "trainer_state.pt", weights_only=True)
+    assert {"optimizer", "scheduler", "scaler"} <= set(state)
+    assert isinstance(torch.load(cut / "checkpoint-4" / "rng_state_0.pt", weights_only=True)["python"], torch.Tensor)
     # a finished folder is returned as is
     assert train_dual_encoder(groups, config, cut, progress=False) == resumed
 
@@ -278,6 +271,7 @@ def mrr_at_10(model: DualEncoder, dataset: Dataset, split: str, doc_ids: list[st
     return float(ir_measures.calc_aggregate([RR @ 10], qrels, run)[RR @ 10])
 
 
+@pytest.mark.slow
 def test_training_on_scifact_train_raises_mrr_on_the_test_queries(scifact: Dataset, tmp_path: Path) -> None:
     groups = groups_from_qrels(scifact, "train")
     random.Random(0).shuffle(groups)
@@ -306,6 +300,7 @@ def test_training_on_scifact_train_raises_mrr_on_the_test_queries(scifact: Datas
     assert after > before + MIN_GAIN, (before, after)
 
 
+@pytest.mark.slow
 def test_cli_nproc_2_in_batch_bf16_accumulation_and_stand_in_negatives(
         tmp_path: Path, tiny_bert_with_dropout: Path, capsys: pytest.CaptureFixture) -> None:
     """`--nproc 2` relaunches through torchrun; bf16 autocast on CPU; 2 micro-batches per step; groups

@@ -48,9 +48,9 @@ from typing import Literal
 import numpy as np
 import torch
 
-from rqbench.dense.model import DualEncoder
 from rqbench.errors import RqbenchError
 from rqbench.io import atomic_path, atomic_write_json
+from rqbench.models.dual_encoder import DualEncoder
 
 Side = Literal["query", "passage"]
 AUTOCAST_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}

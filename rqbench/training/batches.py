@@ -12,8 +12,10 @@ Owns the data order. Everything here is a pure function of (seed, epoch, group i
 Epochs are shuffled with `random.Random(f"{seed}:order:{epoch}")`; an epoch keeps only whole optimizer
 steps (the last incomplete global batches are dropped, so every step's negative pool has the same
 size). Per group and epoch, one positive is sampled (RocketQA and DPR train on one positive per query)
-and `h` hard negatives: sampled without replacement from the group's negatives; topped up with repeats
-when the group has fewer than `h`; with none at all, other groups' positives stand in (random negatives).
+and `h` hard negatives from the group's negatives, which are a candidate pool in rank order (usually more
+than `h`): with ``negative_sampling="random"`` sampled without replacement, afresh each epoch; with
+``"top"`` the first `h`, the same every epoch. Either way a group with fewer than `h` negatives is topped
+up with repeats of its own, and with none at all other groups' positives stand in (random negatives).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Literal
 
 from rqbench.errors import RqbenchError
 from rqbench.training.groups import Passage, TrainingGroup
@@ -42,8 +45,12 @@ class BatchPlan:
     """The seeded order of global batches over `groups` for a run of `world_size` processes."""
 
     def __init__(self, groups: list[TrainingGroup], batch_size: int, world_size: int, grad_accumulation: int,
-                 epochs: int, max_steps: int, hard_negatives: int, seed: int):
+                 epochs: int, max_steps: int, hard_negatives: int, seed: int,
+                 negative_sampling: Literal["random", "top"] = "random"):
+        if negative_sampling not in ("random", "top"):
+            raise ValueError(f"negative_sampling must be 'random' or 'top', got {negative_sampling!r}")
         self.groups = groups
+        self.negative_sampling = negative_sampling
         self.batch_size = batch_size
         self.world_size = world_size
         self.grad_accumulation = grad_accumulation
@@ -84,7 +91,7 @@ class BatchPlan:
             return positive, []
         negatives = list(group.negatives)
         if len(negatives) >= h:
-            return positive, rng.sample(negatives, h)
+            return positive, (negatives[:h] if self.negative_sampling == "top" else rng.sample(negatives, h))
         if negatives:
             return positive, negatives + rng.choices(negatives, k=h - len(negatives))
         own = {p.id for p in group.positives}

@@ -1,7 +1,9 @@
-"""TrainConfig: every setting of a dual-encoder training run, validated on construction (imports no torch).
+"""TrainConfig: every setting of a training run, validated on construction (imports no torch).
 
-Owns the names, defaults and meaning of the trainer's knobs; suites and the CLI build it through
-`rqbench.backend.build_params` (unknown keys and wrong types are one-line errors) or `from_json_file`.
+Owns the names, defaults and meaning of the training loop's and tasks' knobs; suites and the CLI build it
+through `rqbench.backend.build_params` (unknown keys and wrong types are one-line errors) or
+`from_json_file`. The encoder fields (model, pooling, normalize, lengths) are `EncoderSpec`'s, shared
+with the dense backend's parameters.
 
 Batch arithmetic: `batch_size` groups per process per micro-batch; a *global batch* is
 batch_size x world size; an optimizer step consumes `grad_accumulation` global batches. Gradient
@@ -20,39 +22,40 @@ from pathlib import Path
 from typing import Any, Literal
 
 from rqbench.errors import RqbenchError
+from rqbench.models.spec import EncoderSpec
 
 
 @dataclass(frozen=True)
-class TrainConfig:
-    """Settings of `train_dual_encoder`; all sizes per process unless said otherwise."""
+class TrainConfig(EncoderSpec):
+    """Settings of a training run (`rqbench.training.loop.train`); all sizes per process unless said otherwise.
 
-    model: str = "minilm"  # "minilm" (packaged all-MiniLM-L6-v2), a model folder, or an HF id
-    pooling: Literal["cls", "mean"] = "mean"
-    normalize: bool = True
-    max_query_length: int = 64
-    max_passage_length: int = 256
-    negatives: Literal["in-batch", "cross-batch"] = "in-batch"  # cross-batch: gather passages of all ranks
-    hard_negatives_per_query: int = 0  # from each group's negatives, appended to the passage pool
-    batch_size: int = 32  # queries per process per micro-batch
+    Inherited from `EncoderSpec`: model ("minilm", a model folder, or an HF id), pooling, normalize,
+    max_query_length, max_passage_length.
+    """
+
+    negatives: Literal["in-batch", "cross-batch"] = "in-batch"
+    hard_negatives_per_query: int = 0
+    negative_sampling: Literal["random", "top"] = "random"
+    batch_size: int = 32
     epochs: int = 1
-    max_steps: int = 0  # > 0: stop after this many optimizer steps (overrides epochs)
+    max_steps: int = 0
     lr: float = 2e-5
-    warmup_ratio: float = 0.1  # linear warmup over this share of the steps, then linear decay to 0
-    weight_decay: float = 0.01  # AdamW; not applied to biases and LayerNorm weights
-    max_grad_norm: float = 1.0  # <= 0: no clipping
-    grad_accumulation: int = 1  # micro-batches per optimizer step (does not enlarge the negative pool)
-    scale: float = 20.0  # inverse temperature of the softmax (20 for cosine scores, 1 for raw dot products)
+    warmup_ratio: float = 0.1
+    weight_decay: float = 0.01
+    max_grad_norm: float = 1.0
+    grad_accumulation: int = 1
+    scale: float = 20.0
     seed: int = 13
-    device: str = "auto"  # "auto" | "cpu" | "cuda"
-    mixed_precision: Literal["no", "bf16", "fp16"] = "no"  # autocast; fp16 (with a grad scaler) needs CUDA
-    save_every: int = 0  # > 0: checkpoint every this many optimizer steps (and the run resumes from it)
-    keep_checkpoints: int = 1  # how many of the newest checkpoints to keep
-    threads: int = 0  # > 0: torch intra-op threads per process (0: torch's default / OMP_NUM_THREADS)
-    log_every: int = 1  # write a train_log.jsonl line every this many steps
+    device: str = "auto"
+    mixed_precision: Literal["no", "bf16", "fp16"] = "no"
+    save_every: int = 0
+    keep_checkpoints: int = 1
+    threads: int = 0
+    log_every: int = 1
 
     def __post_init__(self) -> None:
-        positive = ("max_query_length", "max_passage_length", "batch_size", "epochs", "grad_accumulation",
-                    "log_every", "keep_checkpoints")
+        self._check_encoder()
+        positive = ("batch_size", "epochs", "grad_accumulation", "log_every", "keep_checkpoints")
         for name in positive:
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
@@ -65,10 +68,10 @@ class TrainConfig:
             raise ValueError(f"warmup_ratio must be in [0, 1), got {self.warmup_ratio}")
         if self.negatives not in ("in-batch", "cross-batch"):
             raise ValueError(f"negatives must be 'in-batch' or 'cross-batch', got {self.negatives!r}")
+        if self.negative_sampling not in ("random", "top"):
+            raise ValueError(f"negative_sampling must be 'random' or 'top', got {self.negative_sampling!r}")
         if self.mixed_precision not in ("no", "bf16", "fp16"):
             raise ValueError(f"mixed_precision must be 'no', 'bf16' or 'fp16', got {self.mixed_precision!r}")
-        if self.pooling not in ("cls", "mean"):
-            raise ValueError(f"pooling must be 'cls' or 'mean', got {self.pooling!r}")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -94,6 +97,34 @@ class TrainConfig:
             raise RqbenchError("expected a JSON object of TrainConfig settings", path)
         return cls.from_dict(values, str(path))
 
+
+# One line per setting (shown by `rqbench train --help`); every field of TrainConfig has one.
+SETTING_HELP: dict[str, str] = {
+    "model": "'minilm' (packaged all-MiniLM-L6-v2), a model folder, or an HF id",
+    "pooling": "'cls' (first token's state) or 'mean' (mean of the token states)",
+    "normalize": "L2-normalise the embeddings (scores are cosines)",
+    "max_query_length": "query tokens kept (longer queries are truncated)",
+    "max_passage_length": "passage tokens kept (longer passages are truncated)",
+    "negatives": "'in-batch' or 'cross-batch' (all processes' passages; needs nproc >= 2)",
+    "hard_negatives_per_query": "negatives per query from its group, added to the passage pool",
+    "negative_sampling": "'random' (drawn afresh each epoch, seeded) or 'top' (the first ones)",
+    "batch_size": "queries per process per micro-batch",
+    "epochs": "passes over the training groups",
+    "max_steps": "> 0: stop after this many optimizer steps (overrides epochs)",
+    "lr": "AdamW peak learning rate",
+    "warmup_ratio": "linear warmup over this share of the steps, then decay to 0",
+    "weight_decay": "AdamW weight decay (not on biases and LayerNorm weights)",
+    "max_grad_norm": "gradient clipping norm (<= 0: no clipping)",
+    "grad_accumulation": "micro-batches per optimizer step (does not enlarge the pool)",
+    "scale": "inverse softmax temperature (20 for cosines, 1 for raw dot products)",
+    "seed": "seeds the data order, the negative sampling and dropout",
+    "device": "'auto', 'cpu' or 'cuda' (each process takes its local rank's GPU)",
+    "mixed_precision": "'no', 'bf16' or 'fp16' autocast (fp16 needs CUDA)",
+    "save_every": "> 0: checkpoint every this many steps (a rerun resumes from the newest)",
+    "keep_checkpoints": "how many of the newest checkpoints to keep",
+    "threads": "> 0: torch threads per process (0: torch's default, OMP_NUM_THREADS)",
+    "log_every": "write a train_log.jsonl line every this many steps",
+}
 
 # Settings that may change between a run and its resumption without changing the result's meaning.
 RESUME_MAY_CHANGE = frozenset({"device", "threads", "save_every", "keep_checkpoints", "log_every"})

@@ -142,14 +142,33 @@ def destroy() -> None:
         dist.destroy_process_group()
 
 
-def torchrun_command(nproc: int, module: str, args: Sequence[str], python: str | None = None) -> list[str]:
-    return [python or sys.executable, "-m", "torch.distributed.run", "--standalone",
+# torchrun options that describe a multi-machine rendezvous: given any, `--standalone` is left out.
+RENDEZVOUS_OPTIONS = ("--nnodes", "--node-rank", "--rdzv-endpoint", "--rdzv-id", "--rdzv-backend", "--master-addr")
+
+
+def _is_rendezvous_option(arg: str) -> bool:
+    name = arg.split("=", 1)[0].replace("_", "-")
+    return name in RENDEZVOUS_OPTIONS
+
+
+def torchrun_command(nproc: int, module: str, args: Sequence[str], python: str | None = None,
+                     torchrun_args: Sequence[str] = ()) -> list[str]:
+    """``python -m torch.distributed.run [--standalone] [torchrun_args] --nproc-per-node N -m module args``.
+
+    `--standalone` (a single machine, a private rendezvous) unless `torchrun_args` describe a
+    multi-machine rendezvous (--nnodes, --node-rank, --rdzv-endpoint, --rdzv-id, --rdzv-backend).
+    """
+    standalone = [] if any(_is_rendezvous_option(a) for a in torchrun_args) else ["--standalone"]
+    return [python or sys.executable, "-m", "torch.distributed.run", *standalone, *torchrun_args,
             "--nproc-per-node", str(nproc), "-m", module, *args]
 
 
 def launch(nproc: int, module: str, args: Sequence[str], env: dict[str, str] | None = None,
-           echo: Callable[[str], None] | None = None, cwd: str | Path | None = None) -> int:
+           echo: Callable[[str], None] | None = None, cwd: str | Path | None = None,
+           torchrun_args: Sequence[str] = ()) -> int:
     """Run ``python -m torch.distributed.run --standalone --nproc-per-node N -m module args...``.
+
+    `torchrun_args` go to torchrun before `--nproc-per-node` (see `torchrun_command`).
 
     Output (stdout and stderr of torchrun and every rank, merged) is streamed line by line to `echo`
     (default: this process's stdout) while it runs. Returns torchrun's exit code (0 when every rank
@@ -166,8 +185,9 @@ def launch(nproc: int, module: str, args: Sequence[str], env: dict[str, str] | N
         def echo(line: str) -> None:
             sys.stdout.write(line)
             sys.stdout.flush()
-    proc = subprocess.Popen(torchrun_command(nproc, module, args), stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, env=child_env, cwd=cwd, bufsize=1)
+    command = torchrun_command(nproc, module, args, torchrun_args=torchrun_args)
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=child_env,
+                            cwd=cwd, bufsize=1)
     assert proc.stdout is not None
     try:
         for line in proc.stdout:

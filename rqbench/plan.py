@@ -1,0 +1,304 @@
+"""Suite -> one graph of stage nodes, validated before any work.
+
+Every variant becomes, per evaluation set, a chain ending in `evaluate`; a variant that trains gets
+`groups` (or `mine` over another variant's run) -> `train` first, and its index is built from the
+trained checkpoint. References between variants (`train.mine_from`, `train.init_from`) resolve to the
+referenced variant's *artifacts* — its trained checkpoint, or its run on the training split — so hashes
+follow artifacts and the same reference in two suites reuses the same work. Nodes with equal hashes are
+one node: shared work is built once. Unknown references, cycles, inputs of the wrong type, unknown
+splits, bad measures and bad parameters are one-line errors naming the suite file and line.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rqbench.backend import build_params, capabilities, load_backend_class, params_dict, split_params
+from rqbench.data import load_dataset
+from rqbench.data.dataset import Dataset
+from rqbench.errors import RqbenchError
+from rqbench.measures import parse_measures
+from rqbench.stages import STAGE_KINDS, Input, Node
+from rqbench.stages.evaluate import EvaluateParams
+from rqbench.stages.groups import GroupsParams
+from rqbench.stages.import_run import ImportParams
+from rqbench.stages.index import IndexParams
+from rqbench.stages.mine import MineParams
+from rqbench.stages.retrieve import RetrieveParams
+from rqbench.stages.train import TrainParams
+from rqbench.stages.train_settings import trainer_settings
+from rqbench.suite import EvalSet, Suite, Variant
+
+Step = tuple[str, Node]  # (role in a variant's chain, node)
+
+
+@dataclass
+class PlannedEvaluation:
+    """One (variant, evaluation set): the chain of stages that produces its record."""
+
+    variant: Variant
+    evaluation: EvalSet
+    dataset: Dataset
+    steps: list[Step]  # every node the record depends on, inputs first, ending with the run and evaluate
+    run: Node
+    evaluate: Node
+    backend: Any  # the variant's backend instance (params after defaults, describe)
+
+
+@dataclass
+class Plan:
+    suite: Suite
+    nodes: dict[str, Node] = field(default_factory=dict)  # hash -> node, in dependency order
+    evaluations: list[PlannedEvaluation] = field(default_factory=list)
+    datasets: dict[str, Dataset] = field(default_factory=dict)
+
+    def dependents(self) -> dict[str, list[str]]:
+        out: dict[str, list[str]] = {h: [] for h in self.nodes}
+        for h, node in self.nodes.items():
+            for edge in node.inputs.values():
+                out[edge.node.hash].append(h)
+        return out
+
+
+def plan_suite(suite: Suite, data_root: Path | None, only: list[str] | None = None) -> Plan:
+    """The validated graph of `suite` (only the variants in `only`, and what they reference)."""
+    return _Planner(suite, data_root).plan(only)
+
+
+def fill_places(value: Any, places: dict[str, str]) -> Any:
+    """`{data_root}` / `{suite_dir}` in a string parameter, filled in."""
+    if isinstance(value, str):
+        for key, text in places.items():
+            value = value.replace("{" + key + "}", text)
+    return value
+
+
+class _Planner:
+    def __init__(self, suite: Suite, data_root: Path | None):
+        self.suite = suite
+        self.data_root = data_root
+        self.graph = Plan(suite)
+        self.places = {"data_root": str(data_root or ""), "suite_dir": str(suite.path.parent.resolve())}
+        self._backends: dict[str, Any] = {}
+        self._checkpoints: dict[str, tuple[Input, list[Step]] | None] = {}
+        self._resolving: list[str] = []
+
+    # ---- entry ------------------------------------------------------------------------------------
+
+    def plan(self, only: list[str] | None) -> Plan:
+        suite = self.suite
+        variants = [suite.variant(n) for n in only] if only else suite.variants
+        for v in suite.variants:  # every backend's params are validated, even those not run now
+            self.backend(v)
+        for ev in suite.evaluations:
+            dataset = self.dataset(ev.dataset, ev.line)
+            self._check_split(dataset, ev.split, ev.line, need_qrels=True)
+            measures = [str(m) for m in parse_measures(ev.measures, where=suite.where(ev.line))]
+            for v in variants:
+                if v.evaluate_on is not None and ev.name not in v.evaluate_on:
+                    continue
+                run, steps = self.run_of(v, dataset, ev.split, v.depth, ev.exclude_query_id, "")
+                evaluate = self.add(Node(STAGE_KINDS["evaluate"], EvaluateParams(
+                    ev.split, measures, dataset.fingerprint(f"qrels/{ev.split}")), {"run": Input(run)}, dataset,
+                    label=f"{v.name} @{ev.name}"))
+                self.graph.evaluations.append(PlannedEvaluation(
+                    v, ev, dataset, _dedupe([*steps, ("evaluate", evaluate)]), run, evaluate, self.backend(v)))
+        return self.graph
+
+    def add(self, node: Node) -> Node:
+        """The planned node with this hash: the existing one if another variant asked for it first."""
+        existing = self.graph.nodes.get(node.hash)
+        if existing is not None:
+            return existing
+        for role, edge in node.inputs.items():  # typed inputs: a bug here is ours, not the user's
+            want, _ = node.kind.input_type(role)
+            assert edge.node.output == want, f"{node.kind.name}.{role} wants {want}, got {edge.node.output}"
+        self.graph.nodes[node.hash] = node
+        return node
+
+    # ---- datasets and backends --------------------------------------------------------------------
+
+    def dataset(self, spec: str | dict[str, Any], line: int | None = None) -> Dataset:
+        key = repr(sorted(spec.items())) if isinstance(spec, dict) else spec
+        if key not in self.graph.datasets:
+            self.graph.datasets[key] = load_dataset(self._dataset_spec(spec), self.data_root,
+                                                    where=self.suite.where(line))
+        return self.graph.datasets[key]
+
+    def _dataset_spec(self, spec: str | dict[str, Any]) -> str | dict[str, Any]:
+        """Paths in a suite are relative to the suite file; short names go to the data root."""
+        if isinstance(spec, dict):
+            return dict(spec)
+        candidate = self.suite.path.parent / spec
+        return str(candidate) if ("/" in spec or spec.startswith(".")) and candidate.exists() else spec
+
+    def _check_split(self, dataset: Dataset, split: str, line: int | None, need_qrels: bool) -> None:
+        have = dataset.qrels if need_qrels else dataset.queries
+        if split not in dataset.queries or split not in have:
+            from rqbench.errors import did_you_mean
+
+            what = "queries and qrels" if need_qrels else "queries"
+            raise RqbenchError(f"dataset '{dataset.name}' has no {what} for split '{split}'"
+                               + did_you_mean(split, sorted(set(dataset.queries) & set(have))),
+                               self.suite.path, line)
+
+    def backend(self, variant: Variant, override: dict[str, Any] | None = None) -> Any:
+        """The variant's backend instance (params validated: unknown key or wrong type is one line)."""
+        if override is None and variant.name in self._backends:
+            return self._backends[variant.name]
+        where = self.suite.where(variant.line)
+        cls = load_backend_class(variant.backend, where)
+        params = {k: fill_places(v, self.places) for k, v in {**variant.params, **(override or {})}.items()}
+        try:
+            backend = cls(build_params(cls.Params, params, where))
+        except RqbenchError as exc:
+            if exc.path is None:
+                raise RqbenchError(exc.problem, where) from None
+            raise
+        if override is None:
+            self._backends[variant.name] = backend
+        return backend
+
+    # ---- a variant's artifacts --------------------------------------------------------------------
+
+    def run_of(self, variant: Variant, dataset: Dataset, split: str, depth: int, exclude: bool,
+               prefix: str) -> tuple[Node, list[Step]]:
+        """The node producing `variant`'s run on `dataset`/`split`, and the steps that lead to it."""
+        backend = self.backend(variant)
+        cls = type(backend)
+        where = self.suite.where(variant.line)
+        self._check_split(dataset, split, variant.line, need_qrels=False)
+        if callable(getattr(cls, "read_run", None)):  # an external run: imported, nothing to index
+            path = Path(backend.params.path)
+            params = ImportParams(backend.describe()["run_sha256"], path.name, depth)
+            node = self.add(Node(STAGE_KINDS["import"], params, runtime={"path": str(path)}, label=variant.name))
+            return node, [(prefix + "import", node)]
+        if "retriever" not in capabilities(cls):
+            raise RqbenchError(f"variant '{variant.name}' (backend '{variant.backend}') cannot retrieve, so it "
+                               "has no run", where)
+        checkpoint = self.checkpoint_of(variant)
+        steps: list[Step] = [(prefix + role, node) for role, node in checkpoint[1]] if checkpoint else []
+        model_edge = checkpoint[0] if checkpoint else None
+        index_params, search_params = split_params(backend.params)
+        if model_edge is not None:
+            index_params["model"] = "<the model input>"  # named by the training artifact's hash
+        spec = {"name": variant.backend, "params": params_dict(backend.params), "where": where}
+        runtime = {"backend": spec, "model": model_edge}
+        index = self.add(Node(STAGE_KINDS["index"], IndexParams(
+            variant.backend, index_params, backend.describe(), dataset.fingerprint("corpus")),
+            {"model": model_edge} if model_edge else {}, dataset, runtime, variant.name,
+            resumable=bool(getattr(cls, "RESUMABLE_INDEX", False))))
+        retrieve = self.add(Node(STAGE_KINDS["retrieve"], RetrieveParams(
+            split, depth, exclude, search_params, dataset.fingerprint(f"queries/{split}")),
+            {"index": Input(index)}, dataset, runtime, f"{variant.name} ({split})"))
+        return retrieve, [*steps, (prefix + "index", index), (prefix + "retrieve", retrieve)]
+
+    def checkpoint_of(self, variant: Variant) -> tuple[Input, list[Step]] | None:
+        """`variant`'s trained checkpoint (its train node's output) and the steps to it; None if it trains not."""
+        if variant.train is None:
+            return None
+        if variant.name in self._resolving:
+            cycle = " -> ".join([*self._resolving[self._resolving.index(variant.name):], variant.name])
+            raise RqbenchError(f"variants reference each other in a cycle: {cycle}", self.suite.path,
+                               variant.line)
+        if variant.name not in self._checkpoints:
+            self._resolving.append(variant.name)
+            try:
+                self._checkpoints[variant.name] = self._train(variant)
+            finally:
+                self._resolving.pop()
+        return self._checkpoints[variant.name]
+
+    def _train(self, variant: Variant) -> tuple[Input, list[Step]]:
+        suite, table = self.suite, dict(variant.train or {})
+        where = suite.where(variant.line)
+        backend = self.backend(variant)
+        default_task = getattr(type(backend), "TRAINING_TASK", None)
+        if not default_task or "model" not in {f.name for f in dataclasses.fields(backend.params)}:
+            raise RqbenchError(f"backend '{variant.backend}' has no model to train", where)
+        if getattr(backend.params, "query_model", None) is not None:
+            raise RqbenchError("params.query_model with [variants.train]: training writes one checkpoint for "
+                               "both towers; drop query_model (or train without it)", where)
+        dataset = self.dataset(table.get("dataset", suite.dataset), variant.line)
+        split = _whole(table, "split", str, "train", where)
+        self._check_split(dataset, split, variant.line, need_qrels=True)
+        nproc = _whole(table, "nproc", int, 1, where, minimum=1)
+        hard = _whole(table, "hard_negatives", int, 0, where, minimum=0)
+        random_negatives = _whole(table, "random_negatives", int, 0, where, minimum=0)
+        fps = {"corpus": dataset.fingerprint("corpus"), "queries": dataset.fingerprint(f"queries/{split}"),
+               "qrels": dataset.fingerprint(f"qrels/{split}")}
+        steps: list[Step] = []
+        if table.get("mine_from") is not None:
+            if not hard:
+                raise RqbenchError("train.mine_from without train.hard_negatives: the mined negatives would not "
+                                   "be used", where)
+            if random_negatives:
+                raise RqbenchError("train.random_negatives and train.mine_from: choose one negative source", where)
+            depth = _whole(table, "mine_depth", int, 100, where, minimum=1)
+            source = suite.variant(table["mine_from"])
+            run, run_steps = self.run_of(source, dataset, split, depth, False, "mine_from:")
+            groups = self.add(Node(STAGE_KINDS["mine"], MineParams(split, depth, **fps), {"run": Input(run)},
+                                   dataset, label=variant.name))
+            steps += [*run_steps, ("mine", groups)]
+        else:
+            if hard:
+                raise RqbenchError("train.hard_negatives needs train.mine_from (the variant whose run on the "
+                                   "training split they are mined from)", where)
+            groups = self.add(Node(STAGE_KINDS["groups"], GroupsParams(split, random_negatives, suite.seed, **fps),
+                                   dataset=dataset, label=variant.name))
+            steps.append(("groups", groups))
+        inputs = {"groups": Input(groups)}
+        base = backend.describe().get("model", {})
+        if table.get("init_from") is not None:
+            source = suite.variant(table["init_from"])
+            init = self.checkpoint_of(source)
+            if init is None:
+                raise RqbenchError(f"train.init_from: variant '{source.name}' has no [variants.train], so no "
+                                   "checkpoint to start from", where)
+            inputs["init"] = init[0]
+            steps = [*init[1], *steps]
+            base = {}
+        hashed, runtime = trainer_settings(variant, backend, suite, where, nproc)
+        task = _whole(table, "task", str, default_task, where)
+        from rqbench.training.tasks import TASKS
+
+        if task not in TASKS:
+            from rqbench.errors import did_you_mean
+
+            raise RqbenchError(f"unknown training task '{task}'" + did_you_mean(task, TASKS), where)
+        torchrun_args = table.get("torchrun_args", [])
+        if not isinstance(torchrun_args, list) or not all(isinstance(a, str) for a in torchrun_args):
+            raise RqbenchError("train.torchrun_args must be a list of strings", where)
+        params = _build(TrainParams, {"task": task, "nproc": nproc, "trainer": hashed, "base": base}, where)
+        model = fill_places(str(backend.params.model), self.places)
+        train = self.add(Node(STAGE_KINDS["train"], params, inputs, dataset,
+                              {"trainer": runtime, "model": model, "torchrun_args": torchrun_args},
+                              variant.name, resumable=True))
+        return Input(train, "model"), [*steps, ("train", train)]
+
+
+def _whole(table: dict[str, Any], key: str, kind: type, default: Any, where: str, minimum: int | None = None) -> Any:
+    value = table.get(key, default)
+    if not isinstance(value, kind) or isinstance(value, bool) != (kind is bool):
+        raise RqbenchError(f"train.{key} must be {kind.__name__}, got {type(value).__name__} {value!r}", where)
+    if minimum is not None and value < minimum:
+        raise RqbenchError(f"train.{key} must be >= {minimum}, got {value}", where)
+    return value
+
+
+def _build(cls: type, values: dict[str, Any], where: str) -> Any:
+    return build_params(cls, values, where)
+
+
+def _dedupe(steps: list[Step]) -> list[Step]:
+    seen: set[str] = set()
+    out = []
+    for role, node in steps:
+        if node.hash not in seen:
+            seen.add(node.hash)
+            out.append((role, node))
+    return out
+

@@ -1,0 +1,40 @@
+"""`rqbench plan`: a planned graph as rows (JSON) or a terminal table — what exists, what will be built."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from rqbench.artifacts import ArtifactStore
+from rqbench.plan import Plan
+
+
+def plan_rows(plan: Plan, store: ArtifactStore) -> list[dict[str, Any]]:
+    """One row per node in dependency order: kind, label, hash, inputs, cached or to build, who uses it."""
+    used_by: dict[str, list[str]] = {}
+    for planned in plan.evaluations:
+        for _, node in planned.steps:
+            used_by.setdefault(node.hash, []).append(f"{planned.variant.name}@{planned.evaluation.name}")
+    return [{"step": i, "kind": node.kind.name, "label": node.label, "hash": node.hash,
+             "inputs": {role: e.node.hash for role, e in node.inputs.items()},
+             "cached": store.exists(node.kind.name, node.hash), "used_by": used_by.get(node.hash, [])}
+            for i, node in enumerate(plan.nodes.values(), start=1)]
+
+
+def render_plan(plan: Plan, rows: list[dict[str, Any]], console: Console) -> None:
+    step_of = {row["hash"]: row["step"] for row in rows}
+    table = Table(title=f"plan of suite {plan.suite.name}: {len(rows)} stages, "
+                        f"{sum(not r['cached'] for r in rows)} to build", box=None, pad_edge=False)
+    for col in ("#", "kind", "for", "hash", "inputs", "state"):
+        table.add_column(col, no_wrap=col != "for")
+    for row in rows:
+        inputs = ", ".join(f"{role}=#{step_of[h]}" for role, h in row["inputs"].items()) or "-"
+        state = "[dim]cached[/]" if row["cached"] else "[yellow]build[/]"
+        table.add_row(str(row["step"]), row["kind"], escape(row["label"]), row["hash"][:12], inputs, state)
+    console.print(table)
+    shared = [r for r in rows if len(r["used_by"]) > 1]
+    if shared:
+        console.print(f"{len(shared)} stage(s) shared by several variants or evaluation sets; each is built once.")

@@ -1,0 +1,63 @@
+"""Reports from result records: a terminal table, Markdown and one self-contained HTML page with figures.
+
+Owns turning records (never a model, index or run file) into what a reader needs to judge a suite:
+each variant's metrics, its paired difference from the baseline with a bootstrap CI, Holm-adjusted
+randomization and t-test p-values, win/tie/loss counts and a significance mark; what every measure
+means; recall curves; per-stage timings; and the environment needed to reproduce the numbers. Records
+of several evaluation sets (dataset, split) give one section per set, compared within the set.
+
+`build_report` (model) does all the computing once; the renderers (terminal, markdown, html) only
+format, with the helpers of `format`. Output depends only on the records (no "generated at" timestamp),
+so a committed report regenerates byte for byte. matplotlib is imported only when figures are drawn
+(`rqbench.report.figures`, which this package does not import), so importing it stays light.
+
+Modules import one way only: format <- model <- terminal, markdown, html (<- figures, lazily) <- write.
+"""
+
+from rqbench.report.format import (
+    DASH,
+    DOWN,
+    ENV_COLUMNS,
+    MEASURE_NOTES,
+    UP,
+    definition_text,
+    figure_name,
+    fmt_ci,
+    fmt_diff,
+    fmt_p,
+    fmt_seconds,
+    fmt_value,
+    legend_lines,
+    results_key,
+)
+from rqbench.report.html import render_figures, render_html
+from rqbench.report.markdown import render_markdown
+from rqbench.report.model import Report, build_report, eval_set_of, latest_by_eval_set
+from rqbench.report.terminal import render_terminal
+from rqbench.report.write import write_report
+
+__all__ = [
+    "DASH",
+    "DOWN",
+    "ENV_COLUMNS",
+    "MEASURE_NOTES",
+    "UP",
+    "Report",
+    "build_report",
+    "definition_text",
+    "eval_set_of",
+    "figure_name",
+    "fmt_ci",
+    "fmt_diff",
+    "fmt_p",
+    "fmt_seconds",
+    "fmt_value",
+    "latest_by_eval_set",
+    "legend_lines",
+    "render_figures",
+    "render_html",
+    "render_markdown",
+    "render_terminal",
+    "results_key",
+    "write_report",
+]

@@ -1,0 +1,313 @@
+"""Formatting shared by every renderer: numbers, marks, the legend and definition texts, table rows,
+figure names and titles. Pure functions of a `Report`; nothing here computes a statistic."""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+if TYPE_CHECKING:
+    from rqbench.report.model import Report
+    from rqbench.stats import PairedComparison
+
+UP, DOWN = "▲", "▼"
+DASH = "—"
+
+# Said once in every report, whatever the records' own definitions say: the three names most often
+# confused when comparing with the RocketQA papers.
+MEASURE_NOTES = (
+    "R@k is trec_eval recall: relevant documents in the top k divided by all relevant documents of the "
+    "query. It is not the hit rate.",
+    "Success@k is the hit rate: 1 if any relevant document is in the top k, else 0. This is what RocketQA "
+    "(and DPR) call \"Recall@k\"; compare their numbers with Success@k, not R@k.",
+    "RR@10 is the reciprocal rank of the first relevant document in the top 10 (0 if none), averaged over "
+    "all judged queries: MS MARCO's MRR@10.",
+)
+
+ENV_COLUMNS = [("variant", "Variant"), ("git", "Git rev"), ("dirty", "Dirty"), ("rqbench", "rqbench"),
+               ("python", "Python"), ("torch", "torch"), ("pyserini", "pyserini"), ("cpu", "CPU"),
+               ("gpu", "GPU"), ("seed", "Seed"), ("suite_hash", "Suite hash"), ("record", "Record")]
+
+
+# ------------------------------------------------------------------------------------------- numbers
+
+
+def fmt_value(x: float | None) -> str:
+    return DASH if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.4f}"
+
+
+def fmt_diff(x: float) -> str:
+    """Signed, 4 decimals; a difference that rounds to zero shows as +0.0000, never -0.0000."""
+    return f"{round(x, 4) or 0.0:+.4f}"
+
+
+def fmt_ci(c: PairedComparison) -> str:
+    return f"[{fmt_diff(c.ci_low)}, {fmt_diff(c.ci_high)}]"
+
+
+def fmt_p(p: float | None) -> str:
+    if p is None:
+        return DASH
+    return f"{p:.4f}" if p >= 1e-4 else f"{p:.1e}"
+
+
+def fmt_seconds(s: Any) -> str:
+    if s is None:
+        return DASH
+    s = float(s)
+    return f"{s:.2f}" if s < 100 else f"{s:.0f}"
+
+
+def fmt_short(x: float) -> str:
+    """+0.0123 -> '+.012': a CI bound in five characters ('+.000', never '-.000')."""
+    return f"{round(x, 3) or 0.0:+.3f}".replace("0.", ".", 1)
+
+
+def pct(report: Report) -> str:
+    """The confidence level in percent, e.g. '95'."""
+    return f"{round(100 * (1 - report.alpha), 6):g}"
+
+
+def definition_text(measure: str, text: str) -> str:
+    """A recorded definition without its leading 'measure: ' (the renderers print the name already)."""
+    prefix = f"{measure}: "
+    return text[len(prefix):] if text.startswith(prefix) else text
+
+
+def _holm_or_raw(holm_p: float | None, raw: float) -> float:
+    return holm_p if holm_p is not None else raw
+
+
+def _yes_no(x: Any) -> str:
+    return DASH if x is None else "yes" if x else "no"
+
+
+# ----------------------------------------------------------------------------------------- header text
+
+
+def dataset_text(ds: dict[str, Any]) -> str:
+    if not ds:
+        return DASH
+    return f"{ds.get('name') or DASH} ({ds.get('split') or DASH})"
+
+
+def n_queries_text(report: Report) -> str:
+    """Query count of a one-set report (one number, or one per variant when they differ)."""
+    counts = {n for n in report.meta["n_queries"].values() if n is not None}
+    if len(counts) == 1:
+        return str(counts.pop())
+    return ", ".join(f"{v}: {n}" for v, n in report.meta["n_queries"].items())
+
+
+def sets_text(report: Report) -> str:
+    """Every evaluation set with its query count: 'scifact (test), 300 queries; nq (dev), 50 queries'."""
+    return "; ".join(f"{dataset_text(s.meta['dataset'])}, {n_queries_text(s)} queries" for s in report.sections)
+
+
+def created_text(report: Report) -> str:
+    lo, hi = report.meta["created"]
+    if lo is None:
+        return DASH
+    return lo if lo == hi else f"{lo} to {hi}"
+
+
+def compared_measures(report: Report) -> list[str]:
+    return [m for m in report.measures if report.comparisons.get(m)]
+
+
+def legend_lines(report: Report) -> list[str]:
+    """The marks and the tests, in plain words (measure definitions are listed separately)."""
+    pct_s = pct(report)
+    if report.baseline is None:
+        return ["No baseline: values only, no significance tests."]
+    n_cmp = max((len(v) for s in report.sections for v in s.comparisons.values()), default=0)
+    if n_cmp == 0:
+        return [f"Baseline '{report.baseline}', but no other variant has per-query values to test against it."]
+    family = "measure and evaluation set" if report.sets else "measure"
+    lines = [
+        f"{UP} / {DOWN}: significantly better / worse than the baseline '{report.baseline}' at "
+        f"alpha = {report.alpha:g}, by the paired randomization test with its p-value Holm-adjusted "
+        f"across the {n_cmp} variant(s) compared on the same {family}. No mark: not significant.",
+        "Δ: mean over queries of (variant - baseline), paired by query id (a query missing on one side "
+        f"counts as 0). [CI]: {pct_s}% paired bootstrap percentile interval of that mean "
+        f"({report.meta['stats']['n_resamples']} resamples of the queries); it is not adjusted for the "
+        "number of comparisons, so it can exclude 0 where the Holm-adjusted test finds no significance.",
+        "p (rand.): two-sided paired randomization (sign-flip) test, "
+        f"{report.meta['stats']['n_resamples']} random sign vectors, Holm-adjusted. "
+        "p (t): two-sided paired t-test, Holm-adjusted the same way.",
+        "W/T/L: queries where the variant scores higher / the same / lower than the baseline.",
+        f"Random seed of the tests: {report.meta['stats']['seed']}.",
+    ]
+    return lines
+
+
+def results_key(report: Report, where_deltas: str) -> str:
+    """One line for just below a results table (of one evaluation set), so the marks need no trip to the
+    legend; `where_deltas` says where the renderer put each difference and its CI."""
+    if report.baseline is None or not compared_measures(report):
+        return "No significance tests (see the legend)."
+    return (f"{UP} / {DOWN}: significantly better / worse than the baseline '{report.baseline}' "
+            f"(paired randomization test, Holm-adjusted, alpha = {report.alpha:g}). "
+            f"Δ [CI]: mean difference from the baseline and its {pct(report)}% bootstrap interval, "
+            f"{where_deltas}. Details in the legend.")
+
+
+# ------------------------------------------------------------------------------------------ table rows
+
+
+def _mark_class(mark: str) -> str:
+    return "up" if mark == UP else "down" if mark == DOWN else ""
+
+
+def summary_rows(report: Report) -> list[dict[str, Any]]:
+    """Per variant of a one-set report: per measure the formatted value, its mark and the 'Δ [CI]' text."""
+    rows = []
+    for v in report.variants:
+        cells = []
+        for m in report.measures:
+            c = report.comparison(m, v)
+            mark = report.mark(m, v)
+            cells.append({
+                "value": fmt_value(report.metrics[v].get(m)),
+                "mark": mark,
+                "cls": _mark_class(mark),
+                "diff": f"{fmt_diff(c.diff)} {fmt_ci(c)}" if c is not None else "",
+                "delta": fmt_diff(c.diff) if c is not None else "",
+                "ci": fmt_ci(c) if c is not None else "",
+            })
+        rows.append({"variant": v, "is_baseline": v == report.baseline, "cells": cells})
+    return rows
+
+
+def comparison_rows(report: Report, measure: str) -> list[dict[str, Any]]:
+    rows = []
+    for v in report.variants:
+        c = report.comparison(measure, v)
+        mark = report.mark(measure, v)
+        row = {
+            "variant": v,
+            "is_baseline": v == report.baseline,
+            "value": fmt_value(report.metrics[v].get(measure)),
+            "mark": mark,
+            "cls": _mark_class(mark),
+            "diff": "", "ci": "", "p_rand": "", "p_t": "", "wtl": "", "n": "",
+        }
+        if c is not None:
+            row.update(
+                diff=fmt_diff(c.diff),
+                ci=fmt_ci(c),
+                p_rand=fmt_p(_holm_or_raw(c.p_holm, c.rand_p)),
+                p_t=fmt_p(_holm_or_raw(c.t_p_holm, c.t_p)),
+                wtl=f"{c.wins}/{c.ties}/{c.losses}",
+                n=str(c.n),
+            )
+        rows.append(row)
+    return rows
+
+
+def _record_rows(report: Report) -> list[tuple[Report, str, str]]:
+    """(section, variant, row label) of every record the report shows; with several evaluation sets the
+    label names the set too."""
+    return [(s, v, f"{v}, {s.label}" if report.sets else v) for s in report.sections for v in s.variants]
+
+
+def timing_rows(report: Report) -> list[dict[str, Any]]:
+    rows = []
+    for s, v, label in _record_rows(report):
+        stages = s.timings.get(v) or []
+        total = sum(float(st.get("seconds") or 0.0) for st in stages)
+        built = [st.get("built_seconds") for st in stages]
+        built_total = sum(float(b) for b in built if b is not None) if any(b is not None for b in built) else None
+        for i, st in enumerate(stages):
+            cached = st.get("cached")
+            rows.append({
+                "variant": label if i == 0 else "",
+                "kind": str(st.get("kind", DASH)),
+                "cached": DASH if cached is None else "yes" if cached else "no",
+                "seconds": fmt_seconds(st.get("seconds")),
+                "built_seconds": fmt_seconds(st.get("built_seconds")),
+                "hash": str(st.get("hash") or "")[:12],
+                "total": False,
+                "first": i == 0,
+            })
+        if stages:
+            rows.append({"variant": "", "kind": "total", "cached": "", "seconds": fmt_seconds(total),
+                         "built_seconds": fmt_seconds(built_total), "hash": "", "total": True, "first": False})
+    return rows
+
+
+def env_rows(report: Report) -> list[dict[str, str]]:
+    rows = []
+    for s, v, label in _record_rows(report):
+        e = s.meta["env"][v]
+        rows.append({
+            "variant": label,
+            "git": (e["git_revision"] or DASH)[:12],
+            "dirty": _yes_no(e["git_dirty"]),
+            "rqbench": e["rqbench"] or DASH,
+            "python": e["python"] or DASH,
+            "torch": e["torch"] or DASH,
+            "pyserini": e["pyserini"] or DASH,
+            "cpu": (e["cpu"] or DASH) + (f" ×{e['cpu_count']}" if e.get("cpu_count") else ""),
+            "gpu": e["gpu"] or DASH,
+            "seed": DASH if e["seed"] is None else str(e["seed"]),
+            "record": str(s.meta["record_ids"].get(v) or DASH)[:12],
+            "suite_hash": str(s.meta["suite_hash"].get(v) or DASH)[:12],
+        })
+    return rows
+
+
+# --------------------------------------------------------------------------------------------- figures
+
+
+class PlannedFigure(NamedTuple):
+    section: Report  # the evaluation set it belongs to (the report itself when there is one set)
+    base: str  # "recall_curves" or figure_name(measure)
+    name: str  # file name without ".png": base, suffixed with the set's slug when there are several
+    measure: str | None  # None for the recall curves
+
+
+def figure_name(measure: str) -> str:
+    """File-name-safe figure name for a measure's per-query difference plot."""
+    return "per_query_" + re.sub(r"[^A-Za-z0-9_.=-]+", "_", measure).strip("_")
+
+
+def planned_figures(report: Report) -> list[PlannedFigure]:
+    """Every figure the report draws, in order: per evaluation set the recall curves (if any) and one
+    per-query plot per compared measure."""
+    out = []
+    for s in report.sections:
+        suffix = f"_{s.slug}" if report.sets else ""
+        if any(s.curves.get(v) for v in s.variants):
+            out.append(PlannedFigure(s, "recall_curves", "recall_curves" + suffix, None))
+        if s.baseline is not None and len(s.variants) > 1:
+            for m in s.measures:
+                if s.comparisons.get(m):  # some variant besides the baseline has per-query values
+                    out.append(PlannedFigure(s, figure_name(m), figure_name(m) + suffix, m))
+    return out
+
+
+def figure_title(report: Report, name: str) -> str:
+    if name == "recall_curves":
+        return "R@k (recall) and Success@k (hit rate) against k"
+    if name.startswith("per_query_"):
+        m = next((m for m in report.measures if figure_name(m) == name), name)
+        return f"Per-query difference from {report.baseline} on {m}"
+    return name
+
+
+def place_figures(report: Report, names: list[str]) -> tuple[list[list[tuple[str, str]]], list[tuple[str, str]]]:
+    """(name, title) of the given figures: per section (only with several evaluation sets, where each
+    set shows its own figures) and the rest, shown once after the legend."""
+    per_section: list[list[tuple[str, str]]] = [[] for _ in report.sections]
+    claimed: set[str] = set()
+    if report.sets:
+        wanted = set(names)
+        for f in planned_figures(report):
+            if f.name in wanted:
+                i = next(i for i, s in enumerate(report.sections) if s is f.section)
+                per_section[i].append((f.name, figure_title(f.section, f.base)))
+                claimed.add(f.name)
+    rest = [(n, figure_title(report, n)) for n in names if n not in claimed]
+    return per_section, rest

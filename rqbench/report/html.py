@@ -1,0 +1,107 @@
+"""The self-contained HTML report: inline CSS, figures as base64 PNGs, no scripts, no external URLs.
+
+The page is the Jinja template rqbench/templates/report.html (package data); this module prepares
+its context and draws the figures (matplotlib is imported only then, by `rqbench.report.figures`).
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+from typing import TYPE_CHECKING, Any
+
+from rqbench.report.format import (
+    ENV_COLUMNS,
+    MEASURE_NOTES,
+    compared_measures,
+    comparison_rows,
+    created_text,
+    dataset_text,
+    definition_text,
+    env_rows,
+    legend_lines,
+    n_queries_text,
+    pct,
+    place_figures,
+    planned_figures,
+    results_key,
+    sets_text,
+    summary_rows,
+    timing_rows,
+)
+
+if TYPE_CHECKING:
+    from rqbench.report.model import Report
+
+
+def render_figures(report: Report) -> dict[str, bytes]:
+    """All figures as PNG bytes, by name: per evaluation set the recall curves (if any) and one per-query
+    plot per compared measure; with several sets each name ends with the set's slug."""
+    from rqbench.report import figures
+
+    out: dict[str, bytes] = {}
+    for f in planned_figures(report):
+        out[f.name] = (figures.recall_curves(f.section) if f.measure is None
+                       else figures.per_query_difference(f.section, f.measure))
+    return out
+
+
+def render_html(report: Report, pngs: dict[str, bytes] | None = None) -> str:
+    """One self-contained page; `pngs` are the figures by name (drawn here when None)."""
+    from importlib.resources import files
+
+    import jinja2
+    import markupsafe
+
+    if pngs is None:
+        pngs = render_figures(report)
+    source = (files("rqbench") / "templates" / "report.html").read_text(encoding="utf-8")
+    env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined,
+                             trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
+    # a long grid variant name may break after ",", "/" or "[" rather than mid-word
+    env.filters["wbr"] = lambda text: markupsafe.Markup(
+        re.sub(r"([,/\[])", r"\1<wbr>", str(markupsafe.escape(text))))
+    template = env.from_string(source)
+
+    def figure(name: str, title: str) -> dict[str, str]:
+        return {"name": name, "title": title,
+                "src": "data:image/png;base64," + base64.b64encode(pngs[name]).decode("ascii")}
+
+    per_set_figures, other_figures = place_figures(report, list(pngs))
+    sections = [_section_context(report, s, [figure(n, t) for n, t in figs])
+                for s, figs in zip(report.sections, per_set_figures, strict=True)]
+    return template.render(
+        r=report,
+        multi=bool(report.sets),
+        pct=pct(report),
+        dataset_text=dataset_text(report.meta["dataset"]),
+        n_queries="" if report.sets else n_queries_text(report),
+        sets_text=sets_text(report),
+        created=created_text(report),
+        sections=sections,
+        legend=legend_lines(report),
+        definitions={m: definition_text(m, report.definitions[m]) for m in report.measures},
+        measure_notes=MEASURE_NOTES,
+        figures=[figure(n, t) for n, t in other_figures],
+        timing_rows=timing_rows(report),
+        env_columns=ENV_COLUMNS,
+        env_rows=env_rows(report),
+        datasets=report.meta["datasets"],
+        stats=report.meta["stats"],
+    )
+
+
+def _section_context(report: Report, section: Report, figures: list[dict[str, str]]) -> dict[str, Any]:
+    """What the template shows for one evaluation set: headings one level down when there are several."""
+    return {
+        "label": section.label,
+        "slug": section.slug,
+        "id": f"-{section.slug}" if report.sets else "",
+        "h": 3 if report.sets else 2,
+        "n_queries": n_queries_text(section),
+        "summary_rows": summary_rows(section),
+        "comparison_tables": [{"measure": m, "rows": comparison_rows(section, m)}
+                              for m in compared_measures(section)],
+        "results_key": results_key(section, "in small print under each value"),
+        "figures": figures,
+    }

@@ -1,0 +1,178 @@
+"""The GitHub-flavoured Markdown report (reports/<suite>/report.md)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+from rqbench.report.format import (
+    DASH,
+    ENV_COLUMNS,
+    MEASURE_NOTES,
+    compared_measures,
+    comparison_rows,
+    created_text,
+    dataset_text,
+    definition_text,
+    env_rows,
+    legend_lines,
+    n_queries_text,
+    pct,
+    place_figures,
+    results_key,
+    sets_text,
+    summary_rows,
+    timing_rows,
+)
+
+if TYPE_CHECKING:
+    from rqbench.report.model import Report
+
+# Characters that would start Markdown markup inside a name (a grid variant's "[b=0.3]" next to a
+# "(...)", "*", "<tag>", "`"); "_" only where it could open or close emphasis, not inside a word.
+_MD_SPECIAL = re.compile(r"[\\`*\[\]<]|(?<![A-Za-z0-9])_|_(?![A-Za-z0-9])")
+
+
+def md_text(text: Any) -> str:
+    """Plain text (a variant name, a note, a definition) escaped so Markdown shows it literally."""
+    return _MD_SPECIAL.sub(lambda m: "\\" + m.group(0), str(text))
+
+
+def _md(text: Any) -> str:
+    """A Markdown table cell from Markdown text (plain text goes through `md_text` first): pipes
+    escaped, no newlines."""
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def md_table(header: list[str], rows: Iterable[list[Any]], align: list[str] | None = None) -> list[str]:
+    align = align or ["l"] + ["r"] * (len(header) - 1)
+    rule = ["---:" if a == "r" else ":---" for a in align]
+    lines = ["| " + " | ".join(_md(h) for h in header) + " |", "| " + " | ".join(rule) + " |"]
+    lines += ["| " + " | ".join(_md(c) for c in row) + " |" for row in rows]
+    return lines
+
+
+def render_markdown(report: Report, figure_paths: dict[str, str] | None = None) -> str:
+    """GitHub-flavoured Markdown; `figure_paths` maps figure name -> path relative to the file.
+
+    One evaluation set: results, comparisons, legend, figures, timings, reproducibility. Several: one
+    section per set (its results, comparisons and figures), then the legend, timings and reproducibility
+    once."""
+    figure_paths = figure_paths or {}
+    per_set_figures, other_figures = place_figures(report, list(figure_paths))
+    out = [f"# rqbench report: {report.suite}", ""]
+    out += _md_header(report)
+    if report.notes:
+        out += ["", "**Notes**", ""] + [f"- {md_text(n)}" for n in report.notes]
+
+    if report.sets:
+        for section, figures in zip(report.sections, per_set_figures, strict=True):
+            out += ["", f"## {md_text(section.label)}", "", f"{md_text(n_queries_text(section))} queries."]
+            out += _md_set(section, "###", [(title, figure_paths[name]) for name, title in figures])
+    else:
+        out += _md_set(report, "##", [])
+
+    out += ["", "## Legend", ""] + [f"- {md_text(line)}" for line in legend_lines(report)]
+    out += ["", "### Measures", ""]
+    out += [f"- **{md_text(m)}**: {md_text(definition_text(m, report.definitions[m]))}"
+            for m in report.measures]
+    out += [""] + [f"- {md_text(n)}" for n in MEASURE_NOTES]
+
+    if other_figures:
+        out += ["", "## Figures", ""]
+        out += _md_figures([(title, figure_paths[name]) for name, title in other_figures])
+
+    out += ["", "## Stage timings", ""]
+    rows = timing_rows(report)
+    if rows:
+        out += md_table(
+            ["Variant", "Stage", "Cached", "Seconds", "Built seconds", "Artifact"],
+            [[md_text(r["variant"]), f"**{r['kind']}**" if r.get("total") else md_text(r["kind"]), r["cached"],
+              r["seconds"], r["built_seconds"], f"`{r['hash']}`" if r["hash"] else ""]
+             for r in rows],
+            ["l", "l", "l", "r", "r", "l"],
+        )
+        out += ["", "Seconds: wall time in the run that wrote the record (near 0 when the artifact was "
+                "cached); built seconds: wall time when the artifact was first built."]
+    else:
+        out.append("No stage timings recorded.")
+
+    out += ["", "## Reproducibility", ""]
+    out += _md_reproducibility(report)
+    return "\n".join(out) + "\n"
+
+
+def _md_set(report: Report, h: str, figures: list[tuple[str, str]]) -> list[str]:
+    """One evaluation set's results table, comparison tables and (title, path) figures, under headings
+    of level `h`; the values and marks only in the results table, one column per measure, so that six
+    measures still fit GitHub's page width without wrapping."""
+    out = ["", f"{h} Results", ""]
+    header = ["Variant"] + [md_text(m) for m in report.measures]
+    body = []
+    for row in summary_rows(report):
+        line = [md_text(row["variant"]) + (" (baseline)" if row["is_baseline"] else "")]
+        # the mark before the value, so that the digits of a right-aligned column stay aligned
+        line += [f"{cell['mark']}\u00a0{cell['value']}" if cell["mark"] else cell["value"] for cell in row["cells"]]
+        body.append(line)
+    out += md_table(header, body)
+    out += ["", md_text(results_key(report, "in each measure's comparison table below"))]
+
+    if compared_measures(report):
+        out += ["", f"{h} Comparisons with the baseline", ""]
+        for m in compared_measures(report):
+            out += [f"{h}# {md_text(m)}", ""]
+            rows = [[md_text(r["variant"]) + (" (baseline)" if r["is_baseline"] else ""), r["value"], r["diff"],
+                     r["ci"], r["p_rand"], r["p_t"], r["wtl"], r["mark"]]
+                    for r in comparison_rows(report, m)]
+            out += md_table(["Variant", md_text(m), "Δ", f"{pct(report)}% CI", "p (rand., Holm)", "p (t, Holm)",
+                             "W/T/L", "Sig."], rows)
+            out.append("")
+        if out[-1] == "":
+            out.pop()
+
+    if figures:
+        out += ["", f"{h} Figures", "", *_md_figures(figures)]
+    return out
+
+
+def _md_figures(figures: list[tuple[str, str]]) -> list[str]:
+    out = []
+    for title, path in figures:
+        out += [f"![{md_text(title)}]({path})", ""]
+    out.pop()
+    return out
+
+
+def _md_header(report: Report) -> list[str]:
+    if report.sets:
+        where = f"- Evaluation sets: {md_text(sets_text(report))}"
+    else:
+        where = f"- Dataset: {md_text(dataset_text(report.meta['dataset']))}, {md_text(n_queries_text(report))} queries"
+    lines = [
+        where,
+        f"- Baseline: {md_text(report.baseline or DASH)}; alpha = {report.alpha:g}",
+        f"- Records created: {created_text(report)}",
+    ]
+    if report.meta.get("suite_file"):
+        lines.insert(0, f"- Suite file: `{report.meta['suite_file']}`")
+    return lines
+
+
+def _md_reproducibility(report: Report) -> list[str]:
+    out = []
+    for ds in report.meta["datasets"]:
+        out.append(f"- Dataset **{md_text(dataset_text(ds))}**"
+                   + (f" from `{ds['source']}`" if ds.get("source") else "")
+                   + f", {ds.get('n_docs') or DASH} documents, {ds.get('n_queries') or DASH} queries"
+                   + (f" (variants: {md_text(', '.join(ds['variants']))})" if len(report.meta["datasets"]) > 1
+                      else ""))
+        for part, fp in sorted(ds["fingerprints"].items()):
+            out.append(f"  - {part} fingerprint: `{fp}`")
+    st = report.meta["stats"]
+    out.append(f"- Statistics: {st['n_resamples']} resamples, seed {st['seed']}, alpha {st['alpha']:g}")
+    out.append("")
+    out += md_table([label for _, label in ENV_COLUMNS],
+                    [[md_text(r[k]) for k, _ in ENV_COLUMNS] for r in env_rows(report)],
+                    ["l"] * len(ENV_COLUMNS))
+    return out

@@ -1,0 +1,400 @@
+"""The Report and `build_report`: all the computing a report needs, done once from records.
+
+Records are grouped by evaluation set (dataset name, split); the newest record of each (variant, set)
+is used, and each variant is compared with the baseline on the same set's queries, with Holm's
+correction within the set. One evaluation set gives one flat Report (as before several sets existed);
+several give a Report whose `sets` holds one such Report per evaluation set.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from rqbench.errors import RqbenchError, did_you_mean
+from rqbench.records import load_per_query
+from rqbench.report.format import DASH, DOWN, UP
+
+if TYPE_CHECKING:
+    from rqbench.stats import PairedComparison
+
+EvalSet = tuple[Any, Any]  # (dataset name, split), as recorded (None where missing)
+
+_FALLBACK_DEFINITIONS = {
+    "R": "trec_eval recall at the cut-off (relevant retrieved / all relevant)",
+    "Success": "hit rate at the cut-off (1 if any relevant document is retrieved)",
+    "RR": "reciprocal rank of the first relevant document, averaged over all judged queries (MRR)",
+    "nDCG": "normalised discounted cumulative gain (trec_eval ndcg_cut)",
+    "AP": "average precision (trec_eval map)",
+    "P": "precision at the cut-off",
+}
+
+
+@dataclass
+class Report:
+    """Everything a renderer needs, computed once from the latest record of each variant (per set).
+
+    With one evaluation set every field describes it and `sets` is empty. With several, `sets` holds one
+    Report per set (in the order the sets first appear in the records) and the per-variant fields here
+    (metrics, comparisons, curves, per_query, timings and meta's per-variant maps) are empty: variants,
+    measures, definitions, baseline, notes and meta's created/datasets/stats cover all sets.
+    """
+
+    suite: str
+    baseline: str | None
+    measures: list[str]
+    alpha: float
+    variants: list[str]  # in record order
+    metrics: dict[str, dict[str, float]]  # variant -> measure -> value
+    definitions: dict[str, str]  # measure -> definition text
+    comparisons: dict[str, dict[str, PairedComparison]]  # measure -> variant -> comparison vs baseline
+    curves: dict[str, dict[str, dict[str, float]]]  # variant -> "R"/"Success" -> {cutoff: value}
+    per_query: dict[str, dict[str, dict[str, float]]]  # variant -> measure -> qid -> value
+    timings: dict[str, list[dict]]  # variant -> record["stages"]
+    meta: dict  # dataset, env, created range, n_queries, stats settings (see build_report)
+    notes: list[str] = field(default_factory=list)  # caveats the reader must see (mismatched data, ...)
+    eval_set: EvalSet | None = None  # (dataset, split) of a one-set report; None when `sets` is used
+    slug: str = ""  # file-name-safe name of the evaluation set (figure names), unique within the report
+    sets: list[Report] = field(default_factory=list)  # one Report per evaluation set, when several
+
+    @property
+    def sections(self) -> list[Report]:
+        """The one-set reports to render a table for: `sets`, or the report itself."""
+        return self.sets or [self]
+
+    @property
+    def label(self) -> str:
+        """'dataset (split)' of a one-set report; the sets' labels joined with ', ' otherwise."""
+        if self.eval_set is None:
+            return ", ".join(s.label for s in self.sets)
+        name, split = self.eval_set
+        return f"{name or DASH} ({split or DASH})"
+
+    def comparison(self, measure: str, variant: str) -> PairedComparison | None:
+        return self.comparisons.get(measure, {}).get(variant)
+
+    def mark(self, measure: str, variant: str) -> str:
+        """UP / DOWN when significantly better / worse than the baseline at alpha (Holm), else ""."""
+        c = self.comparison(measure, variant)
+        if c is None or not c.significant(self.alpha):
+            return ""
+        return UP if c.diff > 0 else DOWN if c.diff < 0 else ""
+
+
+def eval_set_of(record: dict) -> EvalSet:
+    """(dataset name, split) a record was evaluated on."""
+    ds = record.get("dataset") or {}
+    return ds.get("name"), ds.get("split", (record.get("config") or {}).get("split"))
+
+
+def latest_by_eval_set(records: list[dict]) -> dict[EvalSet, dict[str, dict]]:
+    """Evaluation set -> variant -> its newest record; sets in order of first appearance, variants in
+    order of first appearance in all the records (so that every set lists them in the same order)."""
+    out: dict[EvalSet, dict[str, dict]] = {}
+    for rec in records:
+        out.setdefault(eval_set_of(rec), {})[rec["variant"]] = rec
+    order = {v: i for i, v in enumerate(dict.fromkeys(rec["variant"] for rec in records))}
+    return {key: dict(sorted(group.items(), key=lambda item: order[item[0]])) for key, group in out.items()}
+
+
+def _slug(eval_set: EvalSet, taken: set[str]) -> str:
+    name, split = eval_set
+    base = re.sub(r"[^A-Za-z0-9.=-]+", "_", f"{name or 'none'}_{split or 'none'}").strip("_") or "set"
+    slug, i = base, 2
+    while slug in taken:
+        slug, i = f"{base}_{i}", i + 1
+    taken.add(slug)
+    return slug
+
+
+# --------------------------------------------------------------------------------------------- build
+
+
+def build_report(
+    records: list[dict],
+    baseline: str | None = None,
+    measures: list[str] | None = None,
+    alpha: float = 0.05,
+    n_resamples: int = 10000,
+    seed: int = 0,
+) -> Report:
+    """A Report from records as read by `read_records` (the newest record of each variant on each
+    evaluation set is used).
+
+    `baseline` None takes the records' config "baseline"; if that variant has no record the report
+    has no comparisons and says why (per set, for a set it was not evaluated on). An explicitly named
+    unknown baseline or measure is an error.
+    """
+    if not records:
+        raise RqbenchError("no records to report on (run the suite first)")
+    if not 0.0 < alpha < 1.0:
+        raise RqbenchError(f"alpha must be between 0 and 1, got {alpha}")
+    groups = latest_by_eval_set(records)
+    latest = [rec for group in groups.values() for rec in group.values()]
+    variants = list(dict.fromkeys(r["variant"] for r in records))
+    # the suite's own notes (its [suite].notes: deviations, why arms changed), from the newest record
+    notes: list[str] = list(max(latest, key=lambda r: str(r.get("created", ""))).get("suite_notes") or [])
+
+    suites = list(dict.fromkeys(str(r.get("suite", "")) for r in latest))
+    if len(suites) > 1:
+        notes.append("records come from several suites: " + ", ".join(suites))
+
+    known_measures = list(dict.fromkeys(m for r in latest for m in (r.get("metrics") or {})))
+    if measures is None:
+        measures = _default_measures(latest, known_measures)
+    else:
+        measures = list(dict.fromkeys(measures))
+        for m in measures:
+            if m not in known_measures:
+                raise RqbenchError(f"no record has measure '{m}'" + did_you_mean(m, known_measures))
+    if not measures:
+        raise RqbenchError("the records hold no metrics")
+
+    baseline = _resolve_baseline(baseline, variants, latest, notes)
+    definitions = _definitions(measures, latest)
+    stats = {"n_resamples": n_resamples, "seed": seed, "alpha": alpha}
+    common = {"suite": suites[-1] if suites else "", "measures": measures, "alpha": alpha,
+              "definitions": definitions}
+    several = len(groups) > 1
+    taken: set[str] = set()
+    sections = [
+        _build_set(key, group, baseline if not several or baseline in group else None, common, stats,
+                   notes=[] if several else notes, slug=_slug(key, taken))
+        for key, group in groups.items()
+    ]
+    for section in sections if several else []:
+        if baseline is not None and baseline not in section.variants:
+            section.notes.insert(0, f"the baseline '{baseline}' has no record on this evaluation set, so "
+                                    "there are no comparisons there")
+        notes += [f"{section.label}: {n}" for n in section.notes]
+
+    dirty = list(dict.fromkeys(r["variant"] for r in latest if ((r.get("env") or {}).get("git") or {}).get("dirty")))
+    if dirty:
+        notes.append("produced from a git checkout with uncommitted changes: " + ", ".join(dirty))
+    if not several:
+        return sections[0]
+
+    created = sorted(str(r["created"]) for r in latest if r.get("created"))
+    meta = {
+        "dataset": {},
+        "datasets": [ds for s in sections for ds in s.meta["datasets"]],
+        "env": {}, "n_queries": {}, "record_ids": {}, "suite_hash": {}, "backend": {}, "artifact_hashes": {},
+        "created": (created[0], created[-1]) if created else (None, None),
+        "suite_file": next((r.get("suite_file") for r in latest if r.get("suite_file")), None),
+        "stats": stats,
+    }
+    return Report(**common, baseline=baseline, variants=variants, metrics={}, comparisons={}, curves={},
+                  per_query={}, timings={}, meta=meta, notes=notes, sets=sections)
+
+
+def _build_set(
+    eval_set: EvalSet,
+    latest: dict[str, dict],
+    baseline: str | None,
+    common: dict[str, Any],
+    stats: dict[str, Any],
+    *,
+    notes: list[str],
+    slug: str,
+) -> Report:
+    """The Report of one evaluation set: `latest` maps each variant to its newest record on that set."""
+    variants = list(latest)
+    measures: list[str] = common["measures"]
+    metrics = {v: dict(r.get("metrics") or {}) for v, r in latest.items()}
+
+    per_query: dict[str, dict[str, dict[str, float]]] = {}
+    unplaced = [v for v, rec in latest.items() if "_path" not in rec]
+    if unplaced:  # records straight from a pipeline, not read back: the sidecar cannot be located
+        notes.append("per-query values not loaded for " + ", ".join(unplaced) + " (records not read with "
+                     "read_records), so they have no comparisons")
+    for v, rec in latest.items():
+        sidecar = load_per_query(rec) if v not in unplaced else {}
+        per_query[v] = {m: {str(q): float(x) for q, x in sidecar[m].items()} for m in measures if m in sidecar}
+        if v not in unplaced:
+            missing = [m for m in measures if m in metrics[v] and m not in sidecar]
+            if missing:
+                notes.append(f"variant '{v}' has no per-query values for " + ", ".join(missing))
+
+    comparisons: dict[str, dict[str, PairedComparison]] = {}
+    if baseline is not None:
+        comparisons = _compare(per_query, variants, baseline, measures, stats, notes)
+
+    _check_same_data(latest, notes)
+    for v in variants:
+        missing = [m for m in measures if m not in metrics[v]]
+        if missing:
+            notes.append(f"variant '{v}' has no value for " + ", ".join(missing))
+
+    return Report(
+        **common,
+        baseline=baseline,
+        variants=variants,
+        metrics=metrics,
+        comparisons=comparisons,
+        curves={v: {k: dict(c) for k, c in (r.get("curves") or {}).items()} for v, r in latest.items()},
+        per_query=per_query,
+        timings={v: list(r.get("stages") or []) for v, r in latest.items()},
+        meta=_meta(latest, stats),
+        notes=notes,
+        eval_set=eval_set,
+        slug=slug,
+    )
+
+
+def _family(measure: str) -> str:
+    head = re.match(r"[A-Za-z_]+", measure)
+    return head.group(0) if head else measure
+
+
+def _default_measures(latest: list[dict], known: list[str]) -> list[str]:
+    """The suite's own order (config "measures") when recorded, else the order metrics appear in."""
+    for rec in reversed(latest):
+        listed = (rec.get("config") or {}).get("measures")
+        if isinstance(listed, list) and listed:
+            ordered = [m for m in listed if m in known]
+            return ordered + [m for m in known if m not in ordered]
+    return known
+
+
+def _definitions(measures: list[str], latest: list[dict]) -> dict[str, str]:
+    definitions: dict[str, str] = {}
+    for m in measures:
+        for rec in reversed(latest):  # the newest definition wins
+            text = (rec.get("measures") or {}).get(m)
+            if text:
+                definitions[m] = str(text)
+                break
+        else:
+            definitions[m] = f"{m}: " + _FALLBACK_DEFINITIONS.get(_family(m), "no definition recorded")
+    return definitions
+
+
+def _resolve_baseline(baseline: str | None, variants: list[str], latest: list[dict], notes: list[str]) -> str | None:
+    if baseline is not None:
+        if baseline not in variants:
+            raise RqbenchError(f"unknown baseline '{baseline}'" + did_you_mean(baseline, variants))
+        return baseline
+    for rec in reversed(latest):
+        configured = (rec.get("config") or {}).get("baseline")
+        if configured:
+            if configured in variants:
+                return str(configured)
+            notes.append(
+                f"the suite's baseline '{configured}' has no record yet, so there are no comparisons "
+                "(run it, or pass a baseline)"
+            )
+            return None
+    return None
+
+
+def _compare(
+    per_query: dict[str, dict[str, dict[str, float]]],
+    variants: list[str],
+    baseline: str,
+    measures: list[str],
+    stats: dict[str, Any],
+    notes: list[str],
+) -> dict[str, dict[str, PairedComparison]]:
+    from rqbench.stats import compare_to_baseline  # numpy + scipy: only when there is something to test
+
+    out: dict[str, dict[str, PairedComparison]] = {}
+    for m in measures:
+        base = per_query[baseline].get(m)
+        if base is None:
+            continue  # the caller has said why (no sidecar or no values for m)
+        family = {v: per_query[v][m] for v in variants if m in per_query[v]}
+        for v, values in family.items():
+            if v != baseline and set(values) != set(base):
+                notes.append(
+                    f"{m}: '{v}' has per-query values for {len(values)} queries, the baseline for "
+                    f"{len(base)}, {len(set(values) & set(base))} shared; a query missing on one side "
+                    "counts as 0 there"
+                )
+        out[m] = compare_to_baseline(family, baseline, m, n_resamples=stats["n_resamples"], seed=stats["seed"],
+                                     alpha=stats["alpha"])
+    return out
+
+
+def _dataset_key(rec: dict) -> tuple:
+    ds = rec.get("dataset") or {}
+    fp = ds.get("fingerprints") or {}
+    return (ds.get("name"), ds.get("split"), fp.get("queries"), fp.get("qrels"))
+
+
+def _check_same_data(latest: dict[str, dict], notes: list[str]) -> None:
+    keys = {v: _dataset_key(r) for v, r in latest.items()}
+    if len(set(keys.values())) > 1:
+        groups: dict[tuple, list[str]] = {}
+        for v, k in keys.items():
+            groups.setdefault(k, []).append(v)
+        desc = "; ".join(f"{k[0]}/{k[1]}: {', '.join(vs)}" for k, vs in groups.items())
+        notes.append(f"variants were evaluated on different queries or qrels ({desc}); "
+                     "comparisons between them are not meaningful")
+
+
+def _env_summary(rec: dict) -> dict[str, Any]:
+    env = rec.get("env") or {}
+    git = env.get("git") or {}
+    packages = env.get("packages") or {}
+    return {
+        "rqbench": env.get("rqbench"),
+        "git_revision": git.get("revision"),
+        "git_dirty": git.get("dirty"),
+        "python": env.get("python"),
+        "torch": packages.get("torch"),
+        "pyserini": packages.get("pyserini"),
+        "transformers": packages.get("transformers"),
+        "faiss": packages.get("faiss-cpu"),
+        "ir_measures": packages.get("ir-measures"),
+        "cpu": env.get("cpu"),
+        "cpu_count": env.get("cpu_count"),
+        "gpu": env.get("gpu"),
+        "platform": env.get("platform"),
+        "seed": rec.get("seed", env.get("seed")),
+    }
+
+
+def _display_path(source: str | None) -> str | None:
+    """A dataset folder relative to the current folder, so committed reports name no machine's paths."""
+    if not source or not os.path.isabs(source):
+        return source
+    try:
+        return os.path.relpath(source)
+    except ValueError:  # another drive (Windows)
+        return source
+
+
+def _meta(latest: dict[str, dict], stats: dict[str, Any]) -> dict[str, Any]:
+    datasets: list[dict[str, Any]] = []
+    for v, rec in latest.items():
+        ds = rec.get("dataset") or {}
+        entry = {
+            "name": ds.get("name"),
+            "source": _display_path(ds.get("source")),
+            "split": ds.get("split", (rec.get("config") or {}).get("split")),
+            "fingerprints": dict(ds.get("fingerprints") or {}),
+            "n_docs": ds.get("n_docs"),
+            "n_queries": ds.get("n_queries"),
+        }
+        for known in datasets:
+            if {k: known[k] for k in entry} == entry:
+                known["variants"].append(v)
+                break
+        else:
+            datasets.append({**entry, "variants": [v]})
+    created = sorted(str(r["created"]) for r in latest.values() if r.get("created"))
+    return {
+        "dataset": datasets[0] if datasets else {},
+        "datasets": datasets,
+        "env": {v: _env_summary(r) for v, r in latest.items()},
+        "created": (created[0], created[-1]) if created else (None, None),
+        "n_queries": {v: r.get("n_queries") for v, r in latest.items()},
+        "record_ids": {v: r.get("record_id") for v, r in latest.items()},
+        "suite_file": next((r.get("suite_file") for r in latest.values() if r.get("suite_file")), None),
+        "suite_hash": {v: r.get("suite_hash") for v, r in latest.items()},
+        "backend": {v: r.get("backend") for v, r in latest.items()},
+        "artifact_hashes": {v: dict(r.get("artifact_hashes") or {}) for v, r in latest.items()},
+        "stats": dict(stats),
+    }

@@ -1,0 +1,120 @@
+"""Runs a suite: plan the whole graph, execute it, and write one record per (variant, evaluation set).
+
+Records are built from the graph: each lists every node its result depends on (role, kind, hash, its
+inputs' hashes, cached or built, seconds), and names its system by variant name plus the hash of the
+run artifact it evaluated, so a leaderboard can tell two different systems that share a name.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.markup import escape
+
+from rqbench import records as rec
+from rqbench.artifacts import ArtifactStore, stable_hash
+from rqbench.backend import params_dict
+from rqbench.env import environment
+from rqbench.execute import NodeResult, execute
+from rqbench.io import atomic_write_text
+from rqbench.plan import Plan, PlannedEvaluation, plan_suite
+from rqbench.suite import Suite
+
+
+def run_suite(suite: Suite, *, store: ArtifactStore, results_root: Path, data_root: Path | None,
+              console: Console, overwrite: bool = False, only: Sequence[str] | None = None,
+              jobs: int = 1) -> list[dict[str, Any]]:
+    """Run (or reuse) every variant of `suite`; append one record per (variant, evaluation set); return them."""
+    plan = plan_suite(suite, data_root, list(only) if only else None)
+    for dataset in plan.datasets.values():
+        for warning in dataset.warnings:
+            console.print(f"[yellow]warning:[/] {escape(warning)}")
+    results = execute(plan, store, console, overwrite=overwrite, jobs=jobs)
+    attributed: set[str] = set()  # a node built now counts as built for the first record using it only
+    return [write_record(plan, planned, results, Path(results_root), attributed) for planned in plan.evaluations]
+
+
+def run_file_name(plan: Plan, planned: PlannedEvaluation) -> str:
+    """Where the variant's run is copied, relative to the suite's results folder (one per evaluation set)."""
+    name = rec._safe(planned.variant.name)
+    if len(plan.suite.evaluations) > 1:
+        name += f"@{rec._safe(planned.evaluation.name)}"
+    return f"runs/{name}.trec"
+
+
+def write_record(plan: Plan, planned: PlannedEvaluation, results: dict[str, NodeResult], results_root: Path,
+                 attributed: set[str]) -> dict[str, Any]:
+    """Append the record of one (variant, evaluation set). A node shared with a record written earlier in
+    this invocation is listed as cached with 0 s (its time is counted once, where it was built)."""
+    suite, variant, ev, dataset = plan.suite, planned.variant, planned.evaluation, planned.dataset
+    evaluation, run = planned.evaluate, planned.run
+    metrics = json.loads((results[evaluation.hash].path / "metrics.json").read_text(encoding="utf-8"))
+    sidecar = rec.write_per_query(results_root, suite.name, variant.name, evaluation.hash, metrics["per_query"])
+    run_rel = run_file_name(plan, planned)
+    run_text = (results[run.hash].path / "run.trec").read_text(encoding="utf-8")
+    atomic_write_text(rec.suite_dir(results_root, suite.name) / run_rel,
+                      run_text.replace(f" rqbench-{run.hash[:8]}\n", f" {_tag(variant.name)}\n"))
+    stages = []
+    for role, node in planned.steps:
+        r = results[node.hash]
+        shared = node.hash in attributed
+        attributed.add(node.hash)
+        stages.append({"role": role, "kind": node.kind.name, "hash": node.hash, "label": node.label,
+                       "inputs": {k: e.node.hash for k, e in node.inputs.items()}, "cached": r.cached or shared,
+                       "seconds": 0.0 if shared else round(r.seconds, 3), "built_seconds": r.built_seconds})
+    own = {role: node.hash for role, node in planned.steps if ":" not in role}
+    record = {
+        "schema": rec.SCHEMA, "record_id": rec.new_record_id(), "created": rec.now_iso(),
+        "suite": suite.name, "suite_file": str(suite.path), "suite_hash": stable_hash(suite.text),
+        "suite_notes": suite.notes,
+        "variant": variant.name, "backend": variant.backend,
+        "system": {"name": variant.name, "run": run.hash},
+        "evaluation": {"name": ev.name, "dataset": dataset.name, "split": ev.split},
+        "config": {"params": _params(planned, own), "depth": variant.depth, "split": ev.split,
+                   "exclude_query_id": ev.exclude_query_id, "baseline": suite.baseline,
+                   "describe": _describe(planned), "train": variant.train},
+        "dataset": {"name": dataset.name, "source": dataset.source, "split": ev.split,
+                    "n_docs": len(dataset.corpus), "n_queries": len(dataset.split_queries(ev.split)),
+                    "fingerprints": {"corpus": dataset.fingerprint("corpus"),
+                                     "queries": dataset.fingerprint(f"queries/{ev.split}"),
+                                     "qrels": dataset.fingerprint(f"qrels/{ev.split}")}},
+        "measures": metrics["definitions"], "metrics": metrics["aggregate"], "curves": metrics["curves"],
+        "n_queries": metrics["n_queries"], "per_query_file": sidecar, "run_file": run_rel,
+        "stages": stages, "artifact_hashes": {**own, "run": run.hash},
+        "seed": suite.seed, "env": environment(suite.seed, _java_info(variant.backend)),
+    }
+    rec.append_record(results_root, record)
+    return record
+
+
+def _params(planned: PlannedEvaluation, own: dict[str, str]) -> dict[str, Any]:
+    params = params_dict(planned.backend.params)
+    if "train" in own and "model" in params:  # a trained model is named by its artifact, not a path
+        params["model"] = f"artifact:train/{own['train']}/model"
+    return params
+
+
+def _describe(planned: PlannedEvaluation) -> dict[str, Any]:
+    for role, node in planned.steps:
+        if role == "index":
+            return dict(node.params.describe)
+    return planned.backend.describe()
+
+
+def _tag(name: str) -> str:
+    return "".join(c if not c.isspace() else "_" for c in name)
+
+
+def _java_info(backend: str) -> dict[str, Any] | None:
+    if backend != "bm25":
+        return None
+    try:
+        from rqbench.javaenv import java_info
+
+        return java_info()
+    except Exception:  # recording must never fail a finished run
+        return None

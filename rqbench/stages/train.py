@@ -1,0 +1,52 @@
+"""train: a training task (the dual encoder today) on training groups, one process or several via torchrun.
+
+Inputs: `groups` (from `groups` or `mine`) and optionally `init`, another training's checkpoint to start
+from. The output is a checkpoint artifact holding one folder per output of the task (the dual encoder:
+`model/`). Settings that change only speed or bookkeeping (device, threads, checkpoint frequency) are
+not hashed, so a run may resume with other values; `resumable`: checkpoints left by a killed attempt
+are picked up.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from typing import Any
+
+from rqbench.stages.base import BuildContext, StageKind
+
+
+@dataclass(frozen=True)
+class TrainParams:
+    task: str = "dual-encoder"
+    nproc: int = 1  # processes (> 1: torchrun; cross-batch negatives gather over them)
+    trainer: dict[str, Any] = field(default_factory=dict)  # the hashed TrainConfig settings
+    base: dict[str, Any] = field(default_factory=dict)  # digests of the starting model (none with `init`)
+
+    def __post_init__(self) -> None:
+        if self.nproc < 1:
+            raise ValueError(f"nproc must be >= 1, got {self.nproc}")
+
+
+def _to_stderr(line: str) -> None:
+    sys.stderr.write(line)
+    sys.stderr.flush()
+
+
+def produce(ctx: BuildContext) -> None:
+    from rqbench.training.config import TrainConfig
+    from rqbench.training.run import run_training
+
+    p: TrainParams = ctx.params
+    settings = {**p.trainer, **ctx.node.runtime.get("trainer", {})}
+    settings["model"] = str(ctx.input_path("init")) if ctx.has_input("init") else ctx.node.runtime["model"]
+    # the ranks' output goes to stderr: stdout may be carrying `--json` records
+    run_training(p.task, ctx.input_path("groups") / "groups.jsonl", TrainConfig(**settings), ctx.out,
+                 nproc=p.nproc, torchrun_args=tuple(ctx.node.runtime.get("torchrun_args", ())), echo=_to_stderr)
+
+
+KIND = StageKind(
+    name="train", version=2, inputs={"groups": "groups", "init": "checkpoint?"}, output="checkpoint",
+    Params=TrainParams, doc="train a task (dual encoder) on groups; torchrun for nproc > 1; resumable",
+    produce=produce, resumable=True,
+)

@@ -1,0 +1,89 @@
+"""The dual-encoder task: contrastive training on (query, positive, negatives) groups (RocketQA, DPR).
+
+Owns what is specific to the dual encoder; the loop (`rqbench.training.loop`) does the rest. Per
+micro-batch each process encodes its queries and its passage pool (one positive per query, then
+`hard_negatives_per_query` negatives per query, chosen by `negative_sampling`: see `batches`), and the
+loss is the softmax cross-entropy of each query's positive over
+
+* its own process's pool (``negatives="in-batch"``; DPR, arXiv 2004.04906), divided by the world size so
+  that the summed gradients average over processes; or
+* the pools of every process, all-gathered (``negatives="cross-batch"``; RocketQA, arXiv 2010.08191,
+  section 4.1), which needs two processes or more: with one it would silently be in-batch, so it is an
+  error.
+
+A query's other judged positives found in the pool (two queries sharing a relevant document in one
+batch) are excluded from its softmax rather than used as negatives. The output is ``model/``, written
+with `DualEncoder.save` (an HF folder plus ``rqbench_encoder.json``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from rqbench.errors import RqbenchError
+from rqbench.models.dual_encoder import DualEncoder, EncoderConfig
+from rqbench.training.batches import BatchPlan, LocalBatch
+from rqbench.training.config import TrainConfig
+from rqbench.training.distributed import DistEnv
+from rqbench.training.groups import TrainingGroup, read_groups
+from rqbench.training.losses import cross_batch_loss, in_batch_loss
+
+CROSS_BATCH_NEEDS_PROCESSES = ("cross-batch negatives need nproc >= 2 "
+                               "(with one process they are in-batch negatives)")
+
+
+class DualEncoderTask:
+    name = "dual-encoder"
+    outputs = ("model",)
+
+    def __init__(self, groups_path: str | Path, config: TrainConfig) -> None:
+        self.groups_path = Path(groups_path)
+        self.config = config
+        self._groups: list[TrainingGroup] | None = None
+
+    @property
+    def groups(self) -> list[TrainingGroup]:
+        if self._groups is None:
+            self._groups = read_groups(self.groups_path)
+        return self._groups
+
+    def data_files(self) -> dict[str, Path]:
+        return {"groups": self.groups_path}
+
+    def plan(self, world_size: int) -> BatchPlan:
+        c = self.config
+        if c.negatives == "cross-batch" and world_size < 2:
+            raise RqbenchError(CROSS_BATCH_NEEDS_PROCESSES)
+        return BatchPlan(self.groups, c.batch_size, world_size, c.grad_accumulation, c.epochs, c.max_steps,
+                         c.hard_negatives_per_query, c.seed, c.negative_sampling)
+
+    def summary(self) -> str:
+        return f"{len(self.groups)} groups, {self.config.negatives} negatives"
+
+    def load_model(self, init: Path | None) -> DualEncoder:
+        model = DualEncoder.load(str(init / "model") if init is not None else self.config.model)
+        model.config = EncoderConfig.from_spec(self.config, shared=model.config.shared)
+        return model
+
+    def loss(self, model: DualEncoder, batch: LocalBatch, env: DistEnv) -> torch.Tensor:
+        device = env.device
+        q = model(_to(model.tokenize(batch.queries, "query"), device), "query")
+        p = model(_to(model.tokenize([x.text for x in batch.pool], "passage"), device), "passage")
+        pos_index = torch.tensor(batch.pos_index, dtype=torch.long, device=device)
+        cross = self.config.negatives == "cross-batch"
+        pool_ids = batch.global_pool_ids if cross else [x.id for x in batch.pool]
+        exclude = torch.tensor([[pid in positives for pid in pool_ids] for positives in batch.query_positive_ids],
+                               dtype=torch.bool, device=device)
+        if cross:
+            return cross_batch_loss(q, p, pos_index, None, self.config.scale, exclude, grad_reduction="sum")
+        # in-batch negatives on several processes: the local mean, scaled so that summed gradients average
+        return in_batch_loss(q, p, pos_index, self.config.scale, exclude) / env.world_size
+
+    def save(self, model: DualEncoder, folder: Path) -> None:
+        model.save(folder / "model")
+
+
+def _to(batch: dict[str, torch.Tensor], device: torch.device) -> dict[str, torch.Tensor]:
+    return {k: v.to(device) for k, v in batch.items()}

@@ -155,7 +155,7 @@ def check(
         records = run_suite(spec, store=ArtifactStore(store), results_root=results,
                             data_root=resolve_data_root(data_root), console=console)
     if baseline is not None:
-        rows = check_baseline(spec.check, records, read_records(baseline), spec.measures, seed=spec.seed)
+        rows = check_baseline(spec.check, records, read_records(baseline), spec.all_measures(), seed=spec.seed)
     else:
         rows = check_expected(spec.check, records, spec.evaluations[0].name)
     code = exit_code(rows)

@@ -8,6 +8,7 @@ stops new work; nodes already running finish (their artifacts stay valid) and th
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -97,7 +98,7 @@ def _build(node: Node, store: ArtifactStore, console: Console, services: Service
     started = time.perf_counter()
     label = f"{node.kind.name:<8} {escape(node.label)}"  # grid names like bm25[b=0.3] are not markup
     manifest = {"kind": node.kind.name, "version": node.kind.version, "label": node.label,
-                "params": _jsonable(node.params),
+                "params": dataclasses.asdict(node.params),
                 "inputs": {role: {"kind": e.node.kind.name, "hash": e.node.hash, "part": e.part}
                            for role, e in node.inputs.items()}}
 
@@ -108,15 +109,10 @@ def _build(node: Node, store: ArtifactStore, console: Console, services: Service
 
     with console.status(f"{label} ...", spinner="dots") if live else contextlib.nullcontext():
         path, built = store.build(node.kind.name, node.hash, manifest, produce, overwrite=overwrite,
-                                  resumable=node.resumable)
+                                  resumable=node.resumable or node.kind.resumable)
     seconds = time.perf_counter() - started
     built_seconds = store.manifest(node.kind.name, node.hash).get("built_seconds")
     state = "[green]built[/]" if built else "[dim]cached[/]"
     console.print(f"  {label} {state} {seconds:7.2f}s  [dim]{node.hash[:12]}[/]")
     return NodeResult(path, not built, seconds, built_seconds)
 
-
-def _jsonable(params: Any) -> dict[str, Any]:
-    import dataclasses
-
-    return dataclasses.asdict(params)

@@ -55,12 +55,6 @@ class Plan:
     evaluations: list[PlannedEvaluation] = field(default_factory=list)
     datasets: dict[str, Dataset] = field(default_factory=dict)
 
-    def dependents(self) -> dict[str, list[str]]:
-        out: dict[str, list[str]] = {h: [] for h in self.nodes}
-        for h, node in self.nodes.items():
-            for edge in node.inputs.values():
-                out[edge.node.hash].append(h)
-        return out
 
 
 def plan_suite(suite: Suite, data_root: Path | None, only: list[str] | None = None) -> Plan:
@@ -97,12 +91,14 @@ class _Planner:
             dataset = self.dataset(ev.dataset, ev.line)
             self._check_split(dataset, ev.split, ev.line, need_qrels=True)
             measures = [str(m) for m in parse_measures(ev.measures, where=suite.where(ev.line))]
+            where = suite.where(ev.line)
             for v in variants:
                 if v.evaluate_on is not None and ev.name not in v.evaluate_on:
                     continue
                 run, steps = self.run_of(v, dataset, ev.split, v.depth, ev.exclude_query_id, "")
-                evaluate = self.add(Node(STAGE_KINDS["evaluate"], EvaluateParams(
-                    ev.split, measures, dataset.fingerprint(f"qrels/{ev.split}")), {"run": Input(run)}, dataset,
+                evaluate = self.add(Node(STAGE_KINDS["evaluate"], _stage_params(
+                    EvaluateParams, where, split=ev.split, measures=measures,
+                    qrels=dataset.fingerprint(f"qrels/{ev.split}")), {"run": Input(run)}, dataset,
                     label=f"{v.name} @{ev.name}"))
                 self.graph.evaluations.append(PlannedEvaluation(
                     v, ev, dataset, _dedupe([*steps, ("evaluate", evaluate)]), run, evaluate, self.backend(v)))
@@ -113,9 +109,11 @@ class _Planner:
         existing = self.graph.nodes.get(node.hash)
         if existing is not None:
             return existing
-        for role, edge in node.inputs.items():  # typed inputs: a bug here is ours, not the user's
+        for role, edge in node.inputs.items():  # typed inputs (references are checked before, with a line)
             want, _ = node.kind.input_type(role)
-            assert edge.node.output == want, f"{node.kind.name}.{role} wants {want}, got {edge.node.output}"
+            if edge.node.output != want:
+                raise RqbenchError(f"stage '{node.kind.name}' of '{node.label}': input '{role}' must be a {want}, "
+                                   f"'{edge.node.label}' gives a {edge.node.output}", self.suite.path)
         self.graph.nodes[node.hash] = node
         return node
 
@@ -173,8 +171,11 @@ class _Planner:
         self._check_split(dataset, split, variant.line, need_qrels=False)
         if callable(getattr(cls, "read_run", None)):  # an external run: imported, nothing to index
             path = Path(backend.params.path)
-            params = ImportParams(backend.describe()["run_sha256"], path.name, depth)
-            node = self.add(Node(STAGE_KINDS["import"], params, runtime={"path": str(path)}, label=variant.name))
+            params = _stage_params(ImportParams, where, run_sha256=backend.describe()["run_sha256"],
+                                   run_name=path.name, split=split, depth=depth, exclude_query_id=exclude,
+                                   queries=dataset.fingerprint(f"queries/{split}"))
+            node = self.add(Node(STAGE_KINDS["import"], params, dataset=dataset, runtime={"path": str(path)},
+                                 label=f"{variant.name} ({split})"))
             return node, [(prefix + "import", node)]
         if "retriever" not in capabilities(cls):
             raise RqbenchError(f"variant '{variant.name}' (backend '{variant.backend}') cannot retrieve, so it "
@@ -183,16 +184,22 @@ class _Planner:
         steps: list[Step] = [(prefix + role, node) for role, node in checkpoint[1]] if checkpoint else []
         model_edge = checkpoint[0] if checkpoint else None
         index_params, search_params = split_params(backend.params)
+        for key, value in [*index_params.items(), *search_params.items()]:
+            # a local model folder is named by its weights' digests (in describe), not by this machine's path
+            if key in ("model", "query_model") and isinstance(value, str) and Path(value).exists():
+                (index_params if key in index_params else search_params)[key] = "<local folder: see describe>"
         if model_edge is not None:
             index_params["model"] = "<the model input>"  # named by the training artifact's hash
         spec = {"name": variant.backend, "params": params_dict(backend.params), "where": where}
         runtime = {"backend": spec, "model": model_edge}
-        index = self.add(Node(STAGE_KINDS["index"], IndexParams(
-            variant.backend, index_params, backend.describe(), dataset.fingerprint("corpus")),
+        index = self.add(Node(STAGE_KINDS["index"], _stage_params(
+            IndexParams, where, backend=variant.backend, backend_params=index_params, describe=backend.describe(),
+            corpus=dataset.fingerprint("corpus")),
             {"model": model_edge} if model_edge else {}, dataset, runtime, variant.name,
             resumable=bool(getattr(cls, "RESUMABLE_INDEX", False))))
-        retrieve = self.add(Node(STAGE_KINDS["retrieve"], RetrieveParams(
-            split, depth, exclude, search_params, dataset.fingerprint(f"queries/{split}")),
+        retrieve = self.add(Node(STAGE_KINDS["retrieve"], _stage_params(
+            RetrieveParams, where, split=split, depth=depth, exclude_query_id=exclude, search_params=search_params,
+            queries=dataset.fingerprint(f"queries/{split}")),
             {"index": Input(index)}, dataset, runtime, f"{variant.name} ({split})"))
         return retrieve, [*steps, (prefix + "index", index), (prefix + "retrieve", retrieve)]
 
@@ -222,7 +229,10 @@ class _Planner:
         if getattr(backend.params, "query_model", None) is not None:
             raise RqbenchError("params.query_model with [variants.train]: training writes one checkpoint for "
                                "both towers; drop query_model (or train without it)", where)
-        dataset = self.dataset(table.get("dataset", suite.dataset), variant.line)
+        spec = table.get("dataset", suite.dataset)
+        if not isinstance(spec, str | dict) or (isinstance(spec, str) and not spec.strip()):
+            raise RqbenchError(f"train.dataset must be a dataset name, path or table, got {spec!r}", where)
+        dataset = self.dataset(spec, variant.line)
         split = _whole(table, "split", str, "train", where)
         self._check_split(dataset, split, variant.line, need_qrels=True)
         nproc = _whole(table, "nproc", int, 1, where, minimum=1)
@@ -231,6 +241,11 @@ class _Planner:
         fps = {"corpus": dataset.fingerprint("corpus"), "queries": dataset.fingerprint(f"queries/{split}"),
                "qrels": dataset.fingerprint(f"qrels/{split}")}
         steps: list[Step] = []
+        if "mine_depth" in table and table.get("mine_from") is None:
+            raise RqbenchError("train.mine_depth without train.mine_from: there is no run to mine", where)
+        if "sample" in table and not (hard or random_negatives):
+            raise RqbenchError("train.sample without hard_negatives or random_negatives: no negatives to draw",
+                               where)
         if table.get("mine_from") is not None:
             if not hard:
                 raise RqbenchError("train.mine_from without train.hard_negatives: the mined negatives would not "
@@ -240,15 +255,17 @@ class _Planner:
             depth = _whole(table, "mine_depth", int, 100, where, minimum=1)
             source = suite.variant(table["mine_from"])
             run, run_steps = self.run_of(source, dataset, split, depth, False, "mine_from:")
-            groups = self.add(Node(STAGE_KINDS["mine"], MineParams(split, depth, **fps), {"run": Input(run)},
+            groups = self.add(Node(STAGE_KINDS["mine"], _stage_params(MineParams, where, split=split, depth=depth,
+                                                                      **fps), {"run": Input(run)},
                                    dataset, label=variant.name))
             steps += [*run_steps, ("mine", groups)]
         else:
             if hard:
                 raise RqbenchError("train.hard_negatives needs train.mine_from (the variant whose run on the "
                                    "training split they are mined from)", where)
-            groups = self.add(Node(STAGE_KINDS["groups"], GroupsParams(split, random_negatives, suite.seed, **fps),
-                                   dataset=dataset, label=variant.name))
+            groups = self.add(Node(STAGE_KINDS["groups"], _stage_params(
+                GroupsParams, where, split=split, random_negatives=random_negatives, seed=suite.seed, **fps),
+                dataset=dataset, label=variant.name))
             steps.append(("groups", groups))
         inputs = {"groups": Input(groups)}
         base = backend.describe().get("model", {})
@@ -259,8 +276,12 @@ class _Planner:
                 raise RqbenchError(f"train.init_from: variant '{source.name}' has no [variants.train], so no "
                                    "checkpoint to start from", where)
             inputs["init"] = init[0]
-            steps = [*init[1], *steps]
+            steps = [*(("init_from:" + role, node) for role, node in init[1]), *steps]
             base = {}
+        if "torchrun_args" in table:
+            raise RqbenchError("train.torchrun_args: a suite trains on this machine (train.nproc processes); "
+                               "for several machines use `rqbench train` with torchrun's --nnodes/--rdzv-* "
+                               "options", where)
         hashed, runtime = trainer_settings(variant, backend, suite, where, nproc)
         task = _whole(table, "task", str, default_task, where)
         from rqbench.training.tasks import TASKS
@@ -269,14 +290,10 @@ class _Planner:
             from rqbench.errors import did_you_mean
 
             raise RqbenchError(f"unknown training task '{task}'" + did_you_mean(task, TASKS), where)
-        torchrun_args = table.get("torchrun_args", [])
-        if not isinstance(torchrun_args, list) or not all(isinstance(a, str) for a in torchrun_args):
-            raise RqbenchError("train.torchrun_args must be a list of strings", where)
-        params = _build(TrainParams, {"task": task, "nproc": nproc, "trainer": hashed, "base": base}, where)
+        params = _stage_params(TrainParams, where, task=task, nproc=nproc, trainer=hashed, base=base)
         model = fill_places(str(backend.params.model), self.places)
         train = self.add(Node(STAGE_KINDS["train"], params, inputs, dataset,
-                              {"trainer": runtime, "model": model, "torchrun_args": torchrun_args},
-                              variant.name, resumable=True))
+                              {"trainer": runtime, "model": model}, variant.name, resumable=True))
         return Input(train, "model"), [*steps, ("train", train)]
 
 
@@ -289,7 +306,8 @@ def _whole(table: dict[str, Any], key: str, kind: type, default: Any, where: str
     return value
 
 
-def _build(cls: type, values: dict[str, Any], where: str) -> Any:
+def _stage_params(cls: type, where: str, **values: Any) -> Any:
+    """A stage kind's parameters, validated like a backend's (wrong type or value: one line)."""
     return build_params(cls, values, where)
 
 

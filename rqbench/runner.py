@@ -99,10 +99,16 @@ def _params(planned: PlannedEvaluation, own: dict[str, str]) -> dict[str, Any]:
 
 
 def _describe(planned: PlannedEvaluation) -> dict[str, Any]:
-    for role, node in planned.steps:
-        if role == "index":
-            return dict(node.params.describe)
-    return planned.backend.describe()
+    """What the backend described; for a trained model, the checkpoint artifact instead of the base model."""
+    steps = dict(planned.steps)
+    if "index" not in steps:
+        return planned.backend.describe()
+    described = dict(steps["index"].params.describe)
+    if "model" in steps["index"].inputs:
+        edge = steps["index"].inputs["model"]
+        described["model"] = {"artifact": f"{edge.node.kind.name}/{edge.node.hash}/{edge.part}",
+                              "trained_from": described.get("model")}
+    return described
 
 
 def _tag(name: str) -> str:

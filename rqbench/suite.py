@@ -53,7 +53,7 @@ SUITE_KEYS = {"name", "description", "dataset", "split", "measures", "baseline",
 VARIANT_KEYS = {"name", "backend", "params", "grid", "description", "depth", "train", "evaluate_on"}
 # [variants.train] keys the planner itself reads; the rest go to the trainer's config (validated there)
 TRAIN_PIPELINE_KEYS = {"split", "nproc", "hard_negatives", "mine_from", "mine_depth", "random_negatives",
-                       "dataset", "init_from", "sample", "task", "torchrun_args"}
+                       "dataset", "init_from", "sample", "task"}
 # [variants.train] keys whose value names another variant of the suite
 REFERENCE_KEYS = ("mine_from", "init_from")
 CHECK_KEYS = {"tolerance", "two_sided", "expected", "n_resamples"}

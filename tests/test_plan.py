@@ -107,7 +107,8 @@ def test_import_suite_plans_shares_and_runs_without_jvm_or_torch(tmp_path: Path,
     assert by["top50", "mini"]["system"]["run"] == by["top50-again", "mini"]["system"]["run"]
     hashes = {v: by[v, "mini"]["artifact_hashes"] for v in ("top50", "top50-again")}
     assert hashes["top50"]["evaluate"] == hashes["top50-again"]["evaluate"]
-    assert by["top50", "mini"]["system"]["run"] == by["top50", "dl19"]["system"]["run"]  # one run, two qrels
+    # imported per split: each evaluation set's run holds that split's queries only
+    assert by["top50", "mini"]["system"]["run"] != by["top50", "dl19"]["system"]["run"]
     # each evaluation set has its own measures, and the published DL19 figure is reproduced
     assert set(by["published-bm25", "dl19"]["metrics"]) == {"nDCG@10", "R(rel=2)@100"}
     assert round(by["published-bm25", "dl19"]["metrics"]["nDCG@10"], 4) == 0.5058
@@ -130,10 +131,10 @@ def test_plan_command_shows_cached_and_to_build(tmp_path: Path, data_root: Path)
     before = rq("plan", str(suite), "--json")
     assert before.returncode == 0, before.stderr
     rows = json.loads(before.stdout)
-    assert [r["kind"] for r in rows].count("import") == 2  # top50 and top50-again share one
+    assert [r["kind"] for r in rows].count("import") == 4  # 2 files x 2 splits: top50 and top50-again share
     assert not any(r["cached"] for r in rows)
     shared = next(r for r in rows if r["kind"] == "import" and "top50@mini" in r["used_by"])
-    assert {"top50-again@mini", "top50@dl19", "top50-again@dl19"} <= set(shared["used_by"])
+    assert set(shared["used_by"]) == {"top50@mini", "top50-again@mini"}
     assert rq("run", str(suite)).returncode == 0
     after = json.loads(rq("plan", str(suite), "--json").stdout)
     assert all(r["cached"] for r in after) and [r["hash"] for r in after] == [r["hash"] for r in rows]
@@ -185,7 +186,12 @@ def test_reference_to_a_trained_variant_is_its_checkpoint(tmp_path: Path, data_r
     (variant("a", 'hard_negatives = 1'), "hard_negatives needs train.mine_from"),
     (variant("a", 'mine_from = "bm25"'), "mined negatives would not be used"),
     (variant("a", 'split = "dev"'), "no queries and qrels for split 'dev'"),
-    (variant("a", 'sample = "best"'), "train.sample must be 'random'"),
+    (variant("a", 'random_negatives = 1, sample = "best"'), "train.sample must be 'random'"),
+    (variant("a", 'sample = "top"'), "train.sample without hard_negatives or random_negatives"),
+    (variant("a", 'mine_depth = 30'), "train.mine_depth without train.mine_from"),
+    (variant("a", 'torchrun_args = ["--nnodes", "2"]'), "for several machines use `rqbench train`"),
+    (variant("a", 'dataset = 3'), "train.dataset must be a dataset name"),
+    (variant("a", 'task = "cross-encoder"'), "unknown training task 'cross-encoder'"),
     ('[[variants]]\nname = "a"\nbackend = "dense"\nparams = { query_model = "minilm" }\ntrain = { epochs = 1 }\n',
      "params.query_model with [variants.train]"),
 ])
@@ -212,3 +218,41 @@ def test_unknown_evaluation_split_and_measure_fail_before_any_work(tmp_path: Pat
     bad_name = write(tmp_path, IMPORT_SUITE.format(data=data_root) + 'evaluate_on = ["dl20"]\n', "on.toml")
     with pytest.raises(RqbenchError, match="unknown evaluation set 'dl20'"):
         load_suite(bad_name)
+
+
+def test_import_is_restricted_to_the_split_and_drops_the_query_id(tmp_path: Path, data_root: Path) -> None:
+    """An external run is scored like a retrieved one: the split's queries only, hits equal to the query id
+    dropped under exclude_query_id, and a run that covers none of the split's queries is an error."""
+    from rich.console import Console
+
+    from rqbench.artifacts import ArtifactStore
+    from rqbench.runner import run_suite
+    from rqbench.types import read_trec_run
+
+    mini = data_root / "msmarco-dl19-mini"
+    qid = (mini / "queries.tsv").read_text().split("\t", 1)[0]
+    lines = (mini / "bm25.top50.trec").read_text().splitlines()
+    (tmp_path / "run.trec").write_text("\n".join([f"{qid} Q0 {qid} 0 999.0 self", "elsewhere Q0 d1 1 5.0 x",
+                                                  *lines]) + "\n")
+    suite = write(tmp_path, f"""
+        [suite]
+        name = "self"
+        dataset = "{mini}"
+        measures = ["RR@10"]
+        exclude_query_id = true
+        [[variants]]
+        name = "run"
+        backend = "trec-run"
+        params = {{ path = "{tmp_path / 'run.trec'}" }}
+        """)
+    console = Console(stderr=True, quiet=True)
+    (record,) = run_suite(load_suite(suite), store=ArtifactStore(tmp_path / "store"), results_root=tmp_path / "r",
+                          data_root=data_root, console=console)
+    run = read_trec_run(tmp_path / "r" / "self" / record["run_file"])
+    assert "elsewhere" not in run and qid in run and qid not in {h.docid for h in run[qid]}
+    other = write(tmp_path, suite.read_text().replace(str(tmp_path / "run.trec"), str(tmp_path / "other.trec")),
+                  "other.toml")
+    (tmp_path / "other.trec").write_text("elsewhere Q0 d1 1 5.0 x\n")
+    with pytest.raises(RqbenchError, match="has none of the 10 queries of split 'test'"):
+        run_suite(load_suite(other), store=ArtifactStore(tmp_path / "store"), results_root=tmp_path / "r",
+                  data_root=data_root, console=console)

@@ -1,14 +1,17 @@
 """import: an external TREC run (a published system's, or one made elsewhere) becomes a run artifact.
 
 The file is named by its content (sha256), not its path, so the artifact is the same on every machine;
-the run is read and checked line by line, normalised (score order, docid tie-break) and cut to `depth`.
+the run is read and checked line by line, restricted to the split's queries (none covered is an error),
+normalised (score order, docid tie-break) and cut to `depth`; `exclude_query_id` as in `retrieve`.
 """
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
+from rqbench.errors import RqbenchError
 from rqbench.stages.base import BuildContext, StageKind
 from rqbench.types import normalize_run, read_trec_run, write_trec_run
 
@@ -16,17 +19,29 @@ from rqbench.types import normalize_run, read_trec_run, write_trec_run
 @dataclass(frozen=True)
 class ImportParams:
     run_sha256: str
+    split: str
     run_name: str = ""
     depth: int = 1000
+    exclude_query_id: bool = False  # as `retrieve`: drop a hit whose id is the query's id
+    queries: str = ""  # content fingerprint of the split's queries
 
 
 def produce(ctx: BuildContext) -> None:
     p: ImportParams = ctx.params
-    run = read_trec_run(Path(ctx.node.runtime["path"]))
-    write_trec_run(normalize_run(run, p.depth), ctx.out / "run.trec", tag=f"rqbench-{ctx.node.hash[:8]}")
+    path = Path(ctx.node.runtime["path"])
+    if hashlib.sha256(path.read_bytes()).hexdigest() != p.run_sha256:
+        raise RqbenchError("the run file changed since the suite was planned; run again", path)
+    run = read_trec_run(path)
+    queries = ctx.dataset.split_queries(p.split)
+    covered = [q.id for q in queries if q.id in run]
+    if not covered:
+        raise RqbenchError(f"the run has none of the {len(queries)} queries of split '{p.split}' of "
+                           f"'{ctx.dataset.name}' (restrict the variant with evaluate_on)", path)
+    kept = {qid: [h for h in run[qid] if not (p.exclude_query_id and h.docid == qid)] for qid in covered}
+    write_trec_run(normalize_run(kept, p.depth), ctx.out / "run.trec", tag=f"rqbench-{ctx.node.hash[:8]}")
 
 
 KIND = StageKind(
-    name="import", version=1, inputs={}, output="run", Params=ImportParams,
+    name="import", version=2, inputs={}, output="run", Params=ImportParams,
     doc="an external TREC run file becomes a run artifact (named by its sha256)", produce=produce,
 )

@@ -10,6 +10,7 @@ are picked up.
 from __future__ import annotations
 
 import sys
+import threading
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,6 +29,9 @@ class TrainParams:
             raise ValueError(f"nproc must be >= 1, got {self.nproc}")
 
 
+_IN_PROCESS = threading.Lock()
+
+
 def _to_stderr(line: str) -> None:
     sys.stderr.write(line)
     sys.stderr.flush()
@@ -41,8 +45,15 @@ def produce(ctx: BuildContext) -> None:
     settings = {**p.trainer, **ctx.node.runtime.get("trainer", {})}
     settings["model"] = str(ctx.input_path("init")) if ctx.has_input("init") else ctx.node.runtime["model"]
     # the ranks' output goes to stderr: stdout may be carrying `--json` records
-    run_training(p.task, ctx.input_path("groups") / "groups.jsonl", TrainConfig(**settings), ctx.out,
-                 nproc=p.nproc, torchrun_args=tuple(ctx.node.runtime.get("torchrun_args", ())), echo=_to_stderr)
+    config = TrainConfig(**settings)
+    groups = ctx.input_path("groups") / "groups.jsonl"
+    if p.nproc > 1:  # its own processes: seeds and thread counts are theirs
+        run_training(p.task, groups, config, ctx.out, nproc=p.nproc, echo=_to_stderr)
+        return
+    # in this process: the loop seeds torch's global generators and sets its thread count, so two
+    # in-process trainings (--jobs > 1) must not overlap, or dropout streams would depend on timing
+    with _IN_PROCESS:
+        run_training(p.task, groups, config, ctx.out, nproc=1, echo=_to_stderr)
 
 
 KIND = StageKind(

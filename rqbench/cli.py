@@ -67,7 +67,7 @@ def run(
     render_terminal(build_report(stored, baseline=baseline, measures=spec.all_measures()), console)
     console.print(f"records: {escape(str(records_path))}")
     if json_out:
-        print(json.dumps(records, indent=2, sort_keys=True))
+        print(json.dumps([{k: v for k, v in r.items() if k != "_path"} for r in records], indent=2, sort_keys=True))
 
 
 @app.command("eval")

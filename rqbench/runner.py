@@ -87,8 +87,8 @@ def write_record(plan: Plan, planned: PlannedEvaluation, results: dict[str, Node
         "stages": stages, "artifact_hashes": {**own, "run": run.hash},
         "seed": suite.seed, "env": environment(suite.seed, _java_info(variant.backend)),
     }
-    rec.append_record(results_root, record)
-    return record
+    path = rec.append_record(results_root, record)
+    return {**record, "_path": str(path)}  # as read_records gives it: sidecars resolve next to the file
 
 
 def _params(planned: PlannedEvaluation, own: dict[str, str]) -> dict[str, Any]:

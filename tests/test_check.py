@@ -52,3 +52,31 @@ def test_baseline_noise_model(tmp_path: Path) -> None:
     assert rows["b"].diff < -0.001 and rows["b"].ci[0] < 0 < rows["b"].ci[1]
     assert rows["b"].status == "OK"
     assert exit_code(list(rows.values())) == 1
+
+
+def test_check_against_a_baseline_records_file_after_a_fresh_run(tmp_path: Path, data_root: Path) -> None:
+    """The CI mode the README shows: `rqbench check SUITE --baseline records.jsonl` runs the suite, then
+    compares per query (no JVM needed: external runs)."""
+    import os
+    import subprocess
+    import sys
+
+    suite = tmp_path / "s.toml"
+    suite.write_text(f'[suite]\nname = "gate"\ndataset = "{data_root / "msmarco-dl19-mini"}"\n'
+                     'measures = ["RR@10", "nDCG@10"]\n[[variants]]\nname = "top50"\nbackend = "trec-run"\n'
+                     f'params = {{ path = "{data_root / "msmarco-dl19-mini" / "bm25.top50.trec"}" }}\n')
+    env = {**os.environ, "COLUMNS": "120"}
+
+    def rq(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "rqbench.cli", *args], cwd=tmp_path, capture_output=True,
+                              text=True, env=env, timeout=300)
+
+    assert rq("run", str(suite)).returncode == 0
+    baseline = tmp_path / "baseline.jsonl"
+    baseline.write_text((tmp_path / "results" / "gate" / "records.jsonl").read_text())
+    (tmp_path / "perquery").mkdir()
+    for sidecar in (tmp_path / "results" / "gate" / "perquery").iterdir():
+        (tmp_path / "perquery" / sidecar.name).write_bytes(sidecar.read_bytes())
+    out = rq("check", str(suite), "--baseline", str(baseline))
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "PASS" in out.stdout and "Traceback" not in out.stderr

@@ -201,8 +201,10 @@ def _build_set(
 ) -> Report:
     """The Report of one evaluation set: `latest` maps each variant to its newest record on that set."""
     variants = list(latest)
-    measures: list[str] = common["measures"]
     metrics = {v: dict(r.get("metrics") or {}) for v, r in latest.items()}
+    # each evaluation set shows the measures its records have (sets may declare different ones)
+    measures = [m for m in common["measures"] if any(m in metrics[v] for v in variants)] or common["measures"]
+    common = {**common, "measures": measures}
 
     per_query: dict[str, dict[str, dict[str, float]]] = {}
     unplaced = [v for v, rec in latest.items() if "_path" not in rec]

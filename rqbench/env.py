@@ -28,7 +28,9 @@ def package_versions() -> dict[str, str | None]:
 
 @cache
 def git_state(cwd: str | None = None) -> dict[str, Any]:
-    """Revision and dirty flag of the checkout rqbench runs from (None outside git)."""
+    """Revision and dirty flag of the checkout rqbench runs from (None outside git). Dirty means uncommitted
+    changes to tracked files outside `reports/`: rendered reports are outputs of a run, not its inputs
+    (regenerating them one suite after another must not mark the later suites' records dirty)."""
     where = cwd or str(Path(rqbench.__file__).resolve().parents[1])
 
     def git(*args: str) -> str | None:
@@ -39,7 +41,7 @@ def git_state(cwd: str | None = None) -> dict[str, Any]:
         return out.stdout.strip() if out.returncode == 0 else None
 
     rev = git("rev-parse", "HEAD")
-    status = git("status", "--porcelain", "--untracked-files=no") if rev else None
+    status = git("status", "--porcelain", "--untracked-files=no", "--", ".", ":(exclude)reports") if rev else None
     return {"revision": rev, "dirty": bool(status) if status is not None else None}
 
 

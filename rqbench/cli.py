@@ -16,7 +16,9 @@ from rqbench.errors import RqbenchError
 from rqbench.training.cli import train_command
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
-                  help="Evaluation and benchmarking harness for dense passage retrieval.")
+                  help="Evaluation and benchmarking harness for dense passage retrieval. Exit codes: 0 ok, "
+                       "1 regression (check), 2 bad input, 3 environment or filesystem fault; --debug (anywhere "
+                       "on the line) shows the traceback of an error.")
 data_app = typer.Typer(no_args_is_help=True, help="Inspect datasets.")
 app.add_typer(data_app, name="data")
 app.command("train")(train_command)
@@ -311,17 +313,38 @@ def _records_for(target: Path, results: Path) -> tuple[Path, str, str | None, li
     return target, target.parent.name, None, None
 
 
+def _fault_line(exc: OSError) -> str:
+    """One line for a filesystem fault: the path and the operating system's words."""
+    where = exc.filename if exc.filename is not None else ""
+    if exc.filename2 is not None:
+        where = f"{where} -> {exc.filename2}"
+    reason = exc.strerror or exc.__class__.__name__
+    return f"{where}: {reason}" if where else reason
+
+
 def main() -> None:
+    """Exit codes: 0 ok, 1 regression (check only), 2 bad input, 3 environment or filesystem fault."""
+    debug = "--debug" in sys.argv[1:]
+    if debug:
+        sys.argv.remove("--debug")
     try:
         result = app(standalone_mode=False)  # click returns typer.Exit's code here instead of exiting
     except RqbenchError as exc:
+        if debug:
+            raise
         print(f"rqbench: error: {exc.one_line()}", file=sys.stderr)
-        sys.exit(2)
+        sys.exit(getattr(exc, "exit_code", 2))
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         print("rqbench: interrupted; finished artifacts are kept, run again to resume", file=sys.stderr)
         sys.exit(130)
+    except OSError as exc:  # read-only folders, a file where a folder is expected, full disk, ...
+        if debug:
+            raise
+        print(f"rqbench: error: {_fault_line(exc)} (an environment or filesystem fault; --debug shows where)",
+              file=sys.stderr)
+        sys.exit(3)
     except Exception as exc:  # click usage errors arrive here in standalone_mode=False
         import click
 

@@ -7,9 +7,18 @@ import fcntl
 import json
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
+
+
+def _current_umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _current_umask()  # read once: os.umask can only be read by setting it, which is not thread-safe
 
 
 @contextlib.contextmanager
@@ -24,6 +33,7 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         yield Path(tmp)
         with open(tmp, "rb+") as fh:
             os.fsync(fh.fileno())
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp creates 0600; the file gets the mode any open() would
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
@@ -45,14 +55,67 @@ def atomic_write_json(path: str | Path, data: Any) -> None:
     atomic_write_text(path, json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
 
 
-def append_line_locked(path: str | Path, line: str) -> None:
-    """Append one line under an exclusive lock, so concurrent writers never interleave."""
+def append_line_locked(path: str | Path, line: str, on_torn: Callable[[str], None] | None = None) -> None:
+    """Append one line under an exclusive lock, so concurrent writers never interleave.
+
+    A torn last line (a writer killed mid-line, a full disk) is repaired first, so the new line starts on
+    a fresh one: a fragment that is complete JSON only lacked its newline and gets it; anything else is
+    moved to `<file>.damaged` (appended, never lost) and cut from the file, and `on_torn` is told.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with file_lock(path.with_name(path.name + ".lock")), path.open("a", encoding="utf-8") as fh:
-        fh.write(line.rstrip("\n") + "\n")
+    with file_lock(path.with_name(path.name + ".lock")), path.open("a+b") as fh:
+        _repair_torn_tail(fh, path, on_torn)
+        fh.write((line.rstrip("\n") + "\n").encode("utf-8"))
         fh.flush()
         os.fsync(fh.fileno())
+
+
+def torn_tail(fh: BinaryIO) -> tuple[int, bytes] | None:
+    """(offset, bytes) of the last line when the file does not end with a newline; None when it does."""
+    end = fh.seek(0, os.SEEK_END)
+    if end == 0:
+        return None
+    fh.seek(end - 1)
+    if fh.read(1) == b"\n":
+        return None
+    pos, chunk = end, 1 << 16
+    while pos > 0:
+        start = max(0, pos - chunk)
+        fh.seek(start)
+        block = fh.read(pos - start)
+        newline = block.rfind(b"\n")
+        if newline >= 0:
+            start += newline + 1
+            break
+        pos = start
+    else:
+        start = 0
+    fh.seek(start)
+    return start, fh.read(end - start)
+
+
+def _repair_torn_tail(fh: BinaryIO, path: Path, on_torn: Callable[[str], None] | None) -> None:
+    found = torn_tail(fh)
+    if found is None:
+        return
+    offset, fragment = found
+    try:
+        json.loads(fragment)
+        fh.seek(0, os.SEEK_END)
+        fh.write(b"\n")  # a whole record that only lacked its newline
+        return
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        pass
+    damaged = path.with_name(path.name + ".damaged")
+    with damaged.open("ab") as out:
+        out.write(fragment + b"\n")
+        out.flush()
+        os.fsync(out.fileno())
+    fh.truncate(offset)
+    if on_torn is not None:
+        on_torn(f"{path}: the last line was torn ({len(fragment)} bytes, an interrupted write?); "
+                f"moved to {damaged.name}")
 
 
 @contextlib.contextmanager

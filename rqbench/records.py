@@ -31,6 +31,7 @@ A record (schema 1) has these keys:
 from __future__ import annotations
 
 import json
+import sys
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
@@ -56,8 +57,12 @@ def suite_dir(results_root: str | Path, suite_name: str) -> Path:
 
 def append_record(results_root: str | Path, record: dict[str, Any]) -> Path:
     path = suite_dir(results_root, record["suite"]) / "records.jsonl"
-    append_line_locked(path, json.dumps(record, sort_keys=True, ensure_ascii=False))
+    append_line_locked(path, json.dumps(record, sort_keys=True, ensure_ascii=False), on_torn=_warn)
     return path
+
+
+def _warn(message: str) -> None:
+    print(f"rqbench: warning: {message}", file=sys.stderr)
 
 
 def write_per_query(results_root: str | Path, suite: str, variant: str, eval_hash: str,
@@ -69,8 +74,9 @@ def write_per_query(results_root: str | Path, suite: str, variant: str, eval_has
 
 
 def read_records(path: str | Path) -> list[dict[str, Any]]:
-    """All records of a records.jsonl file, oldest first. A torn last line (a killed writer) is an error
-    naming the line, as is any line that is not a record."""
+    """All records of a records.jsonl file, oldest first. A torn last line (no newline, not JSON: a killed
+    writer) is skipped with a warning (the next append sets it aside in records.jsonl.damaged); any other
+    line that is not a record is an error naming the line."""
     path = Path(path)
     if not path.exists():
         raise RqbenchError("no records yet (run the suite first)", path)
@@ -82,6 +88,10 @@ def read_records(path: str | Path) -> list[dict[str, Any]]:
             try:
                 rec = json.loads(line)
             except json.JSONDecodeError as exc:
+                if not line.endswith("\n"):  # the last line, torn
+                    _warn(f"{path}:{lineno}: the last line is torn (an interrupted write?) and is skipped; "
+                          "the next run moves it to records.jsonl.damaged")
+                    continue
                 raise RqbenchError(f"invalid JSON ({exc.msg})", path, lineno) from None
             if not isinstance(rec, dict) or rec.get("schema") != SCHEMA:
                 raise RqbenchError(f"not an rqbench record of schema {SCHEMA}", path, lineno)

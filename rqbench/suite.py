@@ -47,6 +47,7 @@ from pathlib import Path
 from typing import Any
 
 from rqbench.errors import RqbenchError, did_you_mean
+from rqbench.suite_parts import EvalSet, canonical_measures, check_file_names, parse_evaluations
 
 SUITE_KEYS = {"name", "description", "dataset", "split", "measures", "baseline", "depth",
               "exclude_query_id", "seed", "notes"}
@@ -58,7 +59,6 @@ TRAIN_PIPELINE_KEYS = {"split", "nproc", "hard_negatives", "mine_from", "mine_de
 REFERENCE_KEYS = ("mine_from", "init_from")
 CHECK_KEYS = {"tolerance", "two_sided", "expected", "n_resamples"}
 TOP_KEYS = {"suite", "dataset", "variants", "check", "evaluation"}
-EVALUATION_KEYS = {"name", "dataset", "split", "measures", "exclude_query_id"}
 DEFAULT_MEASURES = ["RR@10", "R@100", "R@1000", "Success@100", "nDCG@10"]
 
 
@@ -72,18 +72,6 @@ class Variant:
     line: int | None = None
     train: dict[str, Any] | None = None  # a training stage runs first; its checkpoint becomes params.model
     evaluate_on: tuple[str, ...] | None = None  # evaluation set names (None: all of them)
-
-
-@dataclass(frozen=True)
-class EvalSet:
-    """One evaluation set of a suite: a dataset's split, with its measures."""
-
-    name: str
-    dataset: str | dict[str, Any]
-    split: str
-    measures: list[str]
-    exclude_query_id: bool
-    line: int | None = None
 
 
 @dataclass(frozen=True)
@@ -206,6 +194,7 @@ def parse_suite(data: dict[str, Any], path: Path, text: str) -> Suite:
     measures = _typed(head, "measures", list, DEFAULT_MEASURES, w)
     if not measures or not all(isinstance(m, str) for m in measures):
         raise w.error("measures must be a non-empty list of strings", w.line_of("measures"))
+    measures = canonical_measures(measures, w, w.line_of("measures"))
     depth = _typed(head, "depth", int, 1000, w)
     if depth < 1:
         raise w.error("depth must be at least 1", w.line_of("depth"))
@@ -219,7 +208,7 @@ def parse_suite(data: dict[str, Any], path: Path, text: str) -> Suite:
 
     split = _typed(head, "split", str, "test", w)
     exclude = _typed(head, "exclude_query_id", bool, False, w)
-    evaluations = _parse_evaluations(data.get("evaluation"), dataset, split, list(measures), exclude, w)
+    evaluations = parse_evaluations(data.get("evaluation"), dataset, split, list(measures), exclude, w)
     eval_names = {ev.name for ev in evaluations}
     for var in variants:
         for name_ in var.evaluate_on or ():
@@ -231,7 +220,8 @@ def parse_suite(data: dict[str, Any], path: Path, text: str) -> Suite:
         dataset=dataset, split=split, measures=list(measures),
         baseline=baseline, depth=depth, exclude_query_id=exclude,
         seed=_typed(head, "seed", int, 0, w), variants=variants,
-        check=_parse_check(data.get("check"), names, w), text=text, evaluations=evaluations,
+        check=_parse_check(data.get("check"), names, evaluations[0].measures, w), text=text,
+        evaluations=evaluations,
         notes=_string_list(head, "notes", w),
     )
 
@@ -241,46 +231,6 @@ def _string_list(table: dict[str, Any], key: str, w: _Where) -> list[str]:
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise w.error(f"'{key}' must be a list of strings", w.line_of(key))
     return list(value)
-
-
-def _dataset_label(dataset: str | dict[str, Any]) -> str:
-    if isinstance(dataset, dict):
-        return str(dataset.get("name") or Path(str(dataset.get("path", "dataset"))).name)
-    return Path(dataset.rstrip("/")).name or dataset
-
-
-def _parse_evaluations(raw: Any, dataset: str | dict[str, Any], split: str, measures: list[str], exclude: bool,
-                       w: _Where) -> list[EvalSet]:
-    if raw is None:
-        return [EvalSet(_dataset_label(dataset), dataset, split, measures, exclude, w.line_of("suite"))]
-    if not isinstance(raw, list) or not raw:
-        raise w.error("evaluation must be an array of tables ([[evaluation]])", w.line_of("evaluation"))
-    out: list[EvalSet] = []
-    for i, table in enumerate(raw):
-        line = w.nth_table("evaluation", i)
-        if not isinstance(table, dict):
-            raise w.error("each evaluation must be a table", line)
-        for key in table:
-            if key not in EVALUATION_KEYS:
-                raise w.error(f"unknown evaluation key '{key}'" + did_you_mean(key, EVALUATION_KEYS),
-                              w.line_of(key, line or 1))
-        ds = table.get("dataset", dataset)
-        if not isinstance(ds, str | dict) or (isinstance(ds, str) and not ds.strip()):
-            raise w.error("evaluation dataset must be a non-empty string or a table", line)
-        ev_measures = table.get("measures", measures)
-        if not isinstance(ev_measures, list) or not ev_measures or not all(isinstance(m, str) for m in ev_measures):
-            raise w.error("evaluation measures must be a non-empty list of strings", w.line_of("measures", line or 1))
-        ev_split = table.get("split", split)
-        ev_exclude = table.get("exclude_query_id", exclude)
-        name = table.get("name", _dataset_label(ds))
-        if not isinstance(ev_split, str) or not isinstance(ev_exclude, bool) or not isinstance(name, str):
-            raise w.error("evaluation split and name must be strings, exclude_query_id true or false", line)
-        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", name):
-            raise w.error(f"evaluation name '{name}' may use letters, digits, '-', '_' and '.'", line)
-        if any(ev.name == name for ev in out):
-            raise w.error(f"evaluation name '{name}' is used twice (give each [[evaluation]] a name)", line)
-        out.append(EvalSet(name, ds, ev_split, list(ev_measures), ev_exclude, line))
-    return out
 
 
 def _parse_variants(raw: Any, depth: int, w: _Where) -> list[Variant]:
@@ -345,6 +295,7 @@ def _parse_variants(raw: Any, depth: int, w: _Where) -> list[Variant]:
         if var.name in seen:
             raise w.error(f"variant name '{var.name}' is used twice", var.line)
         seen.add(var.name)
+    check_file_names([(var.name, var.line) for var in out], w)
     return out
 
 
@@ -354,7 +305,8 @@ def expand_grid(grid: dict[str, list[Any]]) -> list[dict[str, Any]]:
     return [dict(zip(keys, values, strict=True)) for values in itertools.product(*(grid[k] for k in keys))]
 
 
-def _parse_check(raw: Any, variants: list[str], w: _Where) -> CheckSpec:
+def _parse_check(raw: Any, variants: list[str], measures: list[str], w: _Where) -> CheckSpec:
+    """[check]; expected values name variants and measures of the first evaluation set (aliases allowed)."""
     if raw is None:
         return CheckSpec()
     if not isinstance(raw, dict):
@@ -372,7 +324,12 @@ def _parse_check(raw: Any, variants: list[str], w: _Where) -> CheckSpec:
         for measure, value in values.items():
             if not isinstance(value, int | float) or isinstance(value, bool):
                 raise w.error(f"expected value of '{measure}' must be a number", w.line_of(measure))
-        parsed[variant] = {m: float(val) for m, val in values.items()}
+        names = canonical_measures(list(values), w, w.line_of(f"check.expected.{variant}") or w.line_of(variant))
+        for given, name in zip(values, names, strict=True):
+            if name not in measures:
+                raise w.error(f"[check.expected.{variant}] names '{given}', which the suite does not measure on "
+                              f"its first evaluation set ({', '.join(measures)})", w.line_of(given))
+        parsed[variant] = {name: float(val) for name, val in zip(names, values.values(), strict=True)}
     return CheckSpec(tolerance=float(tolerance), two_sided=_typed(raw, "two_sided", bool, False, w),
                      n_resamples=_typed(raw, "n_resamples", int, 10000, w), expected=parsed)
 

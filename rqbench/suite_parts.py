@@ -1,0 +1,113 @@
+"""Parts of a suite file that stand on their own: evaluation sets, measure names, variant file names.
+
+Measure names are canonical once a suite is loaded (`MRR@10` -> `RR@10`, `Hit@10` -> `Success@10`), so
+records, reports and the CI gate all use ir-measures' names; an unknown measure is a one-line error with
+the file and line before any work. Variant names become file names (runs, per-query sidecars): two names
+that map to the same file, or a name too long for a file system, are errors at load time.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from rqbench.errors import RqbenchError, did_you_mean
+
+EVALUATION_KEYS = {"name", "dataset", "split", "measures", "exclude_query_id"}
+MAX_FILE_NAME_BYTES = 200  # file systems allow 255; sidecars add a hash and an extension
+
+
+class Where(Protocol):
+    def line_of(self, key: str, start: int = 1) -> int | None: ...
+
+    def nth_table(self, header: str, n: int) -> int | None: ...
+
+    def error(self, problem: str, line: int | None = None) -> RqbenchError: ...
+
+
+@dataclass(frozen=True)
+class EvalSet:
+    """One evaluation set of a suite: a dataset's split, with its measures."""
+
+    name: str
+    dataset: str | dict[str, Any]
+    split: str
+    measures: list[str]
+    exclude_query_id: bool
+    line: int | None = None
+
+
+
+def canonical_measures(names: list[str], w: Where, line: int | None) -> list[str]:
+    """ir-measures' names for `names` (aliases resolved); unknown or malformed: one line with file:line."""
+    from rqbench.measures import parse_measure
+
+    out = []
+    for name in names:
+        try:
+            out.append(str(parse_measure(name)))
+        except RqbenchError as exc:
+            raise w.error(exc.problem, line) from None
+    return out
+
+
+def check_file_names(variants: list[tuple[str, int | None]], w: Where) -> None:
+    """Every variant's file name (`records._safe`) is distinct and short enough for a file system."""
+    from rqbench.records import _safe
+
+    owner: dict[str, str] = {}
+    for name, line in variants:
+        file_name = _safe(name)
+        if len(file_name.encode("utf-8")) > MAX_FILE_NAME_BYTES:
+            raise w.error(f"variant name '{name[:40]}...' is too long for a file name "
+                          f"(over {MAX_FILE_NAME_BYTES} bytes)", line)
+        if file_name in owner:
+            raise w.error(f"variant names '{owner[file_name]}' and '{name}' map to the same file name "
+                          f"'{file_name}'; rename one", line)
+        owner[file_name] = name
+
+
+def dataset_label(dataset: str | dict[str, Any]) -> str:
+    if isinstance(dataset, dict):
+        return str(dataset.get("name") or Path(str(dataset.get("path", "dataset"))).name)
+    return Path(dataset.rstrip("/")).name or dataset
+
+
+def parse_evaluations(raw: Any, dataset: str | dict[str, Any], split: str, measures: list[str], exclude: bool,
+                       w: Where) -> list[EvalSet]:
+    if raw is None:
+        return [EvalSet(dataset_label(dataset), dataset, split, measures, exclude, w.line_of("suite"))]
+    if not isinstance(raw, list) or not raw:
+        raise w.error("evaluation must be an array of tables ([[evaluation]])", w.line_of("evaluation"))
+    out: list[EvalSet] = []
+    for i, table in enumerate(raw):
+        line = w.nth_table("evaluation", i)
+        if not isinstance(table, dict):
+            raise w.error("each evaluation must be a table", line)
+        for key in table:
+            if key not in EVALUATION_KEYS:
+                raise w.error(f"unknown evaluation key '{key}'" + did_you_mean(key, EVALUATION_KEYS),
+                              w.line_of(key, line or 1))
+        ds = table.get("dataset", dataset)
+        if not isinstance(ds, str | dict) or (isinstance(ds, str) and not ds.strip()):
+            raise w.error("evaluation dataset must be a non-empty string or a table", line)
+        ev_measures = table.get("measures", measures)
+        if not isinstance(ev_measures, list) or not ev_measures or not all(isinstance(m, str) for m in ev_measures):
+            raise w.error("evaluation measures must be a non-empty list of strings", w.line_of("measures", line or 1))
+        if "measures" in table:
+            ev_measures = canonical_measures(ev_measures, w, w.line_of("measures", line or 1))
+        ev_split = table.get("split", split)
+        ev_exclude = table.get("exclude_query_id", exclude)
+        name = table.get("name", dataset_label(ds))
+        if not isinstance(ev_split, str) or not isinstance(ev_exclude, bool) or not isinstance(name, str):
+            raise w.error("evaluation split and name must be strings, exclude_query_id true or false", line)
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", name):
+            raise w.error(f"evaluation name '{name}' may use letters, digits, '-', '_' and '.'", line)
+        if any(ev.name == name for ev in out):
+            raise w.error(f"evaluation name '{name}' is used twice (give each [[evaluation]] a name)", line)
+        out.append(EvalSet(name, ds, ev_split, list(ev_measures), ev_exclude, line))
+    return out
+
+

@@ -13,6 +13,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from rqbench.errors import RqbenchError
+from rqbench.store_cli import store_app
 from rqbench.training.cli import train_command
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
@@ -22,12 +23,15 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
 data_app = typer.Typer(no_args_is_help=True, help="Inspect datasets.")
 app.add_typer(data_app, name="data")
 app.command("train")(train_command)
+app.add_typer(store_app, name="store")
 
 DataRoot = Annotated[str | None, typer.Option("--data-root", help="Folder of datasets named by short name "
                                               "(default: $RQBENCH_DATA, ./data, ../shared/data).")]
 Store = Annotated[Path | None, typer.Option("--store", help="Artifact store (default: $RQBENCH_STORE or "
                                             ".rqbench/store).")]
 Results = Annotated[Path, typer.Option("--results", help="Where records, runs and per-query files go.")]
+Verify = Annotated[bool, typer.Option("--verify", help="Check every reused artifact's full sha256 digests, not "
+                                      "only sizes and times (a damaged artifact is set aside and rebuilt).")]
 JsonOut = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON on stdout.")]
 Jobs = Annotated[int, typer.Option("--jobs", "-j", min=1, help="Build up to this many independent stages at once.")]
 
@@ -46,6 +50,7 @@ def run(
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Recompute every stage.")] = False,
     variant: Annotated[list[str] | None, typer.Option("--variant", "-v", help="Only these variants.")] = None,
     jobs: Jobs = 1,
+    verify: Verify = False,
     json_out: JsonOut = False,
 ) -> None:
     """Run a suite: plan its stage graph, build what is missing, one record per variant and evaluation set."""
@@ -60,7 +65,7 @@ def run(
     spec = load_suite(suite)
     sets = ", ".join(f"{ev.name} ({ev.split})" for ev in spec.evaluations)
     console.print(f"[bold]suite[/] {spec.name}: {len(spec.variants)} variant(s) on {escape(sets)}")
-    records = run_suite(spec, store=ArtifactStore(store), results_root=results,
+    records = run_suite(spec, store=ArtifactStore(store, verify=verify), results_root=results,
                         data_root=resolve_data_root(data_root), console=console, overwrite=overwrite,
                         only=variant, jobs=jobs)
     records_path = results / spec.name / "records.jsonl"
@@ -139,9 +144,11 @@ def check(
     data_root: DataRoot = None,
     store: Store = None,
     results: Results = Path("results"),
+    verify: Verify = False,
     json_out: JsonOut = False,
 ) -> None:
-    """CI gate: exit 0 if nothing regressed, 1 with a table of what did, 2 on bad input."""
+    """CI gate: exit 0 if nothing regressed, 1 with a table of what did, 2 on bad input, 3 on an environment
+    or filesystem fault."""
     from rqbench.artifacts import ArtifactStore
     from rqbench.check import check_baseline, check_expected, exit_code
     from rqbench.data import resolve_data_root
@@ -154,7 +161,7 @@ def check(
     if no_run:
         records = read_records(results / spec.name / "records.jsonl")
     else:
-        records = run_suite(spec, store=ArtifactStore(store), results_root=results,
+        records = run_suite(spec, store=ArtifactStore(store, verify=verify), results_root=results,
                             data_root=resolve_data_root(data_root), console=console)
     if baseline is not None:
         rows = check_baseline(spec.check, records, read_records(baseline), spec.all_measures(), seed=spec.seed)

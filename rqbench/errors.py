@@ -1,4 +1,5 @@
-"""The one exception type for user mistakes: the CLI prints it as a single line and exits 2."""
+"""The exception types for user mistakes and environment faults: the CLI prints one line and exits with
+the exception's `exit_code` (2 for a bad input, 3 for a filesystem or environment fault)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ from pathlib import Path
 
 class RqbenchError(Exception):
     """A problem the user can fix (bad file, unknown name, ...). Never shown with a traceback."""
+
+    exit_code = 2  # the process exit status the CLI maps this error to
 
     def __init__(self, problem: str, path: str | Path | None = None, line: int | None = None):
         self.problem = problem
@@ -21,6 +24,13 @@ class RqbenchError(Exception):
         if self.path is not None:
             where = f"{self.path}:{self.line}: " if self.line is not None else f"{self.path}: "
         return where + self.problem
+
+
+class EnvironmentFault(RqbenchError):
+    """A filesystem or environment fault (read-only store, a file where a folder is expected, disk full):
+    one line naming the path and the OS error, exit 3 (never 1, the gate's regression code)."""
+
+    exit_code = 3
 
 
 def did_you_mean(name: str, choices: Iterable[str]) -> str:

@@ -17,8 +17,13 @@ which `pyserini.pyclass` does; it cannot be restarted or reconfigured afterwards
 4. Puts Anserini's jar on pyjnius' classpath right away (as `pyserini.pyclass` does at import), so the
    JVM gets it even when something imports `jnius` before Pyserini. Pyserini later adds the same jar and
    options again; the duplicates are harmless.
-5. A missing pyserini, or a JVM already started with the wrong Java or without Anserini's jar, is a clear
-   one-line error.
+5. Bounds the JVM's heap when asked: `prepare_pyserini(java_heap="2g")` (the BM25 backend passes its
+   `java_heap` parameter) or, without one, `$RQBENCH_JAVA_HEAP`, becomes `-Xmx2g` on pyjnius' options.
+   Without either the JVM takes its default, a quarter of the machine's memory. The JVM is one per
+   process and its heap is fixed when it starts: the first bound wins, and a later, different one is a
+   one-line warning on stderr (never an error: the work can go on with the heap it has).
+6. A missing pyserini, or a JVM already started with the wrong Java or without Anserini's jar, is a clear
+   one-line error; so is a malformed heap size (the JVM would abort the whole process on it).
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ import importlib.util
 import os
 import re
 import subprocess
+import sys
 import threading
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
@@ -41,8 +47,15 @@ VECTOR_OPTION = f"--add-modules={VECTOR_MODULE}"
 PLACEHOLDER_OPENAI_KEY = "rqbench-placeholder-not-used"
 INSTALL_HINT = "run scripts/install.sh (pip install --no-deps pyserini==1.6.0)"
 
+HEAP_ENV = "RQBENCH_JAVA_HEAP"
+MIN_HEAP_BYTES = 16 * 2**20  # below ~2 MiB the JVM refuses to start; below this Anserini cannot work
+_HEAP_SIZE = re.compile(r"([0-9]+)([kmg])", re.IGNORECASE)
+_HEAP_UNITS = {"k": 2**10, "m": 2**20, "g": 2**30}
+
 _lock = threading.Lock()
 _prepared = False
+_heap_applied: str | None = None  # the -Xmx value prepare_pyserini() put on pyjnius' options
+_heap_warned: set[str] = set()  # heap values already warned about (one line each)
 
 
 @dataclass(frozen=True)
@@ -180,6 +193,105 @@ def _check_running_jvm() -> None:
         )
 
 
+def java_heap_bytes(value: str) -> int:
+    """Bytes of a JVM heap size written as digits and a unit: '512m', '2g', '262144k' (case-insensitive).
+
+    Raises ValueError (the message says what is accepted) for anything else, for sizes under 16 MiB and
+    for sizes over this machine's memory: the JVM would abort the whole process on those.
+    """
+    match = _HEAP_SIZE.fullmatch(value.strip()) if isinstance(value, str) else None
+    if match is None:
+        raise ValueError(f"a heap size is digits then k, m or g (e.g. 512m, 2g), got {value!r}")
+    size = int(match.group(1)) * _HEAP_UNITS[match.group(2).lower()]
+    if size < MIN_HEAP_BYTES:
+        raise ValueError(f"heap size {value!r} is too small (at least 16m)")
+    memory = _physical_memory()
+    if memory and size > memory:
+        raise ValueError(f"heap size {value!r} is more than this machine's memory ({memory / 2**30:.1f} GiB)")
+    return size
+
+
+def _physical_memory() -> int | None:
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def _requested_heap(java_heap: str | None) -> tuple[str, str] | None:
+    """(normalised size, where it came from) of the heap bound asked for: the argument, else the
+    environment variable; None when neither is set. A malformed size is a one-line RqbenchError."""
+    if java_heap is not None:
+        value, source = java_heap, "java_heap"
+    else:
+        value, source = os.environ.get(HEAP_ENV, ""), f"${HEAP_ENV}"
+        if not value.strip():
+            return None
+    try:
+        java_heap_bytes(value)
+    except ValueError as exc:
+        raise RqbenchError(f"{source}: {exc}") from None
+    return value.strip().lower(), source
+
+
+def _heap_option(options: Any) -> str | None:
+    """The max heap the JVM gets (or got) from pyjnius' options: the value of the last -Xmx, if any."""
+    values = [opt[len("-Xmx"):] for opt in options if isinstance(opt, str) and opt.startswith("-Xmx")]
+    return values[-1].lower() if values else None
+
+
+def _warn(message: str) -> None:
+    print(f"rqbench: warning: {message}", file=sys.stderr, flush=True)
+
+
+def _same_size(a: str | None, b: str | None) -> bool:
+    if a is None or b is None:
+        return a == b
+    try:
+        return java_heap_bytes(a) == java_heap_bytes(b)
+    except ValueError:
+        return a == b
+
+
+def _apply_heap(jnius_config: Any, requested: tuple[str, str] | None) -> None:
+    """Put -Xmx<size> on pyjnius' options before the JVM starts; first bound wins, later ones warn."""
+    global _heap_applied
+    if requested is None:
+        return
+    size, source = requested
+    current = _heap_option(jnius_config.get_options())
+    if jnius_config.vm_running:
+        if _same_size(size, current) or size in _heap_warned:
+            return
+        _heap_warned.add(size)
+        started = f"a max heap of {current}" if current else "the default max heap"
+        _warn(f"the JVM in this process already runs with {started}; {source} = {size} is ignored (a heap "
+              f"bound applies only before the JVM starts: set {HEAP_ENV} for the whole process)")
+        return
+    if _heap_applied is not None:
+        if not _same_size(size, _heap_applied) and size not in _heap_warned:
+            _heap_warned.add(size)
+            _warn(f"the JVM heap is already bounded to {_heap_applied} for this process (the first bound "
+                  f"wins); {source} = {size} is ignored")
+        return
+    options = [opt for opt in jnius_config.get_options() if not opt.startswith("-Xmx")]
+    jnius_config.set_options(*options, f"-Xmx{size}")
+    _heap_applied = size
+
+
+def jvm_max_heap() -> int | None:
+    """Bytes the running JVM may use for its heap (Runtime.maxMemory()); None when no JVM runs."""
+    try:
+        import jnius_config
+    except ImportError:
+        return None
+    if not jnius_config.vm_running:
+        return None
+    from jnius import autoclass
+
+    return int(autoclass("java.lang.Runtime").getRuntime().maxMemory())
+
+
 def _drop_vector_option() -> None:
     """Make `jnius_config.add_options` ignore the vector-module option (and drop it if already added)."""
     import jnius_config
@@ -216,14 +328,20 @@ def _add_anserini_classpath() -> None:
         raise RqbenchError(f"cannot find Anserini's jar ({exc}); reinstall pyserini: {INSTALL_HINT}") from None
 
 
-def prepare_pyserini() -> None:
+def prepare_pyserini(java_heap: str | None = None) -> None:
     """Make `import pyserini...` safe in this process. Idempotent; cheap after the first call.
 
-    Raises `RqbenchError` (one line) when pyserini/pyjnius is missing or the Java is unusable.
+    `java_heap` ("2g"; else `$RQBENCH_JAVA_HEAP`) bounds the JVM's heap with -Xmx, when the JVM has not
+    started yet; once it has, a different bound is a one-line warning. Raises `RqbenchError` (one line)
+    when pyserini/pyjnius is missing, the Java is unusable or the heap size is malformed.
     """
     global _prepared
+    requested = _requested_heap(java_heap)
     with _lock:
         if _prepared:
+            import jnius_config
+
+            _apply_heap(jnius_config, requested)
             return
         if importlib.util.find_spec("pyserini") is None:
             raise RqbenchError(f"pyserini is not installed: {INSTALL_HINT}")
@@ -242,6 +360,7 @@ def prepare_pyserini() -> None:
                 _drop_vector_option()
             _add_anserini_classpath()
             _quiet_java_logging(jnius_config)
+        _apply_heap(jnius_config, requested)
         _prepared = True
 
 

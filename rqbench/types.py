@@ -8,6 +8,7 @@ write is exactly the order that gets evaluated, on every machine.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -95,6 +96,42 @@ def iter_lines(path: str | Path) -> Iterator[tuple[int, str]]:
             yield lineno, line.rstrip("\r\n")
 
 
+_WHITESPACE = re.compile(r"\s")  # str patterns: exactly the characters str.isspace() accepts
+
+
+def show_id(value: str, limit: int = 80) -> str:
+    """An id quoted for a one-line message: whitespace other than a space is escaped (a tab reads
+    `\\t`, a newline `\\n`), and a very long id is cut."""
+    shown = "".join(c.encode("unicode_escape").decode("ascii") if c.isspace() and c != " " else c for c in value)
+    if len(shown) > limit:
+        shown = shown[: limit - 3] + "..."
+    return f"'{shown}'"
+
+
+def id_problem(what: str, value: str) -> str | None:
+    """Why `value` cannot be a `what` ("document", "query") id, or None when it can.
+
+    An id must be non-empty and free of whitespace (any `str.isspace` character): TREC runs and qrels
+    are whitespace-separated, so such an id would shift every later column of its line.
+    """
+    if not value:
+        return f"empty {what} id"
+    if _WHITESPACE.search(value):
+        return f"{what} id {show_id(value)} contains whitespace"
+    return None
+
+
+def check_id(what: str, value: str, path: str | Path | None = None, lineno: int | None = None) -> None:
+    """Raise a one-line RqbenchError (naming the file and line) when `value` is not a usable id."""
+    problem = id_problem(what, value)
+    if problem is not None:
+        raise RqbenchError(problem, path, lineno)
+
+
+def _too_many_columns(found: int, expected: int) -> str:
+    return " (does an id contain whitespace?)" if found > expected else ""
+
+
 def _parse_float(value: str, what: str, path: Path, lineno: int) -> float:
     try:
         number = float(value)
@@ -128,8 +165,15 @@ def read_trec_run(path: str | Path) -> Run:
             continue
         parts = line.split()
         if len(parts) != 6:
+            tabbed = [part.strip() for part in line.split("\t")]
+            if len(tabbed) == 6:  # tab-separated with whitespace inside a column: name the column
+                check_id("query", tabbed[0], path, lineno)
+                check_id("document", tabbed[2], path, lineno)
             raise RqbenchError(
-                f"expected 6 columns (qid Q0 docid rank score tag), found {len(parts)}", path, lineno
+                f"expected 6 columns (qid Q0 docid rank score tag), found {len(parts)}"
+                + _too_many_columns(len(parts), 6),
+                path,
+                lineno,
             )
         qid, _, docid, _rank, score, _tag = parts
         if (qid, docid) in seen:
@@ -142,13 +186,25 @@ def read_trec_run(path: str | Path) -> Run:
 
 
 def write_trec_run(run: Run, path: str | Path, tag: str = "rqbench") -> None:
-    """Write a TREC run atomically, ranks renumbered from 1 in `sort_ranking` order."""
+    """Write a TREC run atomically, ranks renumbered from 1 in `sort_ranking` order.
+
+    An empty id, or one with whitespace, would make a line with the wrong number of columns that no
+    reader can parse: it is refused (RqbenchError naming `path`) and nothing is written.
+    """
     from rqbench.io import atomic_write_text
 
+    if not tag or _WHITESPACE.search(tag):
+        raise RqbenchError(f"cannot write the run: the tag {show_id(tag)} is empty or contains whitespace", path)
     lines = []
     for qid in sorted(run):
-        for rank, sd in enumerate(sort_ranking(run[qid]), start=1):
-            lines.append(f"{qid} Q0 {sd.docid} {rank} {sd.score!r} {tag}\n")
+        if (problem := id_problem("query", qid)) is not None:
+            raise RqbenchError(f"cannot write the run: {problem}", path)
+        ranking = sort_ranking(run[qid])
+        docids = [sd.docid for sd in ranking]
+        if not all(docids) or _WHITESPACE.search("".join(docids)):  # one scan per query; then find which
+            problem = next(found for docid in docids if (found := id_problem("document", docid)))
+            raise RqbenchError(f"cannot write the run: {problem} (retrieved for query '{qid}')", path)
+        lines.extend(f"{qid} Q0 {sd.docid} {rank} {sd.score!r} {tag}\n" for rank, sd in enumerate(ranking, start=1))
     atomic_write_text(path, "".join(lines))
 
 
@@ -169,10 +225,13 @@ def read_qrels(path: str | Path) -> Qrels:
             qid, docid, rel = parts
         else:
             raise RqbenchError(
-                f"expected 4 columns (qid iter docid rel) or 3 (qid docid rel), found {len(parts)}",
+                f"expected 4 columns (qid iter docid rel) or 3 (qid docid rel), found {len(parts)}"
+                + _too_many_columns(len(parts), 4),
                 path,
                 lineno,
             )
+        check_id("query", qid, path, lineno)
+        check_id("document", docid, path, lineno)
         judged = qrels.setdefault(qid, {})
         if docid in judged:
             raise RqbenchError(f"document '{docid}' judged twice for query '{qid}'", path, lineno)
@@ -185,6 +244,10 @@ def read_qrels(path: str | Path) -> Qrels:
 def write_qrels(qrels: Qrels, path: str | Path) -> None:
     from rqbench.io import atomic_write_text
 
+    for qid, judged in qrels.items():
+        check_id("query", qid, path)
+        for docid in judged:
+            check_id("document", docid, path)
     lines = [
         f"{qid} 0 {docid} {rel}\n" for qid in sorted(qrels) for docid, rel in sorted(qrels[qid].items())
     ]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -19,7 +20,8 @@ from ir_measures import RR, R, nDCG
 from rqbench.backend import Retriever, build_params, load_backend_class, split_params
 from rqbench.errors import RqbenchError
 from rqbench.types import Doc, Query, sort_ranking
-from rqbench_backends.bm25 import JSON_SUBDIR, BM25Backend, BM25Params
+from rqbench_backends import bm25
+from rqbench_backends.bm25 import JSON_SUBDIR, UNINDEXED_FILE, BM25Backend, BM25Params
 
 # Pyserini's BEIR (v1.0.0) SciFact, BM25 flat: nDCG@10, R@100, R@1000; RR@10 on the same run.
 ANCHOR = {nDCG @ 10: 0.6789, R @ 100: 0.9253, R @ 1000: 0.9767, RR @ 10: 0.6457}
@@ -134,6 +136,8 @@ def test_errors_are_one_line_rqbench_errors(tmp_path):
         backend.search(tmp_path, [Query("1", "x")], 10)
     with pytest.raises(RqbenchError, match="empty corpus"):
         backend.index([], tmp_path / "x")
+    with pytest.raises(RqbenchError, match=r"^the BM25 index would hold no document: all 2 documents are empty$"):
+        backend.index([Doc("a", "", " "), Doc("b", "", "")], tmp_path / "z")
     with pytest.raises(RqbenchError, match="document id 'd' appears twice"):
         backend.index([Doc("d", "", "x"), Doc("d", "", "y")], tmp_path / "y")
 
@@ -158,8 +162,14 @@ def test_params_and_protocol():
     assert isinstance(BM25Backend(BM25Params()), Retriever)
     params = build_params(BM25Params, {"k1": 0.82, "b": 0.68, "threads": 4})
     index_part, search_part = split_params(params)
-    assert index_part == {"stemmer": "porter"}
+    assert index_part == {"stemmer": "porter", "on_unindexed": "error"}
     assert "threads" not in search_part and search_part["k1"] == 0.82
+    assert "java_heap" not in search_part  # memory only: never part of a hash
+    assert split_params(build_params(BM25Params, {"java_heap": "1g"})) == split_params(BM25Params())
+    with pytest.raises(RqbenchError, match="on_unindexed"):
+        build_params(BM25Params, {"on_unindexed": "ignore"})
+    with pytest.raises(RqbenchError, match=r"heap size is digits then k, m or g \(e.g. 512m, 2g\), got '2 GB'"):
+        build_params(BM25Params, {"java_heap": "2 GB"})
     with pytest.raises(RqbenchError, match="stemmer"):
         build_params(BM25Params, {"stemmer": "snowball"})
     with pytest.raises(RqbenchError, match="did you mean 'k1'"):
@@ -171,3 +181,128 @@ def test_describe_records_versions():
     assert info["pyserini"] == "1.6.0"
     assert info["anserini"].startswith("anserini-") and info["anserini"].endswith("-fatjar.jar")
     assert int(info["java"].split(".")[0]) >= 21
+
+
+# ---- issue 7, item 4: no document is lost silently ------------------------------------------------------
+
+HUGE_CHARS = 45_000_000  # over the 20,000,000 characters Anserini's JSON reader (Jackson) accepts
+N_DOCS = 320
+HUGE_AT = 159  # with threads=2 the last document of the first JsonCollection file, as in the issue
+
+
+@pytest.fixture(scope="module")
+def corpus_with_a_huge_document() -> list[Doc]:
+    """320 short documents, each with a word of its own ("uniq17"), and one of 45 MB."""
+    docs = [Doc(f"d{i}", "", f"an ordinary document number {i} uniq{i}") for i in range(N_DOCS)]
+    unit = "lorem ipsum dolor sit amet "
+    docs[HUGE_AT] = Doc(f"d{HUGE_AT}", "", unit * (HUGE_CHARS // len(unit)))
+    return docs
+
+
+def test_a_document_anserini_cannot_read_is_an_error_naming_it(corpus_with_a_huge_document, tmp_path):
+    """Before: the index silently held 318 of the 320 documents (the huge one and its neighbour)."""
+    with pytest.raises(RqbenchError) as err:
+        BM25Backend(BM25Params(threads=2)).index(corpus_with_a_huge_document, tmp_path)
+    size = len(corpus_with_a_huge_document[HUGE_AT].text)
+    assert str(err.value) == (
+        f"1 of 320 documents cannot be indexed: 'd{HUGE_AT}' with {size:,} characters (longer than the "
+        "20,000,000 characters Anserini's JSON reader accepts); set on_unindexed = \"warn\" to build the index "
+        "without them"
+    )
+    assert not (tmp_path / JSON_SUBDIR).exists()
+
+
+def test_on_unindexed_warn_keeps_every_other_document(corpus_with_a_huge_document, tmp_path, capfd):
+    params = BM25Params(threads=2, on_unindexed="warn")
+    BM25Backend(params).index(corpus_with_a_huge_document, tmp_path)
+    warning = [line for line in capfd.readouterr().err.splitlines() if line.startswith("rqbench: warning:")]
+    assert len(warning) == 1 and f"1 of 320 documents were not indexed: 'd{HUGE_AT}' with" in warning[0]
+    listing = json.loads((tmp_path / UNINDEXED_FILE).read_text(encoding="utf-8"))
+    assert listing["corpus"] == N_DOCS and listing["unindexed"] == 1
+    assert [d["id"] for d in listing["documents"]] == [f"d{HUGE_AT}"]
+    # the neighbours are in the index (Anserini would have lost d158 with the huge one)
+    queries = [Query(str(i), f"uniq{i}") for i in (0, HUGE_AT - 1, HUGE_AT + 1, N_DOCS - 1)] + [Query("x", "lorem")]
+    run = BM25Backend(params).search(tmp_path, queries, 5)
+    assert {q.id: [sd.docid for sd in run[q.id]] for q in queries} == {
+        "0": ["d0"], str(HUGE_AT - 1): [f"d{HUGE_AT - 1}"], str(HUGE_AT + 1): [f"d{HUGE_AT + 1}"],
+        str(N_DOCS - 1): [f"d{N_DOCS - 1}"], "x": [],
+    }
+    # an index that lacks documents is never searched under on_unindexed = "error"
+    with pytest.raises(RqbenchError, match=r"unindexed.json: this index lacks 1 document \(built with"):
+        BM25Backend(BM25Params()).search(tmp_path, queries, 5)
+
+
+def test_documents_lost_inside_anserini_are_all_named(corpus_with_a_huge_document, tmp_path, monkeypatch):
+    """The count check on its own: let the huge document reach Anserini, as before. Its JSON reader reads
+    one record ahead, so the failure also takes the document before it, and the indexer thread drops the
+    rest of the file; the index holds 318 of 320 documents. Both missing ids are named."""
+    monkeypatch.setattr(bm25, "_json_string_limit", lambda autoclass: 10**9)
+    with pytest.raises(RqbenchError) as err:
+        BM25Backend(BM25Params(threads=2)).index(corpus_with_a_huge_document, tmp_path)
+    assert str(err.value) == (
+        f"2 of 320 documents were not indexed: 'd{HUGE_AT - 1}', 'd{HUGE_AT}' (lost by Anserini's indexer, whose "
+        "log says why); set on_unindexed = \"warn\" to build the index without them"
+    )
+    # first in its file, it takes the whole file down: every id is named (the first ten in the message)
+    huge_first = [corpus_with_a_huge_document[HUGE_AT], *corpus_with_a_huge_document[:HUGE_AT]]
+    with pytest.raises(RqbenchError) as err:
+        BM25Backend(BM25Params(threads=1)).index(huge_first, tmp_path / "all")
+    assert str(err.value).startswith(
+        f"the BM25 index would hold no document: 160 of 160 documents were not indexed: 'd{HUGE_AT}', 'd0', 'd1', "
+    )
+    assert str(err.value).endswith("'d8' (lost by Anserini's indexer, whose log says why); and 150 more")
+    monkeypatch.undo()
+    from pyserini.pyclass import autoclass
+
+    assert bm25._json_string_limit(autoclass) == 20_000_000  # asked of the Jackson inside Anserini's jar
+
+
+def test_empty_documents_are_not_counted_as_lost(tmp_path):
+    """Anserini skips documents without text by design (BM25 could never retrieve them)."""
+    docs = [Doc("a", "", "some text"), Doc("b", "", " \t "), Doc("c", "", "\x01"), Doc("d", "T", "")]
+    BM25Backend(BM25Params(threads=1)).index(docs, tmp_path)
+    assert not (tmp_path / UNINDEXED_FILE).exists()
+    assert {sd.docid for sd in BM25Backend(BM25Params()).search(tmp_path, [Query("q", "t text")], 10)["q"]} == {
+        "a", "d"
+    }
+
+
+def test_java_heap_param_bounds_the_jvm_first_one_wins():
+    code = (
+        "import json, sys\n"
+        "from rqbench.types import Doc, Query\n"
+        "from rqbench_backends.bm25 import BM25Backend, BM25Params\n"
+        "import tempfile, pathlib\n"
+        "d = pathlib.Path(tempfile.mkdtemp())\n"
+        "BM25Backend(BM25Params(threads=1, java_heap='192m')).index([Doc('a', '', 'x y')], d)\n"
+        "BM25Backend(BM25Params(java_heap='512m')).search(d, [Query('q', 'x')], 1)\n"
+        "BM25Backend(BM25Params(java_heap='512m')).search(d, [Query('q', 'x')], 1)\n"
+        "from jnius import autoclass\n"
+        "print(autoclass('java.lang.Runtime').getRuntime().maxMemory())\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "RQBENCH_JAVA_HEAP"}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, env=env)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert int(done.stdout.split()[-1]) <= 192 * 2**20
+    warnings = [line for line in done.stderr.splitlines() if line.startswith("rqbench: warning:")]
+    assert warnings == [
+        "rqbench: warning: the JVM in this process already runs with a max heap of 192m; java_heap = 512m is "
+        "ignored (a heap bound applies only before the JVM starts: set RQBENCH_JAVA_HEAP for the whole process)"
+    ]
+
+
+def test_a_failed_batch_search_is_one_line_naming_the_heap():
+    """A task that dies in Anserini's batch search (OutOfMemoryError under a tight java_heap: minutes of
+    garbage collection first, so not reproduced here) surfaces only as a count of completed tasks."""
+
+    class FakeJavaException(Exception):
+        classname = "java.lang.RuntimeException"
+        innermessage = "queryCount = 1109 is not equal to completedTaskCount =  981\nmore"
+
+    message = bm25._search_failure(FakeJavaException(), 1109, 1000)
+    assert message.startswith(
+        "Anserini's batch search of 1109 queries (k=1000) failed: java.lang.RuntimeException: queryCount = 1109 "
+        "is not equal to completedTaskCount =  981; if the JVM ran out of memory (max heap "
+    )
+    assert message.endswith("raise java_heap or $RQBENCH_JAVA_HEAP, or search fewer queries at once")
+    assert "\n" not in message

@@ -383,6 +383,58 @@ BAD = {
     "doc without docno": (TREC, {"docs.trec": "<DOC>\ntext only\n</DOC>\n"}, "docs.trec", 1, "without a <DOCNO>"),
     "qrels ids match no query": (TSV, {"qrels.txt": "x1 0 d1 1\n"}, "qrels.txt", None, "none of the 1 judged"),
     "qrels split without queries": (TSV, {"qrels.dev.txt": "q1 0 d1 1\n"}, "qrels.dev.txt", None, "split 'dev'"),
+    # issue 7, item 3: an id with whitespace would break every run written with it
+    "space in jsonl doc id": (
+        BEIR,
+        {"corpus.jsonl": '{"_id": "d1", "text": "a"}\n{"_id": "d 2", "text": "b"}\n'},
+        "corpus.jsonl",
+        2,
+        "document id 'd 2' contains whitespace",
+    ),
+    "tab in jsonl doc id": (
+        BEIR, {"corpus.jsonl": '{"_id": "d\\t1", "text": "a"}\n'}, "corpus.jsonl", 1, "document id 'd\\t1' contains"
+    ),
+    "newline in jsonl doc id": (
+        BEIR, {"corpus.jsonl": '{"_id": "d\\n1", "text": "a"}\n'}, "corpus.jsonl", 1, "document id 'd\\n1' contains"
+    ),
+    "no-break space in jsonl doc id": (
+        BEIR, {"corpus.jsonl": '{"_id": "d\\u00a01", "text": "a"}\n'}, "corpus.jsonl", 1, "'d\\xa01' contains"
+    ),
+    "empty jsonl doc id": (
+        BEIR, {"corpus.jsonl": '{"_id": " ", "text": "a"}\n'}, "corpus.jsonl", 1, "empty document id"
+    ),
+    "space in jsonl query id": (
+        BEIR,
+        {"queries.jsonl": '{"_id": "q1", "text": "a"}\n{"_id": "q 2", "text": "b"}\n'},
+        "queries.jsonl",
+        2,
+        "query id 'q 2' contains whitespace",
+    ),
+    "space in tsv doc id": (
+        TSV, {"corpus.tsv": "d1\tone\nd 2\ttwo\n"}, "corpus.tsv", 2, "document id 'd 2' contains whitespace"
+    ),
+    "space in 3-column tsv doc id": (
+        TSV, {"corpus.tsv": "d 1\tT\tone\n"}, "corpus.tsv", 1, "document id 'd 1' contains whitespace"
+    ),
+    "space in tsv query id": (
+        TSV, {"queries.tsv": "q1\tx\nq 2\ty\n"}, "queries.tsv", 2, "query id 'q 2' contains whitespace"
+    ),
+    "space in sgml docno": (
+        TREC, {"docs.trec": DOC.format("d1", "a") + DOC.format("d 2", "b")}, "docs.trec", 6, "document id 'd 2'"
+    ),
+    "space in trec qrels doc id": (
+        TSV, {"qrels.txt": "q1 0 d1 1\nq2\t0\td 2\t1\n"}, "qrels.txt", 2, "document id 'd 2' contains whitespace"
+    ),
+    "space in beir qrels query id": (
+        BEIR,
+        {"qrels/test.tsv": "query-id\tcorpus-id\tscore\nq1\td1\t1\nq 1\td2\t1\n"},
+        "qrels/test.tsv",
+        3,
+        "query id 'q 1' contains whitespace",
+    ),
+    "space in trec qrels, space-separated": (
+        TSV, {"qrels.txt": "q1 0 d 1 1\n"}, "qrels.txt", 1, "found 5 (does an id contain whitespace?)"
+    ),
 }
 
 
@@ -397,6 +449,68 @@ def test_bad_input_names_file_and_line(tmp_path: Path, case: str) -> None:
     where = str(folder / name) if name else str(folder)
     assert message.startswith(f"{where}:{line}: " if line else f"{where}: "), message
     assert words in message and "\n" not in message
+
+
+def test_run_with_whitespace_in_an_id_is_refused_on_read(tmp_path: Path) -> None:
+    """A tab-separated run keeps 6 tab columns, so the id with the space is named; a space-separated one
+    has 7 columns, and the message says why that may be."""
+    from rqbench.types import read_trec_run
+
+    tabbed = tmp_path / "tabbed.trec"
+    tabbed.write_text("q1\tQ0\td1\t1\t2.0\tt\nq1\tQ0\td 2\t2\t1.0\tt\n", encoding="utf-8")
+    with pytest.raises(RqbenchError) as err:
+        read_trec_run(tabbed)
+    assert str(err.value) == f"{tabbed}:2: document id 'd 2' contains whitespace"
+    spaced = tmp_path / "spaced.trec"
+    spaced.write_text("q1 Q0 d1 1 2.0 t\nq 1 Q0 d2 1 1.0 t\n", encoding="utf-8")
+    with pytest.raises(RqbenchError) as err:
+        read_trec_run(spaced)
+    assert str(err.value).startswith(f"{spaced}:2: expected 6 columns")
+    assert "does an id contain whitespace?" in str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("run", "tag", "words"),
+    [
+        ({"q1": [("d1", 2.0), ("d 2", 1.0)]}, "t", "document id 'd 2' contains whitespace (retrieved for query 'q1')"),
+        ({"q1": [("d1", 2.0), ("d\t2", 1.0)]}, "t", "document id 'd\\t2' contains whitespace (retrieved for"),
+        ({"q 1": [("d1", 2.0)]}, "t", "query id 'q 1' contains whitespace"),
+        ({"q1": [("", 2.0)]}, "t", "empty document id (retrieved for query 'q1')"),
+        ({"q1": [("d1", 2.0)]}, "my tag", "the tag 'my tag' is empty or contains whitespace"),
+    ],
+)
+def test_write_trec_run_refuses_an_id_with_whitespace(tmp_path: Path, run: dict, tag: str, words: str) -> None:
+    """Before issue 7 this wrote a 7-column line, and every later read of the stored run failed."""
+    from rqbench.types import ScoredDoc, read_trec_run, write_trec_run
+
+    path = tmp_path / "run.trec"
+    with pytest.raises(RqbenchError) as err:
+        write_trec_run({qid: [ScoredDoc(d, s) for d, s in docs] for qid, docs in run.items()}, path, tag=tag)
+    assert str(err.value).startswith(f"{path}: cannot write the run: {words}") and "\n" not in str(err.value)
+    assert not path.exists() and list(tmp_path.iterdir()) == []  # nothing written, no temporary left
+    write_trec_run({"q1": [ScoredDoc("d1", 2.0), ScoredDoc("d2", 1.0)]}, path, tag="t")
+    assert [sd.docid for sd in read_trec_run(path)["q1"]] == ["d1", "d2"]
+
+
+def test_ids_from_ir_datasets_are_checked(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No file and line to name for a catalogue's data: the dataset id is named instead."""
+    D, Q, R = (
+        namedtuple("D", "doc_id title text"),
+        namedtuple("Q", "query_id text"),
+        namedtuple("R", "query_id doc_id relevance iteration"),
+    )
+    ds = types.SimpleNamespace(
+        has_docs=lambda: True,
+        has_queries=lambda: True,
+        has_qrels=lambda: True,
+        docs_iter=lambda: iter([D("d1", "T", "one"), D("d 2", "", "two")]),
+        queries_iter=lambda: iter([Q("q1", "first")]),
+        qrels_iter=lambda: iter([R("q1", "d1", 2, "0")]),
+    )
+    monkeypatch.setitem(sys.modules, "ir_datasets", types.SimpleNamespace(load=lambda name: ds))
+    with pytest.raises(RqbenchError) as err:
+        load_dataset({"path": "beir/x/test", "format": "irds"})
+    assert str(err.value) == "beir/x/test: document id 'd 2' contains whitespace"
 
 
 def test_well_known_name_falls_back_to_ir_datasets(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

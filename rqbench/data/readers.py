@@ -1,7 +1,9 @@
 """Parsers for one corpus or query file each (JSONL, TSV, TREC SGML).
 
 Every problem is a RqbenchError naming the file and line. Files are streamed with `iter_lines`, so a
-non-UTF-8 byte is reported with its line too. Blank lines are skipped everywhere.
+non-UTF-8 byte is reported with its line too. Blank lines are skipped everywhere. Every document and
+query id must be non-empty and free of whitespace (`rqbench.types.check_id`): runs and qrels are
+whitespace-separated, so such an id could never be written to or read back from a run.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from rqbench.errors import RqbenchError
-from rqbench.types import Doc, Query, iter_lines
+from rqbench.types import Doc, Query, check_id, iter_lines
 
 _DOC_HEADER = {"id", "_id", "docid", "doc_id", "doc-id", "pid", "corpus-id"}
 _QUERY_HEADER = {"id", "_id", "qid", "query_id", "query-id"}
@@ -71,16 +73,14 @@ def split_tsv(line: str, wanted: tuple[int, ...]) -> list[str]:
 
 
 def _add_doc(docs: dict[str, Doc], doc: Doc, path: Path, lineno: int) -> None:
-    if not doc.id:
-        raise RqbenchError("empty document id", path, lineno)
+    check_id("document", doc.id, path, lineno)
     if doc.id in docs:
         raise RqbenchError(f"duplicate document id '{doc.id}'", path, lineno)
     docs[doc.id] = doc
 
 
 def _add_query(queries: dict[str, Query], query: Query, path: Path, lineno: int) -> None:
-    if not query.id:
-        raise RqbenchError("empty query id", path, lineno)
+    check_id("query", query.id, path, lineno)
     if query.id in queries:
         raise RqbenchError(f"duplicate query id '{query.id}'", path, lineno)
     if not query.text.strip():

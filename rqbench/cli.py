@@ -194,7 +194,9 @@ def leaderboard(
     """Systems x datasets for one measure, across every suite's records (mean over datasets a system has all of)."""
     from rqbench.io import atomic_write_text
     from rqbench.leaderboard import build_leaderboard
+    from rqbench.measures import parse_measure
 
+    measure = str(parse_measure(measure))  # aliases (MRR@10, Hit@10) name what records store (RR@10, ...)
     board = build_leaderboard(results, measure)
     table = Table(title=f"leaderboard: {measure}")
     table.add_column("system")

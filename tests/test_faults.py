@@ -44,6 +44,10 @@ def test_measure_aliases_in_a_suite_run_and_report(tmp_path: Path, data_root: Pa
     assert set(record["metrics"]) == {"RR@10", "Success@10", "nDCG@10"}
     report = rq("report", str(suite), "--out", str(tmp_path / "rep"), cwd=tmp_path, data_root=data_root)
     assert report.returncode == 0, report.stderr
+    board = rq("leaderboard", "-m", "MRR@10", "--markdown", str(tmp_path / "board.md"), cwd=tmp_path,
+               data_root=data_root)
+    assert board.returncode == 0, board.stderr
+    assert f"{record['metrics']['RR@10']:.4f}" in (tmp_path / "board.md").read_text()
 
 
 def test_check_expected_measures_are_validated_at_load(tmp_path: Path, data_root: Path) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import io
 import re
+import shutil
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -245,15 +246,22 @@ def test_no_baseline_and_missing_configured_baseline(records_path: Path) -> None
     assert explicit.baseline == "dense" and set(explicit.comparisons["RR@10"]) == {"dense-same", "dense-worse"}
 
 
-def test_torn_records_line(records_path: Path, tmp_path: Path) -> None:
+def test_torn_records_line(records_path: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A torn last line (a killed writer) is skipped with a warning naming it; the intact records report."""
     broken = tmp_path / SUITE / "records.jsonl"
     broken.parent.mkdir(parents=True)
     lines = records_path.read_text(encoding="utf-8").splitlines(keepends=True)
     broken.write_text("".join(lines[:2]) + lines[2][: len(lines[2]) // 2], encoding="utf-8")
+    shutil.copytree(records_path.parent / "perquery", broken.parent / "perquery")
+    write_report(broken, tmp_path / "out")
+    assert f"{broken}:3: the last line is torn" in capsys.readouterr().err
+    assert (tmp_path / "out" / "report.md").is_file()
+    # a broken line that is not the last one is still an error naming it
+    broken.write_text(lines[0] + lines[1][: len(lines[1]) // 2] + "\n" + lines[2], encoding="utf-8")
     with pytest.raises(RqbenchError) as exc:
-        write_report(broken, tmp_path / "out")
-    assert str(exc.value).startswith(f"{broken}:3: invalid JSON")
-    assert not (tmp_path / "out").exists()
+        write_report(broken, tmp_path / "out2")
+    assert str(exc.value).startswith(f"{broken}:2: invalid JSON")
+    assert not (tmp_path / "out2").exists()
 
 
 def test_records_without_sidecar_location_and_single_variant(records_path: Path) -> None:

@@ -1,5 +1,5 @@
-"""Measures through ir-measures: parsing with aliases and "did you mean", aggregate and per-query values,
-and a plain-words definition recorded with every result.
+"""Measures through ir-measures: parsing names in any accepted spelling (`rqbench.measure_names`), aggregate
+and per-query values, and a plain-words definition recorded with every result.
 
 Aggregates are computed exactly as `ir_measures.calc_aggregate` does (the measure's own aggregator over
 `iter_calc`), so they equal ir-measures' numbers for the same files to the last bit. Every query in the
@@ -14,26 +14,16 @@ sees the same ranking: the one written in our run files.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from rqbench.errors import RqbenchError, did_you_mean
+from rqbench.errors import RqbenchError
+from rqbench.measure_names import UnknownName, split_measures, to_ir_measures
 from rqbench.types import Qrels, Run, ScoredDoc, sort_ranking
 
-# Common spellings in papers, mapped to ir-measures' names.
-ALIASES = {
-    "MRR": "RR",
-    "Recall": "R",
-    "Hit": "Success",
-    "HitRate": "Success",
-    "Hits": "Success",
-    "NDCG": "nDCG",
-    "ndcg": "nDCG",
-    "MAP": "AP",
-    "Precision": "P",
-}
+if TYPE_CHECKING:
+    from ir_measures import Measure
 
 DEFAULT_CURVE_CUTOFFS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000)
 
@@ -58,27 +48,68 @@ class Evaluation:
     n_queries: int
 
 
-def parse_measure(name: str, where: str | None = None) -> Any:
-    """An ir-measures measure from 'RR@10', 'MRR@10', 'Success@100', 'R(rel=2)@1000', ..."""
+def parse_measure(name: str, where: str | None = None) -> Measure:
+    """An ir-measures measure from any accepted spelling: ir-measures' ('RR@10', 'R(rel=2)@1000'), an alias
+    in any case ('MRR@10', 'ndcg@10', 'hit@10'), or trec_eval's ('ndcg_cut.10', 'recall_100', 'recip_rank').
+    Unknown or malformed: a one-line RqbenchError with a "did you mean"; `where` names the source."""
     import ir_measures
 
     text = name.strip()
-    head = re.match(r"[A-Za-z_]+", text)
-    if head and head.group(0) in ALIASES:
-        text = ALIASES[head.group(0)] + text[head.end():]
+    if not text:
+        raise RqbenchError("empty measure name", where)
     try:
-        return ir_measures.parse_measure(text)
-    except (NameError, ValueError, TypeError, SyntaxError) as exc:
-        known = [*ir_measures.measures.registry.keys(), *ALIASES]
-        stem = head.group(0) if head else name
-        hint = did_you_mean(stem, known) if stem not in known else f" ({exc})"
-        raise RqbenchError(f"unknown or malformed measure '{name}'{hint}", where) from None
+        measure = ir_measures.parse_measure(to_ir_measures(text))
+    except UnknownName as exc:
+        raise RqbenchError(f"unknown or malformed measure '{text}'{exc.hint}", where) from None
+    except (NameError, ValueError, TypeError, SyntaxError, KeyError) as exc:
+        raise RqbenchError(f"unknown or malformed measure '{text}' ({exc})", where) from None
+    problem = _parameter_problem(measure)
+    if problem:
+        raise RqbenchError(f"unknown or malformed measure '{text}' ({problem})", where)
+    return measure
 
 
-def parse_measures(names: Sequence[str], where: str | None = None) -> list[Any]:
-    if not names:
+def _parameter_problem(measure: Measure) -> str | None:
+    """What is wrong with a parsed measure's parameters (ir-measures itself only checks when evaluating)."""
+    supported = measure.SUPPORTED_PARAMS
+    unknown = sorted(set(measure.params) - set(supported))
+    if unknown:
+        return f"{measure.NAME} has no parameter {', '.join(unknown)}; it takes {', '.join(sorted(supported))}"
+    for key, info in supported.items():
+        if key not in measure.params:
+            if info.required:
+                at = f", as in {measure.NAME}@10" if key == measure.AT_PARAM else ""
+                return f"{measure.NAME} needs its parameter '{key}'{at}"
+        elif not info.validate(measure.params[key]):
+            if isinstance(info.choices, list | tuple | set | frozenset):
+                return f"invalid {key}={measure.params[key]!r}; choose from {', '.join(map(repr, info.choices))}"
+            kind = getattr(info.dtype, "__name__", None)
+            return f"invalid {key}={measure.params[key]!r}" + (f"; it must be {kind}" if kind else "")
+    return None
+
+
+def parse_measure_list(values: Sequence[str], where: str | None = None) -> list[Measure]:
+    """Measures from names and lists of names ("nDCG@10 P@5", "nDCG@10,R(rel=2)@1000": whitespace and commas
+    outside parentheses separate), each name as `parse_measure` takes it; de-duplicated, in order."""
+    if isinstance(values, str):
+        values = [values]
+    out: dict[str, Measure] = {}
+    for value in values:
+        try:
+            names = list(split_measures(value))
+        except ValueError as exc:
+            raise RqbenchError(f"unknown or malformed measure list: {exc}", where) from None
+        for name in names:
+            measure = parse_measure(name, where)
+            out.setdefault(str(measure), measure)
+    if not out:
         raise RqbenchError("no measures given", where)
-    return [parse_measure(n, where) for n in names]
+    return list(out.values())
+
+
+def parse_measures(names: Sequence[str], where: str | None = None) -> list[Measure]:
+    """`parse_measure_list` (kept for callers of the older name)."""
+    return parse_measure_list(names, where)
 
 
 def definition(measure: Any) -> str:

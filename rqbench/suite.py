@@ -47,7 +47,7 @@ from pathlib import Path
 from typing import Any
 
 from rqbench.errors import RqbenchError, did_you_mean
-from rqbench.suite_parts import EvalSet, canonical_measures, check_file_names, parse_evaluations
+from rqbench.suite_parts import EvalSet, canonical_measure, canonical_measures, check_file_names, parse_evaluations
 
 SUITE_KEYS = {"name", "description", "dataset", "split", "measures", "baseline", "depth",
               "exclude_query_id", "seed", "notes"}
@@ -194,7 +194,7 @@ def parse_suite(data: dict[str, Any], path: Path, text: str) -> Suite:
     measures = _typed(head, "measures", list, DEFAULT_MEASURES, w)
     if not measures or not all(isinstance(m, str) for m in measures):
         raise w.error("measures must be a non-empty list of strings", w.line_of("measures"))
-    measures = canonical_measures(measures, w, w.line_of("measures"))
+    measures = canonical_measures(measures, w, w.line_of("measures", w.line_of("suite") or 1))
     depth = _typed(head, "depth", int, 1000, w)
     if depth < 1:
         raise w.error("depth must be at least 1", w.line_of("depth"))
@@ -324,8 +324,11 @@ def _parse_check(raw: Any, variants: list[str], measures: list[str], w: _Where) 
         for measure, value in values.items():
             if not isinstance(value, int | float) or isinstance(value, bool):
                 raise w.error(f"expected value of '{measure}' must be a number", w.line_of(measure))
-        names = canonical_measures(list(values), w, w.line_of(f"check.expected.{variant}") or w.line_of(variant))
-        for given, name in zip(values, names, strict=True):
+        table_line = w.line_of(f"check.expected.{variant}") or w.line_of(variant)
+        names = [canonical_measure(m, w, w.line_of(m, table_line or 1) or table_line) for m in values]
+        for i, (given, name) in enumerate(zip(values, names, strict=True)):
+            if name in names[:i]:
+                raise w.error(f"[check.expected.{variant}] names {name} twice", w.line_of(given, table_line or 1))
             if name not in measures:
                 raise w.error(f"[check.expected.{variant}] names '{given}', which the suite does not measure on "
                               f"its first evaluation set ({', '.join(measures)})", w.line_of(given))

@@ -1,6 +1,6 @@
 """Parts of a suite file that stand on their own: evaluation sets, measure names, variant file names.
 
-Measure names are canonical once a suite is loaded (`MRR@10` -> `RR@10`, `Hit@10` -> `Success@10`), so
+Measure names are canonical once a suite is loaded (`MRR@10` -> `RR@10`, `ndcg_cut.10` -> `nDCG@10`), so
 records, reports and the CI gate all use ir-measures' names; an unknown measure is a one-line error with
 the file and line before any work. Variant names become file names (runs, per-query sidecars): two names
 that map to the same file, or a name too long for a file system, are errors at load time.
@@ -41,16 +41,25 @@ class EvalSet:
 
 
 def canonical_measures(names: list[str], w: Where, line: int | None) -> list[str]:
-    """ir-measures' names for `names` (aliases resolved); unknown or malformed: one line with file:line."""
+    """ir-measures' names for a suite's measure list: any spelling `rqbench.measures.parse_measure_list`
+    takes (aliases, trec_eval names, "nDCG@10 P@5" in one string), de-duplicated; unknown or malformed: one
+    line with file:line."""
+    from rqbench.measures import parse_measure_list
+
+    try:
+        return [str(m) for m in parse_measure_list(names)]
+    except RqbenchError as exc:
+        raise w.error(exc.problem, line) from None
+
+
+def canonical_measure(name: str, w: Where, line: int | None) -> str:
+    """ir-measures' name for one measure (a [check] key); unknown or malformed: one line with file:line."""
     from rqbench.measures import parse_measure
 
-    out = []
-    for name in names:
-        try:
-            out.append(str(parse_measure(name)))
-        except RqbenchError as exc:
-            raise w.error(exc.problem, line) from None
-    return out
+    try:
+        return str(parse_measure(name))
+    except RqbenchError as exc:
+        raise w.error(exc.problem, line) from None
 
 
 def check_file_names(variants: list[tuple[str, int | None]], w: Where) -> None:

@@ -1,5 +1,8 @@
 """Core value types (Doc, Query, ScoredDoc, Run, Qrels) and TREC run/qrels reading and writing.
 
+Every reader streams lines with `iter_lines`, which reads gzipped files (found by their magic bytes) as
+their content, so `run.trec.gz` or `qrels.txt.gz` read like the plain files, line numbers included.
+
 Tie-breaking: a ranking is ordered by score descending, then by docid *descending*. That is the order
 trec_eval (and so ir-measures' pytrec_eval provider) re-sorts every run into, so the rank column we
 write is exactly the order that gets evaluated, on every machine.
@@ -7,11 +10,15 @@ write is exactly the order that gets evaluated, on every machine.
 
 from __future__ import annotations
 
+import gzip
+import io
 import math
 import re
-from collections.abc import Iterable, Iterator
+import zlib
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO, cast
 
 from rqbench.errors import RqbenchError
 
@@ -72,28 +79,84 @@ def normalize_run(run: Run, k: int | None = None) -> Run:
     return {qid: sort_ranking(docs, k) for qid, docs in run.items()}
 
 
-def iter_lines(path: str | Path) -> Iterator[tuple[int, str]]:
-    """(line number, line without newline) for every line; non-UTF-8 bytes are a one-line error
-    naming the line they are on (each line is decoded on its own, so the number is exact)."""
+OnError = Callable[[RqbenchError], None]
+"""Where a lenient reader reports a problem and goes on (`data inspect` lists them all); None: raise it."""
+
+GZIP_MAGIC = b"\x1f\x8b"
+
+
+def open_binary(path: str | Path) -> BinaryIO:
+    """The file's bytes, decompressed when it starts with the gzip magic bytes (whatever its name)."""
+    with Path(path).open("rb") as probe:
+        packed = probe.read(2) == GZIP_MAGIC
+    if not packed:
+        return Path(path).open("rb")
+    return cast(BinaryIO, io.BufferedReader(gzip.open(path, "rb"), 1 << 16))  # line iteration in C
+
+
+def report(problem: RqbenchError, on_error: OnError | None) -> None:
+    """Raise `problem`, or hand it to `on_error` (a lenient reader then goes on)."""
+    if on_error is None:
+        raise problem
+    on_error(problem)
+
+
+class reported:  # lower case: used like a function, `with reported(on_error):`
+    """A RqbenchError in the `with` block is raised, or with `on_error` reported, and the code after the
+    block runs. One instance may guard every line of a loop (cheaper than a new one per line)."""
+
+    __slots__ = ("on_error",)
+
+    def __init__(self, on_error: OnError | None):
+        self.on_error = on_error
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: object) -> bool:
+        if self.on_error is None or not isinstance(exc, RqbenchError):
+            return False
+        self.on_error(exc)
+        return True
+
+
+def noting(on_error: OnError | None, seen: list[RqbenchError]) -> OnError | None:
+    """`on_error` that also keeps each problem in `seen` (so a file whose every line is bad is not also
+    reported as empty); None stays None."""
+    if on_error is None:
+        return None
+
+    def note(problem: RqbenchError) -> None:
+        seen.append(problem)
+        on_error(problem)
+
+    return note
+
+
+def iter_lines(path: str | Path, on_error: OnError | None = None) -> Iterator[tuple[int, str]]:
+    """(line number, line without newline) for every line, of a plain or gzipped file; non-UTF-8 bytes are
+    a one-line error naming the line they are on (each line is decoded on its own, so the number is
+    exact); with `on_error` such a line is reported and skipped."""
     path = Path(path)
     if not path.exists():
         raise RqbenchError("file not found", path)
     if path.is_dir():
         raise RqbenchError("is a directory, expected a file", path)
-    with path.open("rb") as fh:
-        for lineno, raw in enumerate(fh, start=1):
-            try:
-                line = raw.decode("utf-8")
-            except UnicodeDecodeError as exc:
-                raise RqbenchError(
-                    f"not valid UTF-8 (byte 0x{raw[exc.start]:02x} at column {exc.start + 1}); "
-                    "re-encode the file as UTF-8",
-                    path,
-                    lineno,
-                ) from None
-            if lineno == 1 and line.startswith("\ufeff"):
-                line = line[1:]  # a UTF-8 byte-order mark is not content
-            yield lineno, line.rstrip("\r\n")
+    lineno = 0
+    with open_binary(path) as fh:
+        try:
+            for lineno, raw in enumerate(fh, start=1):
+                try:
+                    line = raw.decode("utf-8")
+                except UnicodeDecodeError as exc:
+                    report(RqbenchError(f"not valid UTF-8 (byte 0x{raw[exc.start]:02x}) at column {exc.start + 1}; "
+                                        "re-encode the file as UTF-8", path, lineno), on_error)
+                    continue
+                if lineno == 1 and line.startswith("\ufeff"):
+                    line = line[1:]  # a UTF-8 byte-order mark is not content
+                yield lineno, line.rstrip("\r\n")
+        except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
+            raise RqbenchError(f"damaged gzip file ({exc}); compress it again", path, lineno + 1) from None
 
 
 _WHITESPACE = re.compile(r"\s")  # str patterns: exactly the characters str.isspace() accepts
@@ -208,36 +271,39 @@ def write_trec_run(run: Run, path: str | Path, tag: str = "rqbench") -> None:
     atomic_write_text(path, "".join(lines))
 
 
-def read_qrels(path: str | Path) -> Qrels:
-    """Read qrels in TREC form (qid iter docid rel) or BEIR TSV form (query-id corpus-id score, header)."""
+def read_qrels(path: str | Path, on_error: OnError | None = None) -> Qrels:
+    """Read qrels in TREC form (qid iter docid rel) or BEIR TSV form (query-id corpus-id score, header).
+    With `on_error`, a bad line is reported and skipped (the first judgement of a pair is kept)."""
     path = Path(path)
     qrels: Qrels = {}
-    for lineno, line in iter_lines(path):
+    seen: list[RqbenchError] = []
+    on_error = noting(on_error, seen)
+    guard = reported(on_error)
+    for lineno, line in iter_lines(path, on_error):
         if not line.strip():
             continue
         parts = line.split("\t") if "\t" in line else line.split()
         parts = [p.strip() for p in parts]
         if lineno == 1 and parts and parts[0].lower() in {"query-id", "qid", "query_id", "query"}:
             continue  # BEIR header
-        if len(parts) == 4:
-            qid, _, docid, rel = parts
-        elif len(parts) == 3:
-            qid, docid, rel = parts
-        else:
-            raise RqbenchError(
-                f"expected 4 columns (qid iter docid rel) or 3 (qid docid rel), found {len(parts)}"
-                + _too_many_columns(len(parts), 4),
-                path,
-                lineno,
-            )
-        check_id("query", qid, path, lineno)
-        check_id("document", docid, path, lineno)
-        judged = qrels.setdefault(qid, {})
-        if docid in judged:
-            raise RqbenchError(f"document '{docid}' judged twice for query '{qid}'", path, lineno)
-        judged[docid] = _parse_int(rel, "relevance", path, lineno)
-    if not qrels:
-        raise RqbenchError("qrels file is empty", path)
+        with guard:
+            if len(parts) not in (3, 4):
+                raise RqbenchError(
+                    f"expected 4 columns (qid iter docid rel) or 3 (qid docid rel), found {len(parts)}"
+                    + _too_many_columns(len(parts), 4),
+                    path,
+                    lineno,
+                )
+            qid, docid, rel = parts[0], parts[-2], parts[-1]
+            check_id("query", qid, path, lineno)
+            check_id("document", docid, path, lineno)
+            judged = qrels.get(qid)
+            if judged is not None and docid in judged:
+                raise RqbenchError(f"document '{docid}' judged twice for query '{qid}'", path, lineno)
+            relevance = _parse_int(rel, "relevance", path, lineno)  # before the query gets an entry
+            qrels.setdefault(qid, {})[docid] = relevance
+    if not qrels and not seen:
+        report(RqbenchError("qrels file is empty", path), on_error)
     return qrels
 
 

@@ -11,10 +11,11 @@ from typing import Any
 from rqbench.data.assemble import Assembler
 from rqbench.data.dataset import Dataset
 from rqbench.errors import RqbenchError
-from rqbench.types import Doc, Qrels, Query
+from rqbench.types import Doc, Qrels, Query, check_id
 
 
-def load_irds(dataset_id: str, name: str, where: str | None = None, split: str | None = None) -> Dataset:
+def open_irds(dataset_id: str, name: str, where: str | None = None) -> Any:
+    """The ir_datasets dataset (nothing is read yet); a missing package or unknown id is one line."""
     try:
         import ir_datasets
     except ImportError:
@@ -22,9 +23,31 @@ def load_irds(dataset_id: str, name: str, where: str | None = None, split: str |
                            "needs ir_datasets: pip install 'rqbench[irds]'" if name != dataset_id else
                            "ir_datasets is not installed: pip install 'rqbench[irds]'", where) from None
     try:
-        ds = ir_datasets.load(dataset_id)
+        return ir_datasets.load(dataset_id)
     except KeyError:
         raise RqbenchError(f"unknown ir_datasets id '{dataset_id}'", where) from None
+
+
+def irds_split(dataset_id: str, split: str | None = None) -> str:
+    """The split name an id's queries and qrels get: `split`, else the id's last part."""
+    return split or dataset_id.rstrip("/").rsplit("/", 1)[-1]
+
+
+def irds_qrels(dataset_id: str, name: str, where: str | None = None) -> Qrels:
+    """Only the qrels of an ir_datasets id (documents and queries are not read); ids are checked."""
+    ds = open_irds(dataset_id, name, where)
+    qrels = _qrels(ds)
+    if not qrels:
+        raise RqbenchError(f"ir_datasets '{dataset_id}' has no qrels", where)
+    for qid, judged in qrels.items():
+        check_id("query", qid, dataset_id)
+        for docid in judged:
+            check_id("document", docid, dataset_id)
+    return qrels
+
+
+def load_irds(dataset_id: str, name: str, where: str | None = None, split: str | None = None) -> Dataset:
+    ds = open_irds(dataset_id, name, where)
     if not ds.has_docs():
         raise RqbenchError(f"ir_datasets '{dataset_id}' has no documents", where)
     if not ds.has_queries():
@@ -55,14 +78,19 @@ def load_irds(dataset_id: str, name: str, where: str | None = None, split: str |
     if empty:
         assembler.warnings.append(f"{dataset_id}: {empty} queries with an empty text (dropped)")
 
-    split = split or dataset_id.rstrip("/").rsplit("/", 1)[-1]
+    split = irds_split(dataset_id, split)
+    qrels = _qrels(ds)
+    return assembler.build(
+        corpus, dataset_id, {split: (queries, dataset_id)}, {split: (qrels, dataset_id)} if qrels else {}
+    )
+
+
+def _qrels(ds: Any) -> Qrels:
     qrels: Qrels = {}
     if ds.has_qrels():
         for record in ds.qrels_iter():
             qrels.setdefault(str(record.query_id), {})[str(record.doc_id)] = int(record.relevance)
-    return assembler.build(
-        corpus, dataset_id, {split: (queries, dataset_id)}, {split: (qrels, dataset_id)} if qrels else {}
-    )
+    return qrels
 
 
 def _field(record: Any, name: str) -> str:

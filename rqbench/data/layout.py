@@ -1,10 +1,14 @@
 """Which files in a dataset folder are the corpus, the query sets and the qrels, and their split names.
 
 - beir: corpus.jsonl; queries.jsonl holds the queries of every split, a split's queries being those its
-  qrels/<split>.tsv judges; each queries.<name>.jsonl adds split <name> (with qrels/<name>.tsv if any).
-- tsv / trec: collection.tsv or corpus.tsv (tsv), docs.trec or corpus.trec (trec); queries[.<split>].tsv
-  or .trec and qrels[.<split>].txt or .tsv beside it. No middle name means split "test". Anything
-  else (runs/, *.trec run files, README) is ignored.
+  qrels/<split>.tsv (or .txt) judges; each queries.<split>.jsonl adds split <split> (with
+  qrels/<split>.tsv if any).
+- tsv (MS MARCO): collection.tsv or corpus.tsv; queries[.<split>].tsv and qrels[.<split>].txt or .tsv.
+- trec: docs.trec or corpus.trec; queries[.<split>].trec (or .tsv) and qrels[.<split>].txt or .tsv.
+
+No middle name means split "test" ("-" or "_" may stand for the dot). Any of these files may be gzipped
+and named NAME.gz (a folder holding both NAME and NAME.gz is an error: which one is meant?). Anything
+else (runs/, *.trec run files, README) is ignored. `describe_layouts()` says the same for users.
 """
 
 from __future__ import annotations
@@ -22,9 +26,18 @@ CORPUS_NAMES = {
     "trec": ("docs.trec", "corpus.trec"),
 }
 DEFAULT_SPLIT = "test"
-_QUERIES = re.compile(r"queries(?:[._-](?P<split>.+))?\.(?:tsv|trec)", re.I)
-_QRELS = re.compile(r"qrels(?:[._-](?P<split>.+))?\.(?:txt|tsv)", re.I)
-_BEIR_QUERIES = re.compile(r"queries[._-](?P<split>.+)\.jsonl", re.I)
+GZ = ".gz"
+_QUERIES = re.compile(r"queries(?:[._-](?P<split>.+))?\.(?:tsv|trec)(?:\.gz)?", re.I)
+_QRELS = re.compile(r"qrels(?:[._-](?P<split>.+))?\.(?:txt|tsv)(?:\.gz)?", re.I)
+_BEIR_QUERIES = re.compile(r"queries[._-](?P<split>.+)\.jsonl(?:\.gz)?", re.I)
+_BEIR_QRELS = re.compile(r"(?P<split>.+)\.(?:tsv|txt)(?:\.gz)?", re.I)
+_LAYOUT_FILES = {
+    "beir": ("queries.jsonl (all splits: a split's queries are those its qrels judge), "
+             "queries.<split>.jsonl; qrels/<split>.tsv or qrels/<split>.txt"),
+    "tsv": "queries.tsv, queries.<split>.tsv; qrels.txt or qrels.tsv, qrels.<split>.txt or qrels.<split>.tsv",
+    "trec": "queries.trec, queries.<split>.trec (or .tsv); qrels.txt, qrels.<split>.txt (or .tsv)",
+}
+_LAYOUT_TITLES = {"beir": "beir", "tsv": "tsv (MS MARCO)", "trec": "trec (SGML)"}
 
 
 @dataclass
@@ -36,38 +49,62 @@ class Layout:
     qrels: dict[str, Path] = field(default_factory=dict)
 
 
+def describe_layouts() -> str:
+    """The accepted file names of a dataset folder, per layout, for users (data inspect, the README)."""
+    width = max(len(title) for title in _LAYOUT_TITLES.values())
+    lines = ["Accepted file names in a dataset folder (the corpus file decides the layout):"]
+    for fmt, title in _LAYOUT_TITLES.items():
+        corpus = " or ".join(CORPUS_NAMES[fmt])
+        lines.append(f"  {title.ljust(width)}  corpus: {corpus}")
+        lines.append(f"  {''.ljust(width)}  queries, qrels: {_LAYOUT_FILES[fmt]}")
+    lines.append(f'No <split> in a name means split "{DEFAULT_SPLIT}". Any file may be gzipped and named '
+                 "NAME.gz (e.g. corpus.jsonl.gz, qrels/test.tsv.gz).")
+    return "\n".join(lines)
+
+
 def detect_format(folder: Path) -> str | None:
+    """The layout its corpus file names; without one, 'beir' for a qrels/ folder or queries.jsonl."""
     for fmt, names in CORPUS_NAMES.items():
-        if any((folder / name).is_file() for name in names):
+        if any(_named(folder, name) for name in names):
             return fmt
+    if (folder / "qrels").is_dir() or _named(folder, "queries.jsonl"):
+        return "beir"
     return None
 
 
-def expected_corpus_names() -> str:
-    names = [name for group in CORPUS_NAMES.values() for name in group]
-    return ", ".join(names[:-1]) + " or " + names[-1]
+def expected_corpus_names(fmt: str | None = None) -> str:
+    """The corpus file names of layout `fmt` (None: of every layout), for a one-line error."""
+    names = list(CORPUS_NAMES[fmt]) if fmt in CORPUS_NAMES else [n for group in CORPUS_NAMES.values() for n in group]
+    listed = ", ".join(names[:-1]) + " or " + names[-1] if len(names) > 1 else names[0]
+    return listed + "; each may be gzipped as NAME.gz"
 
 
 def discover(folder: Path, fmt: str | None) -> Layout:
     """The files of `folder` for layout `fmt` (None: no known corpus file; query/qrels files still found)."""
     layout = Layout()
     for name in CORPUS_NAMES.get(fmt or "", ()):
-        if (folder / name).is_file():
-            layout.corpus = folder / name
+        layout.corpus = _named(folder, name)
+        if layout.corpus is not None:
             break
     files = sorted(p for p in folder.iterdir() if p.is_file())
     if fmt == "beir":
-        if (folder / "queries.jsonl").is_file():
-            layout.pool = folder / "queries.jsonl"
+        layout.pool = _named(folder, "queries.jsonl")
         _collect(layout.queries, files, _BEIR_QUERIES)
         qrels_dir = folder / "qrels"
         if qrels_dir.is_dir():
-            qrels_files = sorted(p for p in qrels_dir.iterdir() if p.is_file() and p.suffix in {".tsv", ".txt"})
-            _collect(layout.qrels, qrels_files, re.compile(r"(?P<split>.+)\.(?:tsv|txt)"))
+            _collect(layout.qrels, sorted(p for p in qrels_dir.iterdir() if p.is_file()), _BEIR_QRELS)
     else:
         _collect(layout.queries, files, _QUERIES)
         _collect(layout.qrels, files, _QRELS)
     return layout
+
+
+def _named(folder: Path, name: str) -> Path | None:
+    """folder/name or folder/name.gz, whichever is a file; both is an error."""
+    found = [path for path in (folder / name, folder / (name + GZ)) if path.is_file()]
+    if len(found) > 1:
+        raise RqbenchError(f"two files for one part: {name} and {name}{GZ} (keep one)", folder)
+    return found[0] if found else None
 
 
 def _collect(into: dict[str, Path], files: list[Path], pattern: re.Pattern[str]) -> None:

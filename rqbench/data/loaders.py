@@ -2,20 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from rqbench.data.assemble import Assembler
 from rqbench.data.dataset import Dataset
 from rqbench.data.irds import load_irds
-from rqbench.data.layout import CORPUS_NAMES, detect_format, discover, expected_corpus_names
-from rqbench.data.readers import SGML_SUFFIXES, exact_utf8_line, read_corpus, read_queries
+from rqbench.data.layout import Layout, detect_format, discover, expected_corpus_names
+from rqbench.data.readers import SGML_SUFFIXES, read_corpus, read_queries
 from rqbench.data.resolve import Plan, resolve_spec
 from rqbench.errors import RqbenchError
-from rqbench.types import Qrels, read_qrels
+from rqbench.types import Doc, OnError, read_qrels, report, reported
 
 DatasetSpec = str | Path | Mapping[str, Any]
+T = TypeVar("T")
 
 
 def load_dataset(spec: DatasetSpec, data_root: Path | None = None, where: str | None = None) -> Dataset:
@@ -36,39 +37,67 @@ def load_with_format(
     return load_folder(plan)
 
 
-def load_folder(plan: Plan) -> tuple[Dataset, str]:
+def folder_files(plan: Plan) -> tuple[Layout, str | None]:
+    """The files a folder plan reads (explicit files in the plan over discovered ones) and its format
+    (None: no corpus file to tell it). Only directory listings are read."""
     folder = plan.folder
     assert folder is not None
     fmt = plan.fmt or detect_format(folder)
-    layout = discover(folder, fmt)
-    corpus_path = plan.corpus or layout.corpus
-    if corpus_path is None:
-        expected = " or ".join(CORPUS_NAMES[plan.fmt]) if plan.fmt else expected_corpus_names()
-        raise RqbenchError(f"no corpus file in this folder (expected {expected})", folder)
-    fmt = fmt or _format_of(corpus_path)
-
+    found = discover(folder, fmt)
+    corpus = plan.corpus or found.corpus
+    fmt = fmt or (_format_of(corpus) if corpus is not None else None)
     if plan.queries is not None:
-        query_files, pool_file = plan.queries, None
-    else:
-        query_files, pool_file = layout.queries, layout.pool
-    qrels_files = plan.qrels if plan.qrels is not None else layout.qrels
+        found.queries, found.pool = plan.queries, None
+    if plan.qrels is not None:
+        found.qrels = plan.qrels
+    found.corpus = corpus
+    return found, fmt
 
-    corpus = read_corpus(corpus_path, fmt)
-    queries = {split: (read_queries(path, fmt), path) for split, path in query_files.items()}
-    qrels = {split: (_read_qrels(path), path) for split, path in qrels_files.items()}
-    pool = (read_queries(pool_file, fmt), pool_file) if pool_file is not None else None
+
+def load_folder(plan: Plan, on_error: OnError | None = None) -> tuple[Dataset, str]:
+    """Read and assemble a folder. With `on_error`, every problem of every file is reported to it and
+    reading goes on (errors of the assembly, after all files are read, are still raised)."""
+    folder = plan.folder
+    assert folder is not None
+    layout, fmt = folder_files(plan)
+    corpus: dict[str, Doc] = {}
+    if layout.corpus is None:
+        problem = f"no corpus file in this folder (expected {expected_corpus_names(plan.fmt)})"
+        report(RqbenchError(problem, folder), on_error)
+    else:
+        with reported(on_error):
+            corpus = read_corpus(layout.corpus, fmt, on_error)
+
+    def queries_of(path: Path) -> dict:
+        return read_queries(path, fmt, on_error)
+
+    def qrels_of(path: Path) -> dict:
+        return read_qrels(path, on_error)
+
+    queries = _each(layout.queries, queries_of, on_error)
+    qrels = _each(layout.qrels, qrels_of, on_error)
+    pool = None
+    if layout.pool is not None:
+        with reported(on_error):
+            pool = (queries_of(layout.pool), layout.pool)
 
     assembler = Assembler(plan.name, str(folder), root=folder)
-    return assembler.build(corpus, corpus_path, queries, qrels, pool), fmt
+    return assembler.build(corpus, layout.corpus or folder, queries, qrels, pool), fmt or "tsv"
 
 
-def _read_qrels(path: Path) -> Qrels:
-    with exact_utf8_line(path):
-        return read_qrels(path)
+def _each(
+    files: dict[str, Path], read: Callable[[Path], T], on_error: OnError | None
+) -> dict[str, tuple[T, Path]]:
+    """split -> (parsed file, file); with `on_error`, a file that cannot be read is reported and left out."""
+    parsed: dict[str, tuple[T, Path]] = {}
+    for split, path in files.items():
+        with reported(on_error):
+            parsed[split] = (read(path), path)
+    return parsed
 
 
 def _format_of(corpus: Path) -> str:
-    suffix = corpus.suffix.lower()
+    suffix = Path(corpus.name.lower().removesuffix(".gz")).suffix
     if suffix == ".jsonl":
         return "beir"
     return "trec" if suffix in SGML_SUFFIXES else "tsv"

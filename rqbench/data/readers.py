@@ -1,7 +1,9 @@
 """Parsers for one corpus or query file each (JSONL, TSV, TREC SGML).
 
 Every problem is a RqbenchError naming the file and line. Files are streamed with `iter_lines`, so a
-non-UTF-8 byte is reported with its line too. Blank lines are skipped everywhere. Every document and
+non-UTF-8 byte is reported with its line too, and a gzipped file reads as its content (NAME.gz, or any
+name: the gzip magic bytes decide). Blank lines are skipped everywhere. With `on_error` (data inspect) a
+bad line or element is reported and skipped, and reading goes on. Every document and
 query id must be non-empty and free of whitespace (`rqbench.types.check_id`): runs and qrels are
 whitespace-separated, so such an id could never be written to or read back from a run.
 """
@@ -11,12 +13,11 @@ from __future__ import annotations
 import csv
 import json
 import re
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from rqbench.errors import RqbenchError
-from rqbench.types import Doc, Query, check_id, iter_lines
+from rqbench.types import Doc, OnError, Query, check_id, iter_lines, noting, report, reported
 
 _DOC_HEADER = {"id", "_id", "docid", "doc_id", "doc-id", "pid", "corpus-id"}
 _QUERY_HEADER = {"id", "_id", "qid", "query_id", "query-id"}
@@ -24,36 +25,11 @@ _DOC_COLUMNS = {2: "id, text", 3: "id, title, text"}
 SGML_SUFFIXES = {".trec", ".sgml", ".xml"}
 
 
-def data_lines(path: Path) -> Iterator[tuple[int, str]]:
-    """Non-blank lines with their numbers; a UTF-8 byte-order mark on line 1 is dropped."""
-    with exact_utf8_line(path):
-        for lineno, line in iter_lines(path):
-            if lineno == 1 and line.startswith("\ufeff"):
-                line = line[1:]
-            if line.strip():
-                yield lineno, line
-
-
-@contextmanager
-def exact_utf8_line(path: Path) -> Iterator[None]:
-    """Re-number iter_lines' UTF-8 error with the line that really holds the bad byte.
-
-    The text layer decodes 8 KiB chunks, so iter_lines reports the line where the bad chunk starts,
-    not the line with the byte. Only the error path pays for the re-scan.
-    """
-    try:
-        yield
-    except RqbenchError as exc:
-        if not exc.problem.startswith("not valid UTF-8"):
-            raise
-        with Path(path).open("rb") as fh:
-            for lineno, raw in enumerate(fh, start=1):
-                try:
-                    raw.decode("utf-8")
-                except UnicodeDecodeError as bad:
-                    problem = f"not valid UTF-8 (byte 0x{raw[bad.start]:02x}); re-encode the file as UTF-8"
-                    raise RqbenchError(problem, exc.path, lineno) from None
-        raise
+def data_lines(path: Path, on_error: OnError | None = None) -> Iterator[tuple[int, str]]:
+    """Non-blank lines with their numbers (a UTF-8 byte-order mark on line 1 is dropped by iter_lines)."""
+    for lineno, line in iter_lines(path, on_error):
+        if line.strip():
+            yield lineno, line
 
 
 def split_tsv(line: str, wanted: tuple[int, ...]) -> list[str]:
@@ -115,71 +91,79 @@ def _json_field(obj: dict, key: str, path: Path, lineno: int, required: bool = T
     return value
 
 
-def read_jsonl_docs(path: Path) -> dict[str, Doc]:
+def read_jsonl_docs(path: Path, on_error: OnError | None = None) -> dict[str, Doc]:
     """BEIR corpus.jsonl: one object per line with `_id`, `text` and an optional `title`."""
     docs: dict[str, Doc] = {}
-    for lineno, line in data_lines(path):
-        obj = _json_object(line, path, lineno)
-        doc = Doc(
-            _json_field(obj, "_id", path, lineno).strip(),
-            _json_field(obj, "title", path, lineno, required=False),
-            _json_field(obj, "text", path, lineno),
-        )
-        _add_doc(docs, doc, path, lineno)
+    guard = reported(on_error)
+    for lineno, line in data_lines(path, on_error):
+        with guard:
+            obj = _json_object(line, path, lineno)
+            doc = Doc(
+                _json_field(obj, "_id", path, lineno).strip(),
+                _json_field(obj, "title", path, lineno, required=False),
+                _json_field(obj, "text", path, lineno),
+            )
+            _add_doc(docs, doc, path, lineno)
     return docs
 
 
-def read_jsonl_queries(path: Path) -> dict[str, Query]:
+def read_jsonl_queries(path: Path, on_error: OnError | None = None) -> dict[str, Query]:
     """BEIR queries.jsonl: one object per line with `_id` and `text`."""
     queries: dict[str, Query] = {}
-    for lineno, line in data_lines(path):
-        obj = _json_object(line, path, lineno)
-        query = Query(_json_field(obj, "_id", path, lineno).strip(), _json_field(obj, "text", path, lineno))
-        _add_query(queries, query, path, lineno)
+    guard = reported(on_error)
+    for lineno, line in data_lines(path, on_error):
+        with guard:
+            obj = _json_object(line, path, lineno)
+            query = Query(_json_field(obj, "_id", path, lineno).strip(), _json_field(obj, "text", path, lineno))
+            _add_query(queries, query, path, lineno)
     return queries
 
 
 # ------------------------------------------------------------------------------------------------ TSV
 
 
-def read_tsv_docs(path: Path) -> dict[str, Doc]:
-    """id<TAB>text or id<TAB>title<TAB>text; the first row fixes the column count for the file."""
+def read_tsv_docs(path: Path, on_error: OnError | None = None) -> dict[str, Doc]:
+    """id<TAB>text or id<TAB>title<TAB>text; the first good row fixes the column count for the file."""
     docs: dict[str, Doc] = {}
     ncols = 0
     first = 0
-    for lineno, line in data_lines(path):
-        parts = split_tsv(line, (ncols,) if ncols else (2, 3))
-        if not ncols:
-            if len(parts) not in _DOC_COLUMNS:
+    guard = reported(on_error)
+    for lineno, line in data_lines(path, on_error):
+        with guard:
+            parts = split_tsv(line, (ncols,) if ncols else (2, 3))
+            if not ncols:
+                if len(parts) not in _DOC_COLUMNS:
+                    raise RqbenchError(
+                        f"expected 2 columns (id, text) or 3 (id, title, text), found {len(parts)}",
+                        path,
+                        lineno,
+                    )
+                ncols, first = len(parts), lineno
+                if parts[0].strip().lower() in _DOC_HEADER:
+                    continue
+            elif len(parts) != ncols:
                 raise RqbenchError(
-                    f"expected 2 columns (id, text) or 3 (id, title, text), found {len(parts)}",
+                    f"expected {ncols} columns ({_DOC_COLUMNS[ncols]}) as on line {first}, found {len(parts)}",
                     path,
                     lineno,
                 )
-            ncols, first = len(parts), lineno
-            if parts[0].strip().lower() in _DOC_HEADER:
-                continue
-        elif len(parts) != ncols:
-            raise RqbenchError(
-                f"expected {ncols} columns ({_DOC_COLUMNS[ncols]}) as on line {first}, found {len(parts)}",
-                path,
-                lineno,
-            )
-        title = parts[1] if ncols == 3 else ""
-        _add_doc(docs, Doc(parts[0].strip(), title, parts[-1]), path, lineno)
+            title = parts[1] if ncols == 3 else ""
+            _add_doc(docs, Doc(parts[0].strip(), title, parts[-1]), path, lineno)
     return docs
 
 
-def read_tsv_queries(path: Path) -> dict[str, Query]:
+def read_tsv_queries(path: Path, on_error: OnError | None = None) -> dict[str, Query]:
     """id<TAB>text; a header row (id/qid ...) on line 1 is skipped."""
     queries: dict[str, Query] = {}
-    for lineno, line in data_lines(path):
-        parts = split_tsv(line, (2,))
-        if len(parts) != 2:
-            raise RqbenchError(f"expected 2 columns (id, text), found {len(parts)}", path, lineno)
-        if not queries and parts[0].strip().lower() in _QUERY_HEADER:
-            continue
-        _add_query(queries, Query(parts[0].strip(), parts[1]), path, lineno)
+    guard = reported(on_error)
+    for lineno, line in data_lines(path, on_error):
+        with guard:
+            parts = split_tsv(line, (2,))
+            if len(parts) != 2:
+                raise RqbenchError(f"expected 2 columns (id, text), found {len(parts)}", path, lineno)
+            if not queries and parts[0].strip().lower() in _QUERY_HEADER:
+                continue
+            _add_query(queries, Query(parts[0].strip(), parts[1]), path, lineno)
     return queries
 
 
@@ -197,21 +181,22 @@ def _squash(text: str) -> str:
     return " ".join(text.split())
 
 
-def _blocks(path: Path, tag: str) -> Iterator[tuple[int, str]]:
-    """(line of <tag>, text from <tag> to </tag>) for each element; unclosed or nested ones are errors."""
+def _blocks(path: Path, tag: str, on_error: OnError | None = None) -> Iterator[tuple[int, str]]:
+    """(line of <tag>, text from <tag> to </tag>) for each element; unclosed or nested ones are errors
+    (with `on_error`: reported, and a nested <tag> starts the next element)."""
     open_tag, close_tag = f"<{tag}>", f"</{tag}>"
     start = 0
     lines: list[str] = []
-    for lineno, line in data_lines(path):
+    for lineno, line in data_lines(path, on_error):
         lower = line.lower()
         if open_tag in lower:
             if start:
-                raise RqbenchError(
+                report(RqbenchError(
                     f"<{tag.upper()}> inside another one (opened on line {start}); is a "
                     f"</{tag.upper()}> missing?",
                     path,
                     lineno,
-                )
+                ), on_error)
             start, lines = lineno, []
         if start:
             lines.append(line)
@@ -219,73 +204,82 @@ def _blocks(path: Path, tag: str) -> Iterator[tuple[int, str]]:
                 yield start, "\n".join(lines)
                 start = 0
     if start:
-        raise RqbenchError(f"<{tag.upper()}> is never closed", path, start)
+        report(RqbenchError(f"<{tag.upper()}> is never closed", path, start), on_error)
 
 
 def _line_of(block: str, start: int, offset: int) -> int:
     return start + block.count("\n", 0, offset)
 
 
-def read_trec_docs(path: Path) -> dict[str, Doc]:
+def read_trec_docs(path: Path, on_error: OnError | None = None) -> dict[str, Doc]:
     """<DOC><DOCNO>id</DOCNO> text </DOC>; other tags are stripped, whitespace squashed to one space."""
     docs: dict[str, Doc] = {}
-    for start, block in _blocks(path, "doc"):
-        match = _DOCNO.search(block)
-        if match is None:
-            raise RqbenchError("<DOC> without a <DOCNO>", path, start)
-        lineno = _line_of(block, start, match.start())
-        body = block[: match.start()] + block[match.end() :]
-        title = ""
-        title_match = _TITLE.search(body)
-        if title_match:
-            title = _squash(_TAGS.sub(" ", title_match.group(1)))
-            body = body[: title_match.start()] + body[title_match.end() :]
-        _add_doc(docs, Doc(match.group(1), title, _squash(_TAGS.sub(" ", body))), path, lineno)
+    guard = reported(on_error)
+    for start, block in _blocks(path, "doc", on_error):
+        with guard:
+            match = _DOCNO.search(block)
+            if match is None:
+                raise RqbenchError("<DOC> without a <DOCNO>", path, start)
+            lineno = _line_of(block, start, match.start())
+            body = block[: match.start()] + block[match.end() :]
+            title = ""
+            title_match = _TITLE.search(body)
+            if title_match:
+                title = _squash(_TAGS.sub(" ", title_match.group(1)))
+                body = body[: title_match.start()] + body[title_match.end() :]
+            _add_doc(docs, Doc(match.group(1), title, _squash(_TAGS.sub(" ", body))), path, lineno)
     return docs
 
 
-def read_trec_topics(path: Path) -> dict[str, Query]:
+def read_trec_topics(path: Path, on_error: OnError | None = None) -> dict[str, Query]:
     """<top><num>id</num><title>text</title></top>, closing tags optional (classic TREC topics).
 
     The title is the query; <desc> is used only when a topic has no <title> at all.
     """
     queries: dict[str, Query] = {}
-    for start, block in _blocks(path, "top"):
-        num = _NUM.search(block)
-        if num is None or not num.group(1):
-            raise RqbenchError("topic without a <num>", path, start)
-        text = _TOPIC_TITLE.search(block) or _TOPIC_DESC.search(block)
-        if text is None:
-            raise RqbenchError(f"topic '{num.group(1)}' has no <title>", path, start)
-        lineno = _line_of(block, start, text.start())
-        _add_query(queries, Query(num.group(1), _squash(text.group(1))), path, lineno)
+    guard = reported(on_error)
+    for start, block in _blocks(path, "top", on_error):
+        with guard:
+            num = _NUM.search(block)
+            if num is None or not num.group(1):
+                raise RqbenchError("topic without a <num>", path, start)
+            text = _TOPIC_TITLE.search(block) or _TOPIC_DESC.search(block)
+            if text is None:
+                raise RqbenchError(f"topic '{num.group(1)}' has no <title>", path, start)
+            lineno = _line_of(block, start, text.start())
+            _add_query(queries, Query(num.group(1), _squash(text.group(1))), path, lineno)
     return queries
 
 
 # ------------------------------------------------------------------------------------------- dispatch
 
-
-def read_corpus(path: Path, fmt: str | None = None) -> dict[str, Doc]:
-    """Parse by file extension (.jsonl, .trec/.sgml/.xml, else TSV); `fmt` decides for other endings."""
-    kind = _kind(path, fmt)
-    reader = {"jsonl": read_jsonl_docs, "trec": read_trec_docs}.get(kind, read_tsv_docs)
-    docs = reader(path)
-    if not docs:
-        raise RqbenchError("corpus is empty", path)
-    return docs
+Reader = Callable[[Path, OnError | None], dict]
 
 
-def read_queries(path: Path, fmt: str | None = None) -> dict[str, Query]:
-    kind = _kind(path, fmt)
-    reader = {"jsonl": read_jsonl_queries, "trec": read_trec_topics}.get(kind, read_tsv_queries)
-    queries = reader(path)
-    if not queries:
-        raise RqbenchError("query file is empty", path)
-    return queries
+def read_corpus(path: Path, fmt: str | None = None, on_error: OnError | None = None) -> dict[str, Doc]:
+    """Parse by file extension (.jsonl, .trec/.sgml/.xml, else TSV; a .gz after it is looked through);
+    `fmt` decides for other endings."""
+    readers: dict[str, Reader] = {"jsonl": read_jsonl_docs, "trec": read_trec_docs, "tsv": read_tsv_docs}
+    return _read(readers[_kind(path, fmt)], path, "corpus is empty", on_error)
+
+
+def read_queries(path: Path, fmt: str | None = None, on_error: OnError | None = None) -> dict[str, Query]:
+    readers: dict[str, Reader] = {"jsonl": read_jsonl_queries, "trec": read_trec_topics, "tsv": read_tsv_queries}
+    return _read(readers[_kind(path, fmt)], path, "query file is empty", on_error)
+
+
+def _read(reader: Reader, path: Path, empty: str, on_error: OnError | None) -> dict:
+    """`reader`'s result; nothing read is the error `empty` (unless every line was a reported problem)."""
+    seen: list[RqbenchError] = []
+    parsed = reader(path, noting(on_error, seen))
+    if not parsed and not seen:
+        report(RqbenchError(empty, path), on_error)
+    return parsed
 
 
 def _kind(path: Path, fmt: str | None) -> str:
-    suffix = path.suffix.lower()
+    name = path.name.lower()
+    suffix = Path(name.removesuffix(".gz")).suffix
     if suffix == ".jsonl":
         return "jsonl"
     if suffix in SGML_SUFFIXES:

@@ -91,7 +91,9 @@ def build_leaderboard(results_root: Path, measure: str) -> Leaderboard:
     for system, values in table.items():
         mean = sum(values.values()) / len(values) if len(values) == len(columns) else None
         rows.append((system, values, mean))
-    rows.sort(key=lambda r: (r[2] is None, -(r[2] or 0.0), -max(r[1].values())))
+    # complete rows by their mean; a row missing a column comes after them (fewer columns later), ranked
+    # by its mean over the columns it has: never by its best single score
+    rows.sort(key=lambda r: (r[2] is None, -len(r[1]), -(sum(r[1].values()) / len(r[1]))))
     return Leaderboard(measure, columns, rows, conflicts)
 
 

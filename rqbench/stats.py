@@ -2,7 +2,8 @@
 
 This module owns the numbers behind "is variant A better than baseline B": the paired t-test, the
 paired randomization (sign-flip) test, the paired bootstrap confidence interval of the mean difference,
-win/tie/loss counts and the Holm-Bonferroni correction across the variants of one comparison family.
+win/tie/loss counts and the family-wise correction (Holm-Bonferroni by default, or Bonferroni, or none)
+across the comparisons of one family: every variant against a baseline, or any list of pairs.
 
 Conventions:
 
@@ -32,7 +33,10 @@ from scipy import stats as _sps
 
 from rqbench.errors import RqbenchError, did_you_mean
 
-__all__ = ["PairedComparison", "compare_to_baseline", "holm", "paired_compare"]
+__all__ = ["CORRECTIONS", "PairedComparison", "adjust", "bonferroni", "compare_pairs", "compare_to_baseline",
+           "holm", "paired_compare"]
+
+CORRECTIONS = ("holm", "bonferroni", "none")  # family-wise corrections `adjust` knows
 
 EPS = 1e-12
 # Elements of one (resamples x queries) block; ~9-16 bytes each, so a block stays well under 50 MB.
@@ -56,13 +60,29 @@ class PairedComparison:
     wins: int
     ties: int
     losses: int
-    p_holm: float | None = None
-    t_p_holm: float | None = None
+    p_holm: float | None = None  # Holm-adjusted rand_p; set only when the family's correction is Holm
+    t_p_holm: float | None = None  # Holm-adjusted t_p; likewise
+    correction: str | None = None  # the family's correction (one of CORRECTIONS); None: not part of one
+    p_corrected: float | None = None  # rand_p after `correction` (equal to p_holm for Holm)
+    t_p_corrected: float | None = None  # t_p after `correction`
 
-    def significant(self, alpha: float = 0.05) -> bool:
-        """True when the (Holm-adjusted if set, else raw) randomization p-value is below alpha."""
-        p = self.p_holm if self.p_holm is not None else self.rand_p
-        return p < alpha
+    def p_value(self, test: str = "randomization") -> float:
+        """The p-value that decides significance for `test` ("randomization" or "t"): corrected if this
+        comparison belongs to a corrected family (or has a Holm value), else the raw one."""
+        if test == "t":
+            return next(p for p in (self.t_p_corrected, self.t_p_holm, self.t_p) if p is not None)
+        return next(p for p in (self.p_corrected, self.p_holm, self.rand_p) if p is not None)
+
+    def significant(self, alpha: float = 0.05, test: str = "randomization") -> bool:
+        """True when `p_value(test)` is below alpha."""
+        return self.p_value(test) < alpha
+
+    def flipped(self) -> PairedComparison:
+        """The same comparison seen from the other side (b against a): differences, means, CI bounds,
+        t statistic and wins / losses swap sign or place; p-values are unchanged (two-sided tests)."""
+        return dataclasses.replace(
+            self, mean_a=self.mean_b, mean_b=self.mean_a, diff=-self.diff + 0.0, ci_low=-self.ci_high + 0.0,
+            ci_high=-self.ci_low + 0.0, t_stat=-self.t_stat + 0.0, wins=self.losses, losses=self.wins)
 
     def to_dict(self) -> dict[str, Any]:
         """All fields as plain Python values (t_stat may be +-inf for constant non-zero differences)."""
@@ -174,22 +194,83 @@ def paired_compare(
     )
 
 
-def holm(pvalues: Sequence[float]) -> list[float]:
-    """Holm-Bonferroni step-down adjusted p-values, in the input order (monotone, capped at 1)."""
+def _checked(pvalues: Sequence[float], who: str) -> np.ndarray:
+    """The p-values as a flat float array; ValueError unless each lies in [0, 1]."""
     p = np.asarray(pvalues, dtype=np.float64)
     if p.ndim != 1:
-        raise ValueError("holm() expects a flat sequence of p-values")
+        raise ValueError(f"{who}() expects a flat sequence of p-values")
+    if np.any(np.isnan(p)) or np.any(p < 0.0) or np.any(p > 1.0):
+        raise ValueError(f"p-values must lie in [0, 1], got {list(pvalues)}")
+    return p
+
+
+def holm(pvalues: Sequence[float]) -> list[float]:
+    """Holm-Bonferroni step-down adjusted p-values, in the input order (monotone, capped at 1)."""
+    p = _checked(pvalues, "holm")
     m = p.size
     if m == 0:
         return []
-    if np.any(np.isnan(p)) or np.any(p < 0.0) or np.any(p > 1.0):
-        raise ValueError(f"p-values must lie in [0, 1], got {list(pvalues)}")
     order = np.argsort(p, kind="stable")
     scaled = np.minimum(1.0, (m - np.arange(m)) * p[order])
     adjusted_sorted = np.maximum.accumulate(scaled)
     adjusted = np.empty(m, dtype=np.float64)
     adjusted[order] = adjusted_sorted
     return [float(x) for x in adjusted]
+
+
+def bonferroni(pvalues: Sequence[float]) -> list[float]:
+    """Bonferroni-adjusted p-values: min(1, m * p), in the input order."""
+    p = _checked(pvalues, "bonferroni")
+    return [float(x) for x in np.minimum(1.0, p.size * p)]
+
+
+def adjust(pvalues: Sequence[float], correction: str) -> list[float]:
+    """`pvalues` after the family-wise `correction` ("holm", "bonferroni" or "none": unchanged)."""
+    if correction == "holm":
+        return holm(pvalues)
+    if correction == "bonferroni":
+        return bonferroni(pvalues)
+    if correction == "none":
+        return [float(x) for x in _checked(pvalues, "adjust")]
+    raise RqbenchError(f"unknown correction '{correction}'" + did_you_mean(correction, CORRECTIONS))
+
+
+def compare_pairs(
+    per_query: Mapping[str, Mapping[str, float]],
+    pairs: Sequence[tuple[str, str]],
+    measure: str,
+    *,
+    correction: str = "holm",
+    n_resamples: int = 10000,
+    seed: int = 0,
+    alpha: float = 0.05,
+) -> dict[tuple[str, str], PairedComparison]:
+    """Compare a against b for every (a, b) in `pairs` (differences a - b) and correct the p-values of
+    both tests over that family; the result keeps the order of `pairs`.
+
+    ``per_query`` maps variant name -> {qid: value}. ``p_corrected`` / ``t_p_corrected`` hold the corrected
+    ``rand_p`` / ``t_p``; with Holm, ``p_holm`` / ``t_p_holm`` hold the same values.
+    """
+    if correction not in CORRECTIONS:
+        raise RqbenchError(f"unknown correction '{correction}'" + did_you_mean(correction, CORRECTIONS))
+    for name in {n for pair in pairs for n in pair}:
+        if name not in per_query:
+            raise RqbenchError(f"unknown variant '{name}'" + did_you_mean(name, per_query))
+    raw = {
+        (a, b): paired_compare(per_query[a], per_query[b], measure, n_resamples=n_resamples, seed=seed,
+                               alpha=alpha)
+        for a, b in pairs
+    }
+    if not raw:
+        return {}
+    p = adjust([c.rand_p for c in raw.values()], correction)
+    t_p = adjust([c.t_p for c in raw.values()], correction)
+    is_holm = correction == "holm"
+    return {
+        key: dataclasses.replace(c, correction=correction, p_corrected=pc, t_p_corrected=tc,
+                                 p_holm=pc if is_holm else None, t_p_holm=tc if is_holm else None)
+        for (key, c), pc, tc in zip(raw.items(), p, t_p, strict=True)
+    }
 
 
 def compare_to_baseline(
@@ -200,25 +281,16 @@ def compare_to_baseline(
     n_resamples: int = 10000,
     seed: int = 0,
     alpha: float = 0.05,
+    correction: str = "holm",
 ) -> dict[str, PairedComparison]:
-    """Compare every variant except ``baseline`` against it; Holm-adjust across those variants.
+    """Compare every variant except ``baseline`` against it; correct across those variants (Holm by
+    default, see `compare_pairs`).
 
-    ``per_query`` maps variant name -> {qid: value}. The result keeps the input order of the variants;
-    ``p_holm`` adjusts ``rand_p`` and ``t_p_holm`` adjusts ``t_p`` over the family of comparisons.
+    ``per_query`` maps variant name -> {qid: value}. The result keeps the input order of the variants.
     """
     if baseline not in per_query:
         raise RqbenchError(f"unknown baseline '{baseline}'" + did_you_mean(baseline, per_query))
-    base = per_query[baseline]
-    raw = {
-        name: paired_compare(values, base, measure, n_resamples=n_resamples, seed=seed, alpha=alpha)
-        for name, values in per_query.items()
-        if name != baseline
-    }
-    if not raw:
-        return {}
-    p_holm = holm([c.rand_p for c in raw.values()])
-    t_p_holm = holm([c.t_p for c in raw.values()])
-    return {
-        name: dataclasses.replace(c, p_holm=ph, t_p_holm=th)
-        for (name, c), ph, th in zip(raw.items(), p_holm, t_p_holm, strict=True)
-    }
+    pairs = [(name, baseline) for name in per_query if name != baseline]
+    out = compare_pairs(per_query, pairs, measure, correction=correction, n_resamples=n_resamples, seed=seed,
+                        alpha=alpha)
+    return {a: c for (a, _), c in out.items()}

@@ -118,3 +118,18 @@ def test_errors(tmp_path: Path) -> None:
     _write(tmp_path, "a", [_record("bm25", "scifact", "test", 0.67, run="r")])
     with pytest.raises(RqbenchError, match="did you mean 'nDCG@10'"):
         build_leaderboard(tmp_path, "nDGC@10")
+
+
+def test_incomplete_rows_rank_by_their_mean_not_their_best_score(tmp_path: Path) -> None:
+    # "spiky" has one excellent and one poor score on two of three sets; "steady" has two good ones.
+    # Ranked by the best single score, spiky would come first; by the mean over what each has, steady does.
+    _write(tmp_path, "s", [_record("full", "a", "test", 0.5, run="f1", created=1),
+                           _record("full", "b", "test", 0.5, run="f2", created=1),
+                           _record("full", "c", "test", 0.5, run="f3", created=1),
+                           _record("spiky", "a", "test", 0.9, run="s1", created=1),
+                           _record("spiky", "b", "test", 0.1, run="s2", created=1),
+                           _record("steady", "a", "test", 0.6, run="t1", created=1),
+                           _record("steady", "b", "test", 0.6, run="t2", created=1),
+                           _record("single", "c", "test", 0.95, run="g1", created=1)])
+    board = build_leaderboard(tmp_path, "nDCG@10")
+    assert [system for system, _, _ in board.rows] == ["full", "steady", "spiky", "single"]

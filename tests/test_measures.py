@@ -126,9 +126,9 @@ def test_bad_qrels_files(tmp_path: Path, content: str, line: int, needle: str) -
 def test_cli_eval_json_equals_ir_measures(data_root: Path) -> None:
     run_path = data_root / "msmarco-dl19" / "runs" / "bm25.dl19.trec"
     qrels_path = data_root / "msmarco-dl19" / "qrels.dl19.txt"
-    out = subprocess.run([sys.executable, "-m", "rqbench.cli", "eval", str(run_path), str(qrels_path),
+    out = subprocess.run([sys.executable, "-m", "rqbench.cli", "eval", str(qrels_path), str(run_path),
                           "-m", "RR@10", "-m", "nDCG@10", "--json"], capture_output=True, text=True, check=True)
-    got = json.loads(out.stdout)
+    got = json.loads(out.stdout)["runs"][0]["aggregate"]
     theirs = ir_measures.calc_aggregate([ir_measures.RR @ 10, ir_measures.nDCG @ 10],
                                         ir_measures.read_trec_qrels(str(qrels_path)),
                                         ir_measures.read_trec_run(str(run_path)))

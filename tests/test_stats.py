@@ -13,7 +13,15 @@ import pytest
 from scipy import stats as sps
 
 from rqbench.errors import RqbenchError
-from rqbench.stats import PairedComparison, compare_to_baseline, holm, paired_compare
+from rqbench.stats import (
+    PairedComparison,
+    adjust,
+    bonferroni,
+    compare_pairs,
+    compare_to_baseline,
+    holm,
+    paired_compare,
+)
 
 
 def _systems(n: int, seed: int, shift: float = 0.03) -> tuple[dict[str, float], dict[str, float]]:
@@ -216,8 +224,9 @@ def test_significant_and_to_dict() -> None:
     assert d["measure"] == "m" and d["n"] == 200 and d["p_holm"] is None
     assert set(d) == {
         "measure", "n", "mean_a", "mean_b", "diff", "ci_low", "ci_high", "t_stat", "t_p", "rand_p",
-        "wins", "ties", "losses", "p_holm", "t_p_holm",
+        "wins", "ties", "losses", "p_holm", "t_p_holm", "correction", "p_corrected", "t_p_corrected",
     }
+    assert d["correction"] is None and d["p_corrected"] is None  # a lone comparison belongs to no family
     assert all(type(d[k]) is float for k in ("mean_a", "diff", "ci_low", "t_stat", "t_p", "rand_p"))
     assert all(type(d[k]) is int for k in ("n", "wins", "ties", "losses"))
 
@@ -322,3 +331,52 @@ def test_compare_to_baseline_unknown_baseline() -> None:
 
 def test_compare_to_baseline_only_baseline() -> None:
     assert compare_to_baseline({"bm25": {"q": 1.0}}, "bm25", "m", n_resamples=10) == {}
+
+
+# --- other corrections, pairs ----------------------------------------------------------------------
+
+
+def test_bonferroni_and_adjust() -> None:
+    p = [0.01, 0.04, 0.3, 0.005]
+    assert bonferroni(p) == pytest.approx([0.04, 0.16, 1.0, 0.02])
+    assert adjust(p, "bonferroni") == bonferroni(p) and adjust(p, "holm") == holm(p) and adjust(p, "none") == p
+    assert bonferroni([]) == []
+    with pytest.raises(RqbenchError, match="did you mean 'bonferroni'"):
+        adjust(p, "bonferoni")
+    with pytest.raises(ValueError):
+        bonferroni([1.2])
+
+
+@pytest.mark.parametrize("correction", ["holm", "bonferroni", "none"])
+def test_compare_to_baseline_corrections(correction: str) -> None:
+    per_query = _family()
+    out = compare_to_baseline(per_query, "bm25", "m", n_resamples=500, seed=3, correction=correction)
+    raw = [c.rand_p for c in out.values()]
+    assert [c.p_corrected for c in out.values()] == pytest.approx(adjust(raw, correction))
+    assert [c.t_p_corrected for c in out.values()] == pytest.approx(adjust([c.t_p for c in out.values()], correction))
+    assert all(c.correction == correction for c in out.values())
+    assert all((c.p_holm is not None) == (correction == "holm") for c in out.values())
+    c = out["noisy"]
+    assert c.p_value("t") == c.t_p_corrected and c.p_value() == c.p_corrected
+    assert c.significant(0.05, "t") == (c.t_p_corrected < 0.05)
+
+
+def test_compare_pairs_and_flipped() -> None:
+    per_query = _family()
+    pairs = [("strong", "bm25"), ("bm25", "noisy"), ("strong", "noisy")]
+    out = compare_pairs(per_query, pairs, "m", n_resamples=500, seed=4, correction="bonferroni")
+    assert list(out) == pairs
+    for (a, b), c in out.items():
+        plain = paired_compare(per_query[a], per_query[b], "m", n_resamples=500, seed=4)
+        assert (c.diff, c.rand_p, c.t_p) == (plain.diff, plain.rand_p, plain.t_p)
+        assert c.p_corrected == pytest.approx(min(1.0, 3 * plain.rand_p))
+    c = out[("bm25", "noisy")]
+    back = paired_compare(per_query["noisy"], per_query["bm25"], "m", n_resamples=500, seed=4)
+    f = c.flipped()
+    assert f.diff == pytest.approx(back.diff) and (f.wins, f.ties, f.losses) == (back.wins, back.ties, back.losses)
+    assert (f.ci_low, f.ci_high) == pytest.approx((back.ci_low, back.ci_high))
+    assert (f.mean_a, f.mean_b, f.t_stat) == pytest.approx((back.mean_a, back.mean_b, back.t_stat))
+    assert (f.rand_p, f.t_p, f.p_corrected) == (c.rand_p, c.t_p, c.p_corrected) and f.flipped() == c
+    with pytest.raises(RqbenchError, match="did you mean 'strong'"):
+        compare_pairs(per_query, [("strog", "bm25")], "m", n_resamples=10)
+    assert compare_pairs(per_query, [], "m", n_resamples=10) == {}

@@ -4,16 +4,21 @@ Owns turning records (never a model, index or run file) into what a reader needs
 each variant's metrics, its paired difference from the baseline with a bootstrap CI, Holm-adjusted
 randomization and t-test p-values, win/tie/loss counts and a significance mark; what every measure
 means; recall curves; per-stage timings; and the environment needed to reproduce the numbers. Records
-of several evaluation sets (dataset, split) give one section per set, compared within the set.
+of several evaluation sets (dataset, split) give one section per set, compared within the set. Options
+choose the deciding test, the correction (Holm, Bonferroni, none) and whether every pair of variants is
+compared (`build_report`); `export` turns a Report into JSON, CSV or LaTeX.
 
-`build_report` (model) does all the computing once; the renderers (terminal, markdown, html) only
-format, with the helpers of `format`. Output depends only on the records (no "generated at" timestamp),
-so a committed report regenerates byte for byte. matplotlib is imported only when figures are drawn
-(`rqbench.report.figures`, which this package does not import), so importing it stays light.
+`build_report` (model, with significance and meta) does all the computing once; the renderers
+(terminal, markdown, html) only format, with the helpers of `format` and the wording of `legend`.
+Output depends only on the records (no "generated at" timestamp), so a committed report regenerates
+byte for byte. matplotlib is imported only when figures are drawn (`rqbench.report.figures`, which this
+package does not import), so importing it stays light.
 
-Modules import one way only: format <- model <- terminal, markdown, html (<- figures, lazily) <- write.
+Modules import one way only: format, significance, meta <- model; format, significance <- legend;
+format, legend <- terminal, markdown, html (<- figures, lazily), export <- write.
 """
 
+from rqbench.report.export import report_to_csv, report_to_json, report_to_latex
 from rqbench.report.format import (
     DASH,
     DOWN,
@@ -27,14 +32,13 @@ from rqbench.report.format import (
     fmt_p,
     fmt_seconds,
     fmt_value,
-    legend_lines,
-    results_key,
 )
 from rqbench.report.html import render_figures, render_html
+from rqbench.report.legend import legend_lines, results_key
 from rqbench.report.markdown import render_markdown
 from rqbench.report.model import Report, build_report, eval_set_of, latest_by_eval_set
 from rqbench.report.terminal import render_terminal
-from rqbench.report.write import write_report
+from rqbench.report.write import write_report, write_report_folder
 
 __all__ = [
     "DASH",
@@ -58,6 +62,10 @@ __all__ = [
     "render_html",
     "render_markdown",
     "render_terminal",
+    "report_to_csv",
+    "report_to_json",
+    "report_to_latex",
     "results_key",
     "write_report",
+    "write_report_folder",
 ]

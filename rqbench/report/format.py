@@ -75,10 +75,6 @@ def definition_text(measure: str, text: str) -> str:
     return text[len(prefix):] if text.startswith(prefix) else text
 
 
-def _holm_or_raw(holm_p: float | None, raw: float) -> float:
-    return holm_p if holm_p is not None else raw
-
-
 def _yes_no(x: Any) -> str:
     return DASH if x is None else "yes" if x else "no"
 
@@ -114,43 +110,6 @@ def created_text(report: Report) -> str:
 
 def compared_measures(report: Report) -> list[str]:
     return [m for m in report.measures if report.comparisons.get(m)]
-
-
-def legend_lines(report: Report) -> list[str]:
-    """The marks and the tests, in plain words (measure definitions are listed separately)."""
-    pct_s = pct(report)
-    if report.baseline is None:
-        return ["No baseline: values only, no significance tests."]
-    n_cmp = max((len(v) for s in report.sections for v in s.comparisons.values()), default=0)
-    if n_cmp == 0:
-        return [f"Baseline '{report.baseline}', but no other variant has per-query values to test against it."]
-    family = "measure and evaluation set" if report.sets else "measure"
-    lines = [
-        f"{UP} / {DOWN}: significantly better / worse than the baseline '{report.baseline}' at "
-        f"alpha = {report.alpha:g}, by the paired randomization test with its p-value Holm-adjusted "
-        f"across the {n_cmp} variant(s) compared on the same {family}. No mark: not significant.",
-        "Δ: mean over queries of (variant - baseline), paired by query id (a query missing on one side "
-        f"counts as 0). [CI]: {pct_s}% paired bootstrap percentile interval of that mean "
-        f"({report.meta['stats']['n_resamples']} resamples of the queries); it is not adjusted for the "
-        "number of comparisons, so it can exclude 0 where the Holm-adjusted test finds no significance.",
-        "p (rand.): two-sided paired randomization (sign-flip) test, "
-        f"{report.meta['stats']['n_resamples']} random sign vectors, Holm-adjusted. "
-        "p (t): two-sided paired t-test, Holm-adjusted the same way.",
-        "W/T/L: queries where the variant scores higher / the same / lower than the baseline.",
-        f"Random seed of the tests: {report.meta['stats']['seed']}.",
-    ]
-    return lines
-
-
-def results_key(report: Report, where_deltas: str) -> str:
-    """One line for just below a results table (of one evaluation set), so the marks need no trip to the
-    legend; `where_deltas` says where the renderer put each difference and its CI."""
-    if report.baseline is None or not compared_measures(report):
-        return "No significance tests (see the legend)."
-    return (f"{UP} / {DOWN}: significantly better / worse than the baseline '{report.baseline}' "
-            f"(paired randomization test, Holm-adjusted, alpha = {report.alpha:g}). "
-            f"Δ [CI]: mean difference from the baseline and its {pct(report)}% bootstrap interval, "
-            f"{where_deltas}. Details in the legend.")
 
 
 # ------------------------------------------------------------------------------------------ table rows
@@ -197,12 +156,34 @@ def comparison_rows(report: Report, measure: str) -> list[dict[str, Any]]:
             row.update(
                 diff=fmt_diff(c.diff),
                 ci=fmt_ci(c),
-                p_rand=fmt_p(_holm_or_raw(c.p_holm, c.rand_p)),
-                p_t=fmt_p(_holm_or_raw(c.t_p_holm, c.t_p)),
+                p_rand=fmt_p(c.p_value("randomization")),
+                p_t=fmt_p(c.p_value("t")),
                 wtl=f"{c.wins}/{c.ties}/{c.losses}",
                 n=str(c.n),
             )
         rows.append(row)
+    return rows
+
+
+def pairwise_measures(report: Report) -> list[str]:
+    """The measures with pairwise comparisons (pairs="all"), in report order."""
+    return [m for m in report.measures if report.pairwise.get(m)]
+
+
+def pairwise_rows(report: Report, measure: str) -> list[dict[str, Any]]:
+    """One row per compared pair (a, b) of a one-set report: 'a vs b', both values, Δ = a - b with its
+    CI, corrected p-values of both tests, W/T/L (a's wins), n and the mark (a better / worse than b)."""
+    rows = []
+    for (a, b), c in report.pairwise.get(measure, {}).items():
+        mark = report.pair_mark(measure, a, b)
+        rows.append({
+            "a": a, "b": b, "pair": f"{a} vs {b}",
+            "value_a": fmt_value(report.metrics[a].get(measure)),
+            "value_b": fmt_value(report.metrics[b].get(measure)),
+            "diff": fmt_diff(c.diff), "ci": fmt_ci(c), "ci_short": f"[{fmt_short(c.ci_low)},{fmt_short(c.ci_high)}]",
+            "p_rand": fmt_p(c.p_value("randomization")), "p_t": fmt_p(c.p_value("t")),
+            "wtl": f"{c.wins}/{c.ties}/{c.losses}", "n": str(c.n), "mark": mark, "cls": _mark_class(mark),
+        })
     return rows
 
 

@@ -2,6 +2,8 @@
 
 The page is the Jinja template rqbench/templates/report.html (package data); this module prepares
 its context and draws the figures (matplotlib is imported only then, by `rqbench.report.figures`).
+Pairwise comparisons (pairs="all") are a section of their own (`_PAIRWISE` below), placed before the
+legend; with non-default options the p-value column headings name the chosen correction.
 """
 
 from __future__ import annotations
@@ -19,19 +21,51 @@ from rqbench.report.format import (
     dataset_text,
     definition_text,
     env_rows,
-    legend_lines,
     n_queries_text,
+    pairwise_measures,
+    pairwise_rows,
     pct,
     place_figures,
     planned_figures,
-    results_key,
     sets_text,
     summary_rows,
     timing_rows,
 )
+from rqbench.report.legend import legend_lines, p_headers, results_key
 
 if TYPE_CHECKING:
     from rqbench.report.model import Report
+
+_LEGEND = '<section id="legend">'
+_TEMPLATE_P_HEADERS = ("<th>p (rand., Holm)</th>", "<th>p (t, Holm)</th>")  # as the template writes them
+_PAIRWISE = """{% for s in sections %}
+<section id="pairwise{{ s.id }}">
+<h2>Pairwise comparisons{% if multi %}: {{ s.label }}{% endif %}</h2>
+{% for t in s.tables %}
+<h3>{{ t.measure }}</h3>
+<div class="scroll">
+<table>
+  <thead>
+    <tr><th class="name">A vs B</th><th>A</th><th>B</th><th>&Delta; (A - B)</th><th>{{ pct }}% CI</th>
+        <th>{{ p_rand }}</th><th>{{ p_t }}</th><th>W/T/L</th><th>n</th><th>Sig.</th></tr>
+  </thead>
+  <tbody>
+    {% for row in t.rows %}
+    <tr>
+      <td class="name">{{ row.a|wbr }} <em>vs</em> {{ row.b|wbr }}</td><td>{{ row.value_a }}</td>
+      <td>{{ row.value_b }}</td><td class="{{ row.cls }}">{{ row.diff }}</td><td>{{ row.ci }}</td>
+      <td>{{ row.p_rand }}</td><td>{{ row.p_t }}</td><td>{{ row.wtl }}</td><td>{{ row.n }}</td>
+      <td class="{{ row.cls }}"><span class="mark">{{ row.mark }}</span></td>
+    </tr>
+    {% endfor %}
+  </tbody>
+</table>
+</div>
+{% endfor %}
+</section>
+
+{% endfor %}
+"""
 
 
 def render_figures(report: Report) -> dict[str, bytes]:
@@ -70,7 +104,7 @@ def render_html(report: Report, pngs: dict[str, bytes] | None = None) -> str:
     per_set_figures, other_figures = place_figures(report, list(pngs))
     sections = [_section_context(report, s, [figure(n, t) for n, t in figs])
                 for s, figs in zip(report.sections, per_set_figures, strict=True)]
-    return template.render(
+    page = template.render(
         r=report,
         multi=bool(report.sets),
         pct=pct(report),
@@ -89,6 +123,17 @@ def render_html(report: Report, pngs: dict[str, bytes] | None = None) -> str:
         datasets=report.meta["datasets"],
         stats=report.meta["stats"],
     )
+    if report.correction != "holm":
+        for default, heading in zip(_TEMPLATE_P_HEADERS, p_headers(report), strict=True):
+            page = page.replace(default, f"<th>{heading}</th>")
+    pairwise = [{"id": f"-{s.slug}" if report.sets else "", "label": s.label,
+                 "tables": [{"measure": m, "rows": pairwise_rows(s, m)} for m in pairwise_measures(s)]}
+                for s in report.sections if pairwise_measures(s)]
+    if pairwise:
+        extra = env.from_string(_PAIRWISE).render(sections=pairwise, multi=bool(report.sets), pct=pct(report),
+                                                  p_rand=p_headers(report)[0], p_t=p_headers(report)[1])
+        page = page.replace(_LEGEND, extra + _LEGEND, 1)
+    return page
 
 
 def _section_context(report: Report, section: Report, figures: list[dict[str, str]]) -> dict[str, Any]:

@@ -16,15 +16,16 @@ from rqbench.report.format import (
     dataset_text,
     definition_text,
     env_rows,
-    legend_lines,
     n_queries_text,
+    pairwise_measures,
+    pairwise_rows,
     pct,
     place_figures,
-    results_key,
     sets_text,
     summary_rows,
     timing_rows,
 )
+from rqbench.report.legend import legend_lines, p_headers, results_key
 
 if TYPE_CHECKING:
     from rqbench.report.model import Report
@@ -125,14 +126,27 @@ def _md_set(report: Report, h: str, figures: list[tuple[str, str]]) -> list[str]
             rows = [[md_text(r["variant"]) + (" (baseline)" if r["is_baseline"] else ""), r["value"], r["diff"],
                      r["ci"], r["p_rand"], r["p_t"], r["wtl"], r["mark"]]
                     for r in comparison_rows(report, m)]
-            out += md_table(["Variant", md_text(m), "Δ", f"{pct(report)}% CI", "p (rand., Holm)", "p (t, Holm)",
-                             "W/T/L", "Sig."], rows)
+            out += md_table(["Variant", md_text(m), "Δ", f"{pct(report)}% CI", *p_headers(report), "W/T/L", "Sig."],
+                            rows)
             out.append("")
         if out[-1] == "":
             out.pop()
+    out += _md_pairwise(report, h)
 
     if figures:
         out += ["", f"{h} Figures", "", *_md_figures(figures)]
+    return out
+
+
+def _md_pairwise(report: Report, h: str) -> list[str]:
+    """Per measure a table of every compared pair of variants (pairs="all"); nothing otherwise."""
+    out: list[str] = []
+    for m in pairwise_measures(report):
+        out += ([] if out else ["", f"{h} Pairwise comparisons"]) + ["", f"{h}# {md_text(m)}", ""]
+        rows = [[md_text(r["pair"]), r["value_a"], r["value_b"], r["diff"], r["ci"], r["p_rand"], r["p_t"], r["wtl"],
+                 r["mark"]] for r in pairwise_rows(report, m)]
+        out += md_table(["A vs B", "A", "B", "Δ (A - B)", f"{pct(report)}% CI", *p_headers(report), "W/T/L", "Sig."],
+                        rows)
     return out
 
 

@@ -1,14 +1,16 @@
 """The Report and `build_report`: all the computing a report needs, done once from records.
 
 Records are grouped by evaluation set (dataset name, split); the newest record of each (variant, set)
-is used, and each variant is compared with the baseline on the same set's queries, with Holm's
-correction within the set. One evaluation set gives one flat Report (as before several sets existed);
-several give a Report whose `sets` holds one such Report per evaluation set.
+is used, and each variant is compared with the baseline on the same set's queries (or every pair of
+variants, with pairs="all"), with a family-wise correction (Holm by default) within the set. One
+evaluation set gives one flat Report (as before several sets existed); several give a Report whose
+`sets` holds one such Report per evaluation set. Per-query values come from a record's sidecar file
+(records read by `read_records`) or from its own "per_query" key ({measure: {qid: value}}, as
+`rqbench.compare.records_from_runs` makes them).
 """
 
 from __future__ import annotations
 
-import os
 import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -16,6 +18,8 @@ from typing import TYPE_CHECKING, Any
 from rqbench.errors import RqbenchError, did_you_mean
 from rqbench.records import load_per_query
 from rqbench.report.format import DASH, DOWN, UP
+from rqbench.report.meta import check_same_data, set_meta
+from rqbench.report.significance import check_options, compare_set
 
 if TYPE_CHECKING:
     from rqbench.stats import PairedComparison
@@ -58,6 +62,11 @@ class Report:
     eval_set: EvalSet | None = None  # (dataset, split) of a one-set report; None when `sets` is used
     slug: str = ""  # file-name-safe name of the evaluation set (figure names), unique within the report
     sets: list[Report] = field(default_factory=list)  # one Report per evaluation set, when several
+    test: str = "randomization"  # whose (corrected) p-value decides the marks: "randomization" or "t"
+    correction: str = "holm"  # family-wise correction per measure and set: "holm", "bonferroni", "none"
+    pairs: str = "baseline"  # "baseline": each variant vs the baseline; "all": every pair of variants too
+    # measure -> (a, b) -> a vs b (difference a - b), every pair i < j in `variants` order; pairs="all" only
+    pairwise: dict[str, dict[tuple[str, str], PairedComparison]] = field(default_factory=dict)
 
     @property
     def sections(self) -> list[Report]:
@@ -76,9 +85,21 @@ class Report:
         return self.comparisons.get(measure, {}).get(variant)
 
     def mark(self, measure: str, variant: str) -> str:
-        """UP / DOWN when significantly better / worse than the baseline at alpha (Holm), else ""."""
-        c = self.comparison(measure, variant)
-        if c is None or not c.significant(self.alpha):
+        """UP / DOWN when significantly better / worse than the baseline at alpha (by `test`'s p-value
+        after `correction`), else ""."""
+        return self._mark(self.comparison(measure, variant))
+
+    def pair_mark(self, measure: str, a: str, b: str) -> str:
+        """UP / DOWN when `a` is significantly better / worse than `b` (a pairwise comparison), else ""."""
+        return self._mark(self.pairwise.get(measure, {}).get((a, b)))
+
+    @property
+    def options(self) -> dict[str, str]:
+        """The report options: test, correction, pairs."""
+        return {"test": self.test, "correction": self.correction, "pairs": self.pairs}
+
+    def _mark(self, c: PairedComparison | None) -> str:
+        if c is None or not c.significant(self.alpha, self.test):
             return ""
         return UP if c.diff > 0 else DOWN if c.diff < 0 else ""
 
@@ -119,18 +140,26 @@ def build_report(
     alpha: float = 0.05,
     n_resamples: int = 10000,
     seed: int = 0,
+    *,
+    test: str = "randomization",
+    correction: str = "holm",
+    pairs: str = "baseline",
 ) -> Report:
-    """A Report from records as read by `read_records` (the newest record of each variant on each
-    evaluation set is used).
+    """A Report from records as read by `read_records` or with inline "per_query" values (the newest
+    record of each variant on each evaluation set is used).
 
     `baseline` None takes the records' config "baseline"; if that variant has no record the report
-    has no comparisons and says why (per set, for a set it was not evaluated on). An explicitly named
-    unknown baseline or measure is an error.
+    has no comparisons with a baseline and says why (per set, for a set it was not evaluated on). An
+    explicitly named unknown baseline or measure, or an unknown option, is an error. `test`
+    ("randomization" or "t") chooses whose p-value decides the marks, `correction` ("holm", "bonferroni"
+    or "none") the family-wise correction per measure within a set, `pairs` ("baseline" or "all")
+    whether every pair of variants is compared too.
     """
     if not records:
         raise RqbenchError("no records to report on (run the suite first)")
     if not 0.0 < alpha < 1.0:
         raise RqbenchError(f"alpha must be between 0 and 1, got {alpha}")
+    options = check_options(test, correction, pairs)
     groups = latest_by_eval_set(records)
     latest = [rec for group in groups.values() for rec in group.values()]
     variants = list(dict.fromkeys(r["variant"] for r in records))
@@ -156,12 +185,12 @@ def build_report(
     definitions = _definitions(measures, latest)
     stats = {"n_resamples": n_resamples, "seed": seed, "alpha": alpha}
     common = {"suite": suites[-1] if suites else "", "measures": measures, "alpha": alpha,
-              "definitions": definitions}
+              "definitions": definitions, **options}
     several = len(groups) > 1
     taken: set[str] = set()
     sections = [
-        _build_set(key, group, baseline if not several or baseline in group else None, common, stats,
-                   notes=[] if several else notes, slug=_slug(key, taken))
+        _build_set(key, group, baseline if not several or baseline in group else None, common,
+                   {**stats, **options}, notes=[] if several else notes, slug=_slug(key, taken))
         for key, group in groups.items()
     ]
     for section in sections if several else []:
@@ -194,12 +223,13 @@ def _build_set(
     latest: dict[str, dict],
     baseline: str | None,
     common: dict[str, Any],
-    stats: dict[str, Any],
+    settings: dict[str, Any],
     *,
     notes: list[str],
     slug: str,
 ) -> Report:
-    """The Report of one evaluation set: `latest` maps each variant to its newest record on that set."""
+    """The Report of one evaluation set: `latest` maps each variant to its newest record on that set;
+    `settings` holds the statistics settings (n_resamples, seed, alpha) and the options."""
     variants = list(latest)
     metrics = {v: dict(r.get("metrics") or {}) for v, r in latest.items()}
     # each evaluation set shows the measures its records have (sets may declare different ones)
@@ -207,23 +237,20 @@ def _build_set(
     common = {**common, "measures": measures}
 
     per_query: dict[str, dict[str, dict[str, float]]] = {}
-    unplaced = [v for v, rec in latest.items() if "_path" not in rec]
+    unplaced = [v for v, rec in latest.items() if "_path" not in rec and "per_query" not in rec]
     if unplaced:  # records straight from a pipeline, not read back: the sidecar cannot be located
         notes.append("per-query values not loaded for " + ", ".join(unplaced) + " (records not read with "
                      "read_records), so they have no comparisons")
     for v, rec in latest.items():
-        sidecar = load_per_query(rec) if v not in unplaced else {}
+        sidecar = rec["per_query"] if "per_query" in rec else load_per_query(rec) if v not in unplaced else {}
         per_query[v] = {m: {str(q): float(x) for q, x in sidecar[m].items()} for m in measures if m in sidecar}
         if v not in unplaced:
             missing = [m for m in measures if m in metrics[v] and m not in sidecar]
             if missing:
                 notes.append(f"variant '{v}' has no per-query values for " + ", ".join(missing))
 
-    comparisons: dict[str, dict[str, PairedComparison]] = {}
-    if baseline is not None:
-        comparisons = _compare(per_query, variants, baseline, measures, stats, notes)
-
-    _check_same_data(latest, notes)
+    comparisons, pairwise = compare_set(per_query, variants, baseline, measures, settings, notes)
+    check_same_data(latest, notes)
     for v in variants:
         missing = [m for m in measures if m not in metrics[v]]
         if missing:
@@ -238,10 +265,11 @@ def _build_set(
         curves={v: {k: dict(c) for k, c in (r.get("curves") or {}).items()} for v, r in latest.items()},
         per_query=per_query,
         timings={v: list(r.get("stages") or []) for v, r in latest.items()},
-        meta=_meta(latest, stats),
+        meta=set_meta(latest, {k: settings[k] for k in ("n_resamples", "seed", "alpha")}),
         notes=notes,
         eval_set=eval_set,
         slug=slug,
+        pairwise=pairwise,
     )
 
 
@@ -289,114 +317,3 @@ def _resolve_baseline(baseline: str | None, variants: list[str], latest: list[di
             )
             return None
     return None
-
-
-def _compare(
-    per_query: dict[str, dict[str, dict[str, float]]],
-    variants: list[str],
-    baseline: str,
-    measures: list[str],
-    stats: dict[str, Any],
-    notes: list[str],
-) -> dict[str, dict[str, PairedComparison]]:
-    from rqbench.stats import compare_to_baseline  # numpy + scipy: only when there is something to test
-
-    out: dict[str, dict[str, PairedComparison]] = {}
-    for m in measures:
-        base = per_query[baseline].get(m)
-        if base is None:
-            continue  # the caller has said why (no sidecar or no values for m)
-        family = {v: per_query[v][m] for v in variants if m in per_query[v]}
-        for v, values in family.items():
-            if v != baseline and set(values) != set(base):
-                notes.append(
-                    f"{m}: '{v}' has per-query values for {len(values)} queries, the baseline for "
-                    f"{len(base)}, {len(set(values) & set(base))} shared; a query missing on one side "
-                    "counts as 0 there"
-                )
-        out[m] = compare_to_baseline(family, baseline, m, n_resamples=stats["n_resamples"], seed=stats["seed"],
-                                     alpha=stats["alpha"])
-    return out
-
-
-def _dataset_key(rec: dict) -> tuple:
-    ds = rec.get("dataset") or {}
-    fp = ds.get("fingerprints") or {}
-    return (ds.get("name"), ds.get("split"), fp.get("queries"), fp.get("qrels"))
-
-
-def _check_same_data(latest: dict[str, dict], notes: list[str]) -> None:
-    keys = {v: _dataset_key(r) for v, r in latest.items()}
-    if len(set(keys.values())) > 1:
-        groups: dict[tuple, list[str]] = {}
-        for v, k in keys.items():
-            groups.setdefault(k, []).append(v)
-        desc = "; ".join(f"{k[0]}/{k[1]}: {', '.join(vs)}" for k, vs in groups.items())
-        notes.append(f"variants were evaluated on different queries or qrels ({desc}); "
-                     "comparisons between them are not meaningful")
-
-
-def _env_summary(rec: dict) -> dict[str, Any]:
-    env = rec.get("env") or {}
-    git = env.get("git") or {}
-    packages = env.get("packages") or {}
-    return {
-        "rqbench": env.get("rqbench"),
-        "git_revision": git.get("revision"),
-        "git_dirty": git.get("dirty"),
-        "python": env.get("python"),
-        "torch": packages.get("torch"),
-        "pyserini": packages.get("pyserini"),
-        "transformers": packages.get("transformers"),
-        "faiss": packages.get("faiss-cpu"),
-        "ir_measures": packages.get("ir-measures"),
-        "cpu": env.get("cpu"),
-        "cpu_count": env.get("cpu_count"),
-        "gpu": env.get("gpu"),
-        "platform": env.get("platform"),
-        "seed": rec.get("seed", env.get("seed")),
-    }
-
-
-def _display_path(source: str | None) -> str | None:
-    """A dataset folder relative to the current folder, so committed reports name no machine's paths."""
-    if not source or not os.path.isabs(source):
-        return source
-    try:
-        return os.path.relpath(source)
-    except ValueError:  # another drive (Windows)
-        return source
-
-
-def _meta(latest: dict[str, dict], stats: dict[str, Any]) -> dict[str, Any]:
-    datasets: list[dict[str, Any]] = []
-    for v, rec in latest.items():
-        ds = rec.get("dataset") or {}
-        entry = {
-            "name": ds.get("name"),
-            "source": _display_path(ds.get("source")),
-            "split": ds.get("split", (rec.get("config") or {}).get("split")),
-            "fingerprints": dict(ds.get("fingerprints") or {}),
-            "n_docs": ds.get("n_docs"),
-            "n_queries": ds.get("n_queries"),
-        }
-        for known in datasets:
-            if {k: known[k] for k in entry} == entry:
-                known["variants"].append(v)
-                break
-        else:
-            datasets.append({**entry, "variants": [v]})
-    created = sorted(str(r["created"]) for r in latest.values() if r.get("created"))
-    return {
-        "dataset": datasets[0] if datasets else {},
-        "datasets": datasets,
-        "env": {v: _env_summary(r) for v, r in latest.items()},
-        "created": (created[0], created[-1]) if created else (None, None),
-        "n_queries": {v: r.get("n_queries") for v, r in latest.items()},
-        "record_ids": {v: r.get("record_id") for v, r in latest.items()},
-        "suite_file": next((r.get("suite_file") for r in latest.values() if r.get("suite_file")), None),
-        "suite_hash": {v: r.get("suite_hash") for v, r in latest.items()},
-        "backend": {v: r.get("backend") for v, r in latest.items()},
-        "artifact_hashes": {v: dict(r.get("artifact_hashes") or {}) for v, r in latest.items()},
-        "stats": dict(stats),
-    }

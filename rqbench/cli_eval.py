@@ -1,0 +1,218 @@
+"""`rqbench eval` and `rqbench compare`: scoring run files against qrels, in trec_eval's argument order
+(QRELS, then one or more runs), without a corpus; the qrels may also be named by dataset and split."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from rqbench.cli_options import AllPairs, Alpha, Correction, DataRoot, Format, JsonOut, Measures, Test
+from rqbench.errors import RqbenchError, did_you_mean
+
+DEFAULT_MEASURES = ["RR@10", "R@100", "nDCG@10"]
+Files = Annotated[list[Path], typer.Argument(metavar="QRELS RUN", help="The qrels (TREC or BEIR TSV, "
+                                             "optionally gzipped), then one or more TREC run files; with "
+                                             "--dataset, only run files.", show_default=False)]
+Dataset = Annotated[str | None, typer.Option("--dataset", metavar="NAME", help="Take the qrels from this dataset "
+                                             "(folder, short name or ir_datasets id) instead of a QRELS file.")]
+Split = Annotated[str, typer.Option("--split", metavar="SPLIT", help="The dataset's split, with --dataset.")]
+AllowPartial = Annotated[bool, typer.Option("--allow-partial", help="Score runs whose query ids do not match "
+                                            "the qrels: unanswered judged queries score 0, unjudged are ignored.")]
+PerQuery = Annotated[bool, typer.Option("--per-query", "-q", help="Also per-query values (trec_eval -q).")]
+
+
+@dataclass(frozen=True)
+class LoadedRun:
+    name: str
+    path: Path
+    run: dict
+
+
+def load_qrels_and_runs(files: list[Path], dataset: str | None, split: str, data_root: str | None
+                        ) -> tuple[dict, str, list[LoadedRun]]:
+    """(qrels, a label naming where they come from, the runs) with the file-order mistakes explained."""
+    from rqbench.coverage import swapped_hint
+    from rqbench.types import read_qrels, read_trec_run
+
+    if dataset is not None:
+        from rqbench.data import qrels_for, resolve_data_root
+
+        qrels, label = qrels_for(dataset, split, resolve_data_root(data_root))
+        run_paths = list(files)
+    else:
+        if len(files) < 2:
+            raise RqbenchError("give QRELS and at least one RUN (or --dataset NAME --split SPLIT and the runs)")
+        qrels_path, run_paths = files[0], list(files[1:])
+        try:
+            qrels = read_qrels(qrels_path)
+        except RqbenchError as exc:
+            hint = swapped_hint(qrels_path, run_paths[0])
+            raise (RqbenchError(hint) if hint else exc) from None
+        label = str(qrels_path)
+    if not run_paths:
+        raise RqbenchError("give at least one RUN file")
+    runs = []
+    for path in run_paths:
+        try:
+            runs.append(LoadedRun(path.name, path, read_trec_run(path)))
+        except RqbenchError as exc:
+            hint = swapped_hint(path, files[0]) if dataset is None else None
+            raise (RqbenchError(hint) if hint else exc) from None
+    return qrels, label, _unique_names(runs)
+
+
+def _unique_names(runs: list[LoadedRun]) -> list[LoadedRun]:
+    """File names, or parent/name where two runs share a file name."""
+    names = [r.path.name for r in runs]
+    if len(set(names)) < len(names):
+        names = [str(Path(r.path.parent.name) / r.path.name) for r in runs]
+    if len(set(names)) < len(names):
+        names = [str(r.path) for r in runs]
+    return [LoadedRun(n, r.path, r.run) for n, r in zip(names, runs, strict=True)]
+
+
+def eval_command(
+    files: Files,
+    measure: Measures = None,
+    per_query: PerQuery = False,
+    allow_partial: AllowPartial = False,
+    dataset: Dataset = None,
+    split: Split = "test",
+    data_root: DataRoot = None,
+    json_out: JsonOut = False,
+) -> None:
+    """Evaluate TREC runs against qrels with ir-measures: `rqbench eval QRELS RUN [RUN...] -m nDCG@10`.
+
+    Every judged query counts (an unanswered one scores 0, as trec_eval -c). A run whose query ids do not
+    match the qrels is an error unless --allow-partial; how many judged queries each run answers is always
+    shown."""
+    from rqbench.coverage import coverage_of, require_coverage
+    from rqbench.measures import definition, evaluate, parse_measure_list
+
+    measures = parse_measure_list(measure or DEFAULT_MEASURES)
+    qrels, label, runs = load_qrels_and_runs(files, dataset, split, data_root)
+    coverages = {r.name: coverage_of(r.run, qrels) for r in runs}
+    for r in runs:
+        require_coverage(coverages[r.name], r.run, qrels, r.path, allow_partial)
+    results = {r.name: evaluate(r.run, qrels, measures) for r in runs}
+    names = [str(m) for m in measures]
+    if json_out:
+        out: dict[str, Any] = {"qrels": label, "judged_queries": len(qrels), "measures": names,
+                               "definitions": {str(m): definition(m) for m in measures}, "runs": []}
+        for r in runs:
+            entry: dict[str, Any] = {"name": r.name, "path": str(r.path), "aggregate": results[r.name].aggregate,
+                                     "coverage": coverages[r.name].as_dict()}
+            if per_query:
+                entry["per_query"] = results[r.name].per_query
+            out["runs"].append(entry)
+        print(json.dumps(out, indent=2))
+        return
+    console = Console()
+    table = Table(title=escape(f"{label}: {len(qrels)} judged queries"), title_justify="left")
+    table.add_column("run", overflow="fold", min_width=3)
+    for name in names:
+        table.add_column(name, justify="right", no_wrap=True)
+    table.add_column("answered", justify="right", no_wrap=True)
+    for r in runs:
+        cov = coverages[r.name]
+        table.add_row(escape(r.name), *[f"{results[r.name].aggregate[n]:.4f}" for n in names],
+                      f"{cov.answered}/{cov.judged}")
+    console.print(table)
+    for n in names:
+        console.print(escape(results[runs[0].name].definitions[n]), style="dim", soft_wrap=True)
+    for r in runs:
+        if not coverages[r.name].complete:
+            console.print(escape(f"note: {r.name} {coverages[r.name].text()}"), style="yellow", soft_wrap=True)
+    if per_query:
+        for r in runs:
+            prefix = f"{r.name}\t" if len(runs) > 1 else ""
+            for n in names:
+                for qid, value in sorted(results[r.name].per_query[n].items()):
+                    print(f"{prefix}{n}\t{qid}\t{value:.4f}")
+
+
+FORMATS = ("table", "json", "csv", "latex", "markdown", "html")
+
+
+def compare_command(
+    files: Files,
+    measure: Measures = None,
+    baseline: Annotated[str | None, typer.Option("--baseline", metavar="NAME", help="The run the others are "
+                                                 "compared with (file name; default: the first run).")] = None,
+    alpha: Alpha = 0.05,
+    test: Test = "randomization",
+    correction: Correction = "holm",
+    all_pairs: AllPairs = False,
+    fmt: Format = "table",
+    json_out: Annotated[bool, typer.Option("--json", help="The same as --format json.")] = False,
+    out: Annotated[Path | None, typer.Option("--out", metavar="DIR", help="Also write report.md, report.html "
+                                             "and figures to DIR.")] = None,
+    allow_partial: AllowPartial = False,
+    dataset: Dataset = None,
+    split: Split = "test",
+    data_root: DataRoot = None,
+) -> None:
+    """Significance table of run files: `rqbench compare QRELS RUN RUN... -m nDCG@10`, no corpus needed.
+
+    Paired randomization test and paired t-test per measure, 95% bootstrap CI of each difference,
+    win/tie/loss counts, corrected across the comparisons; the same report a suite gets."""
+    from rqbench.compare import records_from_runs
+    from rqbench.coverage import coverage_of, require_coverage
+    from rqbench.measures import parse_measure_list
+    from rqbench.report import build_report
+
+    fmt = "json" if json_out else fmt
+    if fmt not in FORMATS:
+        raise RqbenchError(f"unknown --format '{fmt}'" + did_you_mean(fmt, FORMATS))
+    measures = [str(m) for m in parse_measure_list(measure or DEFAULT_MEASURES)]
+    qrels, label, runs = load_qrels_and_runs(files, dataset, split, data_root)
+    if len(runs) < 2:
+        raise RqbenchError("compare needs at least two runs (use `rqbench eval` for one)")
+    notes = []
+    for r in runs:
+        cov = coverage_of(r.run, qrels)
+        require_coverage(cov, r.run, qrels, r.path, allow_partial)
+        if not cov.complete:
+            notes.append(f"{r.name} {cov.text()}")
+    names = [r.name for r in runs]
+    if baseline is not None and baseline not in names:
+        raise RqbenchError(f"unknown --baseline '{baseline}'" + did_you_mean(baseline, names))
+    records = records_from_runs(qrels, {r.name: r.run for r in runs}, measures, dataset_label=label,
+                                split=split if dataset is not None else None,
+                                run_paths={r.name: r.path for r in runs}, notes=notes)
+    report = build_report(records, baseline=baseline or names[0], measures=measures, alpha=alpha, test=test,
+                          correction=correction, pairs="all" if all_pairs else "baseline")
+    emit_report(report, fmt, out)
+
+
+def emit_report(report: Any, fmt: str, out: Path | None) -> None:
+    """Print `report` on stdout in `fmt` (a table goes to the terminal) and write the report folder to `out`."""
+    from rqbench.report import render_markdown, render_terminal
+    from rqbench.report.export import report_to_csv, report_to_json, report_to_latex
+
+    if fmt == "table":
+        render_terminal(report, Console())
+    elif fmt == "json":
+        print(json.dumps(report_to_json(report), indent=2))
+    elif fmt == "csv":
+        print(report_to_csv(report), end="")
+    elif fmt == "latex":
+        print(report_to_latex(report), end="")
+    elif fmt == "markdown":
+        print(render_markdown(report), end="")
+    elif fmt == "html":
+        from rqbench.report import render_html
+
+        print(render_html(report), end="")
+    if out is not None:
+        from rqbench.report.write import write_report_folder
+
+        written = write_report_folder(report, out)
+        Console(stderr=True).print(escape(f"wrote {written['markdown']} and {written['html']}"))

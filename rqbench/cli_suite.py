@@ -1,0 +1,190 @@
+"""The suite commands of `rqbench`: run, check, plan and report (registered by `rqbench.cli`)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from rqbench.cli_options import (
+    AllPairs,
+    Alpha,
+    Correction,
+    DataRoot,
+    Format,
+    Jobs,
+    JsonOut,
+    Measures,
+    Results,
+    Store,
+    Test,
+    Variants,
+    Verify,
+    console_for,
+)
+from rqbench.errors import RqbenchError
+
+Suite = Annotated[Path, typer.Argument(metavar="SUITE", help="Suite TOML file.", show_default=False)]
+
+
+def run_command(
+    suite: Suite,
+    data_root: DataRoot = None,
+    store: Store = None,
+    results: Results = Path("results"),
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Recompute every stage.")] = False,
+    variant: Variants = None,
+    jobs: Jobs = 1,
+    verify: Verify = False,
+    json_out: JsonOut = False,
+) -> None:
+    """Run a suite: plan its stage graph, build what is missing, one record per variant and evaluation set
+    (in RESULTS/<suite>/records.jsonl; artifacts in the store)."""
+    from rqbench.artifacts import ArtifactStore
+    from rqbench.data import resolve_data_root
+    from rqbench.records import read_records
+    from rqbench.report import build_report, render_terminal
+    from rqbench.runner import run_suite
+    from rqbench.suite import load_suite
+
+    console = console_for(json_out)
+    spec = load_suite(suite)
+    sets = ", ".join(f"{ev.name} ({ev.split})" for ev in spec.evaluations)
+    console.print(f"[bold]suite[/] {spec.name}: {len(spec.variants)} variant(s) on {escape(sets)}")
+    records = run_suite(spec, store=ArtifactStore(store, verify=verify), results_root=results,
+                        data_root=resolve_data_root(data_root), console=console, overwrite=overwrite,
+                        only=variant, jobs=jobs)
+    records_path = results / spec.name / "records.jsonl"
+    stored = read_records(records_path)
+    baseline = spec.baseline if spec.baseline in {r["variant"] for r in stored} else None  # --variant subset
+    render_terminal(build_report(stored, baseline=baseline, measures=spec.all_measures()), console)
+    console.print(f"records: {escape(str(records_path))}")
+    if json_out:
+        print(json.dumps([{k: v for k, v in r.items() if k != "_path"} for r in records], indent=2, sort_keys=True))
+
+
+def report_command(
+    target: Annotated[Path, typer.Argument(metavar="SUITE|RECORDS", help="Suite TOML file or a records.jsonl "
+                                           "file.", show_default=False)],
+    results: Results = Path("results"),
+    out: Annotated[Path | None, typer.Option("--out", metavar="DIR", help="Output folder (default: "
+                                             "RESULTS/<suite>/report, beside the records).")] = None,
+    baseline: Annotated[str | None, typer.Option("--baseline", metavar="NAME", help="Variant to compare "
+                                                 "against (default: the suite's).")] = None,
+    measure: Measures = None,
+    alpha: Alpha = 0.05,
+    test: Test = "randomization",
+    correction: Correction = "holm",
+    all_pairs: AllPairs = False,
+    fmt: Format = "table",
+    json_out: Annotated[bool, typer.Option("--json", help="The same as --format json.")] = False,
+) -> None:
+    """Render a report from records only: Markdown + HTML (with figures) in --out, and on stdout a table,
+    JSON, CSV, LaTeX or Markdown (--format)."""
+    from rqbench.cli_eval import FORMATS, emit_report
+    from rqbench.errors import did_you_mean
+    from rqbench.measures import parse_measure_list
+    from rqbench.records import read_records
+    from rqbench.report import build_report
+
+    fmt = "json" if json_out else fmt
+    if fmt not in FORMATS:
+        raise RqbenchError(f"unknown --format '{fmt}'" + did_you_mean(fmt, FORMATS))
+    records_path, _, suite_baseline, suite_measures = _records_for(target, results)
+    measures = [str(m) for m in parse_measure_list(measure)] if measure else suite_measures
+    report = build_report(read_records(records_path), baseline=baseline or suite_baseline, measures=measures,
+                          alpha=alpha, test=test, correction=correction, pairs="all" if all_pairs else "baseline")
+    emit_report(report, fmt, out or records_path.parent / "report")
+
+
+def check_command(
+    suite: Suite,
+    baseline: Annotated[Path | None, typer.Option("--baseline", metavar="RECORDS", help="records.jsonl to "
+                                                  "compare against instead of the suite's expected values.")] = None,
+    no_run: Annotated[bool, typer.Option("--no-run", help="Check the latest records; run nothing.")] = False,
+    data_root: DataRoot = None,
+    store: Store = None,
+    results: Results = Path("results"),
+    verify: Verify = False,
+    json_out: JsonOut = False,
+) -> None:
+    """CI gate: exit 0 if nothing regressed, 1 with a table of what did, 2 on bad input, 3 on an environment
+    or filesystem fault."""
+    from rqbench.artifacts import ArtifactStore
+    from rqbench.check import check_baseline, check_expected, exit_code
+    from rqbench.data import resolve_data_root
+    from rqbench.records import read_records
+    from rqbench.runner import run_suite
+    from rqbench.suite import load_suite
+
+    console = console_for(json_out)
+    spec = load_suite(suite)
+    if no_run:
+        records = read_records(results / spec.name / "records.jsonl")
+    else:
+        records = run_suite(spec, store=ArtifactStore(store, verify=verify), results_root=results,
+                            data_root=resolve_data_root(data_root), console=console)
+    if baseline is not None:
+        rows = check_baseline(spec.check, records, read_records(baseline), spec.all_measures(), seed=spec.seed)
+    else:
+        rows = check_expected(spec.check, records, spec.evaluations[0].name)
+    code = exit_code(rows)
+    table = Table(title=f"check {spec.name}: tolerance {spec.check.tolerance:g}"
+                  + (" (two-sided)" if spec.check.two_sided else ""))
+    for col in ("variant", "measure", "expected", "actual", "diff", "95% CI of diff", "status"):
+        table.add_column(col, justify="right" if col in {"expected", "actual", "diff"} else "left")
+    for r in rows:
+        colour = "red" if r.failed else ("green" if r.status == "OK" else "yellow")
+        table.add_row(escape(r.variant), escape(r.measure), f"{r.expected:.4f}",
+                      "-" if r.actual is None else f"{r.actual:.4f}", "-" if r.diff is None else signed(r.diff),
+                      "-" if r.ci is None else escape(f"[{signed(r.ci[0])}, {signed(r.ci[1])}]"),
+                      f"[{colour}]{r.status}[/]")
+    console.print(table)
+    console.print("[red]FAIL[/]: regression" if code else "[green]PASS[/]")
+    if json_out:
+        print(json.dumps({"passed": code == 0, "rows": [{**r.__dict__, "diff": r.diff} for r in rows]}, indent=2))
+    raise typer.Exit(code)
+
+
+def plan_command(
+    suite: Suite,
+    data_root: DataRoot = None,
+    store: Store = None,
+    variant: Variants = None,
+    json_out: JsonOut = False,
+) -> None:
+    """Print a suite's stage graph: every node, its inputs, and whether it is cached or will be built."""
+    from rqbench.artifacts import ArtifactStore
+    from rqbench.data import resolve_data_root
+    from rqbench.plan import plan_suite
+    from rqbench.plan_view import plan_rows, render_plan
+    from rqbench.suite import load_suite
+
+    graph = plan_suite(load_suite(suite), resolve_data_root(data_root), variant)
+    rows = plan_rows(graph, ArtifactStore(store))
+    if json_out:
+        print(json.dumps(rows, indent=2))
+    else:
+        render_plan(graph, rows, Console())
+
+
+def signed(x: float) -> str:
+    """+0.0123; a difference that rounds to zero is +0.0000, never -0.0000."""
+    text = f"{x:+.4f}"
+    return "+0.0000" if text == "-0.0000" else text
+
+
+def _records_for(target: Path, results: Path) -> tuple[Path, str, str | None, list[str] | None]:
+    if target.suffix == ".toml":
+        from rqbench.suite import load_suite
+
+        spec = load_suite(target)
+        return results / spec.name / "records.jsonl", spec.name, spec.baseline, spec.all_measures()
+    if not target.exists():
+        raise RqbenchError("file not found", target)
+    return target, target.parent.name, None, None

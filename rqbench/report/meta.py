@@ -1,0 +1,93 @@
+"""What a report says about where its numbers come from: the datasets, environments, record ids and
+creation times of the records of one evaluation set, and a check that they share queries and qrels.
+Pure functions of records; `rqbench.report.model` calls them while building a Report."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+
+def _dataset_key(rec: dict) -> tuple:
+    ds = rec.get("dataset") or {}
+    fp = ds.get("fingerprints") or {}
+    return (ds.get("name"), ds.get("split"), fp.get("queries"), fp.get("qrels"))
+
+
+def check_same_data(latest: dict[str, dict], notes: list[str]) -> None:
+    """Add a note when the variants' records name different queries or qrels."""
+    keys = {v: _dataset_key(r) for v, r in latest.items()}
+    if len(set(keys.values())) > 1:
+        groups: dict[tuple, list[str]] = {}
+        for v, k in keys.items():
+            groups.setdefault(k, []).append(v)
+        desc = "; ".join(f"{k[0]}/{k[1]}: {', '.join(vs)}" for k, vs in groups.items())
+        notes.append(f"variants were evaluated on different queries or qrels ({desc}); "
+                     "comparisons between them are not meaningful")
+
+
+def _env_summary(rec: dict) -> dict[str, Any]:
+    env = rec.get("env") or {}
+    git = env.get("git") or {}
+    packages = env.get("packages") or {}
+    return {
+        "rqbench": env.get("rqbench"),
+        "git_revision": git.get("revision"),
+        "git_dirty": git.get("dirty"),
+        "python": env.get("python"),
+        "torch": packages.get("torch"),
+        "pyserini": packages.get("pyserini"),
+        "transformers": packages.get("transformers"),
+        "faiss": packages.get("faiss-cpu"),
+        "ir_measures": packages.get("ir-measures"),
+        "cpu": env.get("cpu"),
+        "cpu_count": env.get("cpu_count"),
+        "gpu": env.get("gpu"),
+        "platform": env.get("platform"),
+        "seed": rec.get("seed", env.get("seed")),
+    }
+
+
+def _display_path(source: str | None) -> str | None:
+    """A dataset folder relative to the current folder, so committed reports name no machine's paths."""
+    if not source or not os.path.isabs(source):
+        return source
+    try:
+        return os.path.relpath(source)
+    except ValueError:  # another drive (Windows)
+        return source
+
+
+def set_meta(latest: dict[str, dict], stats: dict[str, Any]) -> dict[str, Any]:
+    """The `meta` of a one-set Report: `latest` maps each variant to its newest record on the set."""
+    datasets: list[dict[str, Any]] = []
+    for v, rec in latest.items():
+        ds = rec.get("dataset") or {}
+        entry = {
+            "name": ds.get("name"),
+            "source": _display_path(ds.get("source")),
+            "split": ds.get("split", (rec.get("config") or {}).get("split")),
+            "fingerprints": dict(ds.get("fingerprints") or {}),
+            "n_docs": ds.get("n_docs"),
+            "n_queries": ds.get("n_queries"),
+        }
+        for known in datasets:
+            if {k: known[k] for k in entry} == entry:
+                known["variants"].append(v)
+                break
+        else:
+            datasets.append({**entry, "variants": [v]})
+    created = sorted(str(r["created"]) for r in latest.values() if r.get("created"))
+    return {
+        "dataset": datasets[0] if datasets else {},
+        "datasets": datasets,
+        "env": {v: _env_summary(r) for v, r in latest.items()},
+        "created": (created[0], created[-1]) if created else (None, None),
+        "n_queries": {v: r.get("n_queries") for v, r in latest.items()},
+        "record_ids": {v: r.get("record_id") for v, r in latest.items()},
+        "suite_file": next((r.get("suite_file") for r in latest.values() if r.get("suite_file")), None),
+        "suite_hash": {v: r.get("suite_hash") for v, r in latest.items()},
+        "backend": {v: r.get("backend") for v, r in latest.items()},
+        "artifact_hashes": {v: dict(r.get("artifact_hashes") or {}) for v, r in latest.items()},
+        "stats": dict(stats),
+    }

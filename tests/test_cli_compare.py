@@ -1,0 +1,131 @@
+"""`rqbench compare` (a significance table from run files alone), `report`'s options and outputs, and the
+--json of leaderboard and backends, through the real CLI, on TREC DL19's published runs."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+
+def cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "rqbench.cli", *args], cwd=cwd, capture_output=True, text=True,
+                          env={**os.environ, "COLUMNS": "100"}, timeout=600)
+
+
+@pytest.fixture(scope="module")
+def dl19(data_root: Path) -> dict[str, str]:
+    folder = data_root / "msmarco-dl19"
+    return {"qrels": str(folder / "qrels.dl19.txt"), "bm25": str(folder / "runs" / "bm25.dl19.trec"),
+            "rm3": str(folder / "runs" / "bm25-rm3.dl19.trec"),
+            "tasb": str(folder / "runs" / "d-bert-kd-tasb.dl19.trec")}
+
+
+def compare_json(*args: str) -> dict:
+    proc = cli("compare", *args, "--json")
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout)
+
+
+def test_compare_runs_against_the_first(dl19: dict[str, str]) -> None:
+    out = compare_json(dl19["qrels"], dl19["bm25"], dl19["rm3"], dl19["tasb"], "-m", "ndcg_cut.10")
+    (section,) = out["sets"]
+    assert [v["name"] for v in section["variants"]] == ["bm25.dl19.trec", "bm25-rm3.dl19.trec",
+                                                        "d-bert-kd-tasb.dl19.trec"]
+    assert round(section["variants"][0]["metrics"]["nDCG@10"], 4) == 0.5058  # the published BM25 figure
+    assert out["baseline"] == "bm25.dl19.trec" and out["correction"] == "holm"
+    pairs = [(c["a"], c["b"]) for c in section["comparisons"]]
+    assert len(pairs) == 2 and all("bm25.dl19.trec" in p for p in pairs)
+    tasb = next(c for c in section["comparisons"] if "d-bert-kd-tasb.dl19.trec" in (c["a"], c["b"]))
+    assert tasb["significant"] and tasb["wins"] + tasb["ties"] + tasb["losses"] == 43
+
+
+def test_compare_options(dl19: dict[str, str]) -> None:
+    runs = [dl19["qrels"], dl19["bm25"], dl19["rm3"], dl19["tasb"], "-m", "nDCG@10"]
+    all_pairs = compare_json(*runs, "--all-pairs")
+    assert len(all_pairs["sets"][0]["comparisons"]) == 3 and all_pairs["pairs"] == "all"
+    raw = compare_json(*runs, "--correction", "none")
+    bonf = compare_json(*runs, "--correction", "bonferroni")
+    for r, b in zip(raw["sets"][0]["comparisons"], bonf["sets"][0]["comparisons"], strict=True):
+        assert r["p_corrected"] == r["p"]
+        assert b["p_corrected"] == pytest.approx(min(1.0, 2 * r["p"]))
+    t = compare_json(*runs, "--test", "t", "--alpha", "0.01")
+    assert t["test"] == "t" and t["alpha"] == 0.01
+    for c in t["sets"][0]["comparisons"]:
+        assert c["significant"] == (c["t_p_corrected"] < 0.01)
+    named = compare_json(*runs, "--baseline", "d-bert-kd-tasb.dl19.trec")
+    assert named["baseline"] == "d-bert-kd-tasb.dl19.trec"
+
+
+def test_compare_outputs(dl19: dict[str, str], tmp_path: Path) -> None:
+    runs = [dl19["qrels"], dl19["bm25"], dl19["tasb"], "-m", "nDCG@10 RR@10"]
+    rows = list(csv.DictReader(io.StringIO(cli("compare", *runs, "--format", "csv").stdout)))
+    assert len(rows) == 4  # 2 runs x 2 measures
+    latex = cli("compare", *runs, "--format", "latex").stdout
+    assert "\\toprule" in latex and "bm25.dl19.trec" in latex
+    table = cli("compare", *runs, "--out", str(tmp_path / "cmp"))
+    assert table.returncode == 0 and "bm25.dl19.trec" in table.stdout
+    assert (tmp_path / "cmp" / "report.md").is_file() and (tmp_path / "cmp" / "report.html").is_file()
+    assert "nDCG@10" in cli("compare", *runs, "--format", "markdown").stdout
+
+
+@pytest.mark.parametrize(("args", "needle"), [
+    (["--format", "xlsx"], "unknown --format 'xlsx'"),
+    (["--baseline", "nope"], "unknown --baseline 'nope'"),
+    (["--test", "wilcoxon"], "wilcoxon"),
+    (["--correction", "bh"], "bh"),
+    (["--alpha", "2"], "alpha"),
+])
+def test_compare_mistakes_are_one_line(dl19: dict[str, str], args: list[str], needle: str) -> None:
+    proc = cli("compare", dl19["qrels"], dl19["bm25"], dl19["tasb"], *args)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1 and needle in proc.stderr, proc.stderr
+
+
+def test_compare_needs_two_runs(dl19: dict[str, str]) -> None:
+    proc = cli("compare", dl19["qrels"], dl19["bm25"])
+    assert proc.returncode == 2 and "at least two runs" in proc.stderr
+
+
+def test_report_options_and_formats(repo_root: Path, tmp_path: Path) -> None:
+    records = repo_root / "reports" / "dl19-bm25" / "records" / "records.jsonl"
+    out = cli("report", str(records), "--all-pairs", "--correction", "bonferroni", "--json", "-m", "ndcg_cut.10",
+              "--out", str(tmp_path / "rep"))
+    assert out.returncode == 0, out.stderr
+    data = json.loads(out.stdout)
+    n = len(data["sets"][0]["variants"])
+    assert data["measures"] == ["nDCG@10"] and len(data["sets"][0]["comparisons"]) == n * (n - 1) // 2
+    assert (tmp_path / "rep" / "report.html").is_file()
+    latex = cli("report", str(records), "--format", "latex", "--out", str(tmp_path / "rep2"))
+    assert latex.returncode == 0 and "\\toprule" in latex.stdout
+
+
+def test_report_does_not_overwrite_committed_reports_by_default(repo_root: Path, tmp_path: Path) -> None:
+    suite = tmp_path / "suite.toml"
+    suite.write_text((repo_root / "suites" / "dl19-bm25.toml").read_text())
+    results = tmp_path / "results" / "dl19-bm25"
+    results.mkdir(parents=True)
+    src = repo_root / "reports" / "dl19-bm25" / "records"
+    (results / "records.jsonl").write_text((src / "records.jsonl").read_text())
+    os.symlink(src / "perquery", results / "perquery")
+    proc = cli("report", str(suite), cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert (results / "report" / "report.md").is_file() and not (tmp_path / "reports").exists()
+
+
+def test_leaderboard_and_backends_json(repo_root: Path, tmp_path: Path) -> None:
+    results = tmp_path / "results" / "dl19-bm25"
+    results.mkdir(parents=True)
+    (results / "records.jsonl").write_text((repo_root / "reports" / "dl19-bm25" / "records" / "records.jsonl")
+                                           .read_text())
+    board = json.loads(cli("leaderboard", "--results", str(tmp_path / "results"), "-m", "ndcg_cut_10", "--json")
+                       .stdout)
+    assert board["measure"] == "nDCG@10" and board["rows"] and set(board["rows"][0]) == {"system", "values", "mean"}
+    backends = json.loads(cli("backends", "--json").stdout)
+    assert {"bm25", "dense", "trec-run"} <= {b["name"] for b in backends}

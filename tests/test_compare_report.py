@@ -1,0 +1,351 @@
+"""Reports from run files (rqbench.compare), the report options (test, correction, pairs), the JSON / CSV /
+LaTeX exports and the terminal table's name column."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+import ir_measures
+import pytest
+from rich.console import Console
+
+from rqbench.compare import compare_runs, records_from_runs, run_names
+from rqbench.errors import RqbenchError
+from rqbench.report import (
+    DOWN,
+    UP,
+    build_report,
+    render_html,
+    render_markdown,
+    render_terminal,
+    report_to_csv,
+    report_to_json,
+    report_to_latex,
+    write_report_folder,
+)
+from rqbench.report.export import CSV_COLUMNS
+from rqbench.stats import paired_compare
+from rqbench.types import read_qrels, read_trec_run
+
+MEASURES = ["RR@10", "nDCG@10", "R@5"]
+N_RESAMPLES = 500
+# the judged document's rank per query (None: not retrieved); run "c" does not answer q4 and has an
+# unjudged query qx, which is ignored
+RANKS = {
+    "a": {"q1": 1, "q2": 2, "q3": 1, "q4": 4},
+    "b": {"q1": 2, "q2": 2, "q3": 1, "q4": 1},
+    "c": {"q1": None, "q2": 1, "q3": 3, "qx": 1},
+}
+RR = {"a": [1.0, 0.5, 1.0, 0.25], "b": [0.5, 0.5, 1.0, 1.0], "c": [0.0, 1.0, 1 / 3, 0.0]}  # by hand
+QIDS = ["q1", "q2", "q3", "q4"]
+
+
+def _write_runs(folder: Path) -> tuple[Path, dict[str, Path]]:
+    """qrels: one relevant document 'rel' per query (grade 1) plus 'top' (grade 2) that no run retrieves;
+    each run ranks five documents, 'rel' at the rank RANKS says."""
+    qrels = folder / "qrels.txt"
+    qrels.write_text("".join(f"{q} 0 rel 1\n{q} 0 top 2\n{q} 0 bad 0\n" for q in QIDS), encoding="utf-8")
+    paths = {}
+    for name, ranks in RANKS.items():
+        lines = []
+        for q, rank in ranks.items():
+            docs = [f"n{i}" for i in range(1, 6)]
+            if rank is not None:
+                docs[rank - 1] = "rel"
+            lines += [f"{q} Q0 {d} {i} {10.0 - i} {name}\n" for i, d in enumerate(docs, start=1)]
+        paths[name] = folder / f"{name}.trec"
+        paths[name].write_text("".join(lines), encoding="utf-8")
+    return qrels, paths
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Path]]:
+    return _write_runs(tmp_path_factory.mktemp("runs"))
+
+
+def _report(files: tuple[Path, dict[str, Path]], **options):
+    qrels, paths = files
+    return compare_runs(qrels, list(paths.values()), MEASURES, n_resamples=N_RESAMPLES, **options)
+
+
+def test_values_equal_ir_measures_and_hand_computed_differences(files) -> None:
+    qrels_path, paths = files
+    report = _report(files)
+    assert report.variants == ["a", "b", "c"] and report.baseline == "a" and report.measures == MEASURES
+    qrels = list(ir_measures.read_trec_qrels(str(qrels_path)))
+    for name, path in paths.items():
+        expected = ir_measures.calc_aggregate([ir_measures.parse_measure(m) for m in MEASURES], qrels,
+                                              list(ir_measures.read_trec_run(str(path))))
+        assert report.metrics[name] == {str(m): pytest.approx(v, abs=1e-12) for m, v in expected.items()}
+        assert [report.per_query[name]["RR@10"][q] for q in QIDS] == pytest.approx(RR[name])
+    assert report.metrics["c"]["RR@10"] == pytest.approx(sum(RR["c"]) / 4)  # q4 unanswered counts 0; qx ignored
+    assert any("run 'c': 1 queries have no qrels" in n for n in report.notes)
+    assert any("run 'c' answers 3 of the 4 judged queries" in n for n in report.notes)
+    b = report.comparisons["RR@10"]["b"]  # b - a per query: -0.5, 0, 0, +0.75
+    assert b.diff == pytest.approx(0.0625) and (b.wins, b.ties, b.losses) == (1, 2, 1) and b.n == 4
+    c = report.comparisons["RR@10"]["c"]  # c - a: -1, +0.5, -2/3, -0.25
+    assert c.diff == pytest.approx((-1 + 0.5 - 2 / 3 - 0.25) / 4) and (c.wins, c.ties, c.losses) == (1, 0, 3)
+    system = report.meta["datasets"][0]
+    assert system["fingerprints"]["qrels"] and system["n_queries"] == 4
+    records = records_from_runs(read_qrels(qrels_path), {"a": read_trec_run(paths["a"])}, ["MRR@10"],
+                                dataset_label="toy", split="test", run_paths={"a": paths["a"]})
+    import hashlib
+
+    assert records[0]["system"] == {"name": "a", "run": hashlib.sha256(paths["a"].read_bytes()).hexdigest()}
+    assert records[0]["metrics"] == {"RR@10": pytest.approx(sum(RR["a"]) / 4)}  # the alias, canonical
+    assert records[0]["evaluation"] == {"name": "toy", "dataset": "toy", "split": "test"}
+
+
+def test_inline_per_query_records_build_comparisons(files) -> None:
+    qrels_path, paths = files
+    runs = {n: read_trec_run(p) for n, p in paths.items()}
+    records = records_from_runs(read_qrels(qrels_path), runs, MEASURES, dataset_label="toy", split=None,
+                                run_paths=paths)
+    assert all("_path" not in r and "per_query" in r for r in records)
+    report = build_report(records, baseline="b", n_resamples=N_RESAMPLES)
+    assert set(report.comparisons["RR@10"]) == {"a", "c"}
+    assert not any("per-query values not loaded" in n for n in report.notes)
+    expected = paired_compare(report.per_query["a"]["RR@10"], report.per_query["b"]["RR@10"], "RR@10",
+                              n_resamples=N_RESAMPLES)
+    got = report.comparisons["RR@10"]["a"]
+    assert (got.diff, got.rand_p, got.t_p, got.ci_low) == (expected.diff, expected.rand_p, expected.t_p,
+                                                            expected.ci_low)
+    given = records_from_runs(read_qrels(qrels_path), runs, ["RR@10"], dataset_label="toy", split=None,
+                              notes=["checked by the caller"])
+    assert build_report(given, baseline="a", n_resamples=10).notes == ["checked by the caller"]
+
+
+def test_pairs_all_and_corrections(files) -> None:
+    report = _report(files, pairs="all", correction="bonferroni")
+    for m in MEASURES:
+        assert list(report.pairwise[m]) == [("a", "b"), ("a", "c"), ("b", "c")]  # n(n-1)/2, i < j
+        for c in report.pairwise[m].values():
+            assert c.p_corrected == pytest.approx(min(1.0, 3 * c.rand_p))
+            assert c.t_p_corrected == pytest.approx(min(1.0, 3 * c.t_p))
+            assert c.p_holm is None
+        # the comparisons with the baseline come from the same family, turned to variant - baseline
+        ab = report.pairwise[m][("a", "b")]
+        assert report.comparisons[m]["b"].diff == pytest.approx(-ab.diff)
+        assert report.comparisons[m]["b"].p_corrected == ab.p_corrected
+    four = build_report(records_from_runs(read_qrels(files[0]), {f"r{i}": read_trec_run(p) for i, p in
+                                                                 enumerate([*files[1].values(), files[1]["a"]])},
+                                          MEASURES, dataset_label="toy", split=None),
+                        pairs="all", n_resamples=50)
+    assert all(len(four.pairwise[m]) == 6 for m in MEASURES)
+    baseline_only = _report(files, correction="bonferroni")
+    assert baseline_only.pairwise == {}
+    for c in baseline_only.comparisons["RR@10"].values():
+        assert c.p_corrected == pytest.approx(min(1.0, 2 * c.rand_p))
+    plain = _report(files, correction="none")
+    for c in plain.comparisons["RR@10"].values():
+        assert (c.p_corrected, c.t_p_corrected) == (c.rand_p, c.t_p)
+    holm = _report(files)
+    assert [c.p_holm for c in holm.comparisons["nDCG@10"].values()] == [
+        c.p_corrected for c in holm.comparisons["nDCG@10"].values()]
+
+
+def test_test_option_decides_the_marks(files) -> None:
+    base = _report(files, correction="none")
+    found = [(m, v, c) for m, by_v in base.comparisons.items() for v, c in by_v.items()
+             if c.diff != 0 and abs(c.rand_p - c.t_p) > 0.01]
+    assert found, "the toy runs give some comparison where the two tests disagree"
+    m, v, c = found[0]
+    alpha = (c.rand_p + c.t_p) / 2  # between the two p-values: exactly one test is significant
+    by_rand = _report(files, correction="none", alpha=alpha)
+    by_t = _report(files, correction="none", alpha=alpha, test="t")
+    mark = UP if c.diff > 0 else DOWN
+    assert (by_rand.mark(m, v) == mark) == (c.rand_p < alpha)
+    assert (by_t.mark(m, v) == mark) == (c.t_p < alpha)
+    assert by_rand.mark(m, v) != by_t.mark(m, v)
+    for mm, by_v in by_t.comparisons.items():
+        for vv, cc in by_v.items():
+            assert (by_t.mark(mm, vv) != "") == (cc.t_p_corrected < alpha and cc.diff != 0)
+
+
+def test_bad_options_are_one_line_errors(files) -> None:
+    qrels, paths = files
+    for option, value, hint in (("test", "randomisation", "did you mean 'randomization'"),
+                                ("correction", "holms", "did you mean 'holm'"),
+                                ("pairs", "every", "choose from: all, baseline")):
+        with pytest.raises(RqbenchError, match=hint) as exc:
+            _report(files, **{option: value})
+        assert "\n" not in str(exc.value) and f"unknown {option} '{value}'" in str(exc.value)
+    with pytest.raises(RqbenchError, match="did you mean 'b'"):
+        compare_runs(qrels, list(paths.values()), MEASURES, baseline="bb", n_resamples=10)
+    with pytest.raises(RqbenchError, match="2 names for 3 run files"):
+        compare_runs(qrels, list(paths.values()), MEASURES, names=["x", "y"])
+    with pytest.raises(RqbenchError, match="'x' given twice"):
+        run_names(list(paths.values()), ["x", "x", "y"])
+    assert run_names([Path("one/bm25.trec"), Path("two/bm25.trec"), Path("bm25.txt")]) == ["bm25", "bm25-2", "bm25-3"]
+    named = compare_runs(qrels, list(paths.values()), ["RR@10"], names=["x", "y", "z"], baseline="z", n_resamples=10)
+    assert named.variants == ["x", "y", "z"] and named.baseline == "z"
+
+
+def test_every_renderer_shows_pairs_and_options(files) -> None:
+    report = _report(files, pairs="all", test="t", correction="bonferroni")
+    md = render_markdown(report)
+    page = render_html(report)
+    console = Console(file=io.StringIO(), width=80)
+    render_terminal(report, console)
+    terminal = console.file.getvalue()
+    options = "Report options: test = t, correction = bonferroni, pairs = all"
+    for text in (md, page, terminal.replace("\n", " ")):
+        assert options in text
+    assert "## Pairwise comparisons" in md and md.count("| a vs b |") == len(MEASURES)
+    assert "| b vs c |" in md and "p (t, Bonferroni)" in md and "p (rand., Holm)" not in md
+    assert "paired t-test with its p-value Bonferroni-adjusted across the 3 pair(s)" in md
+    assert page.count('<section id="pairwise">') == 1 and "<em>vs</em>" in page and "p (rand., Holm)" not in page
+    assert page.index('<section id="pairwise">') < page.index('<section id="legend">')
+    assert terminal.count("pairwise (A vs B") == len(MEASURES) and "a vs b" in terminal
+    assert "Bonferroni across all pairs" in terminal.replace("\n", " ")
+    default = render_markdown(_report(files))
+    assert "Report options" not in default and "Pairwise" not in default and "p (rand., Holm)" in default
+
+
+def _json_keys(data: dict) -> dict:
+    return {"top": set(data), "set": {k for s in data["sets"] for k in s},
+            "variant": {k for s in data["sets"] for v in s["variants"] for k in v},
+            "comparison": {k for s in data["sets"] for c in s["comparisons"] for k in c}}
+
+
+def test_json_shape(files) -> None:
+    report = _report(files, pairs="all")
+    data = report_to_json(report)
+    json.dumps(data, allow_nan=False)
+    keys = _json_keys(data)
+    assert keys["top"] == {"schema", "suite", "measures", "alpha", "test", "correction", "pairs", "baseline",
+                           "sets", "notes"}
+    assert keys["set"] == {"dataset", "split", "n_queries", "variants", "comparisons"}
+    assert keys["variant"] == {"name", "metrics"}
+    assert keys["comparison"] == {"measure", "a", "b", "diff", "ci", "p", "p_corrected", "t_p", "t_p_corrected",
+                                  "wins", "ties", "losses", "significant"}
+    assert data["schema"] == 1 and data["pairs"] == "all" and data["sets"][0]["n_queries"] == 4
+    assert len(data["sets"][0]["comparisons"]) == 3 * len(MEASURES)
+    first = data["sets"][0]["comparisons"][0]
+    assert (first["measure"], first["a"], first["b"]) == ("RR@10", "a", "b")
+    assert first["diff"] == pytest.approx(-0.0625) and (first["wins"], first["ties"], first["losses"]) == (1, 2, 1)
+    with_pq = report_to_json(report, per_query=True)
+    json.dumps(with_pq, allow_nan=False)
+    extended = _json_keys(with_pq)
+    assert extended == {**keys, "variant": {"name", "metrics", "per_query"}}
+    assert with_pq["sets"][0]["variants"][0]["per_query"]["RR@10"]["q2"] == 0.5
+    for v in with_pq["sets"][0]["variants"]:
+        del v["per_query"]
+    assert with_pq == data  # the flag adds the key and changes nothing else
+    baseline = report_to_json(_report(files))
+    assert len(baseline["sets"][0]["comparisons"]) == 2 * len(MEASURES)
+    assert {(c["a"], c["b"]) for c in baseline["sets"][0]["comparisons"]} == {("b", "a"), ("c", "a")}
+
+
+def test_json_same_shape_with_several_sets(files) -> None:
+    qrels_path, paths = files
+    qrels = read_qrels(qrels_path)
+    runs = {n: read_trec_run(p) for n, p in paths.items()}
+    records = [*records_from_runs(qrels, runs, MEASURES, dataset_label="toy", split="test"),
+               *records_from_runs(qrels, {"a": runs["b"], "b": runs["a"]}, MEASURES, dataset_label="other",
+                                  split="dev")]
+    report = build_report(records, baseline="a", n_resamples=50)
+    assert len(report.sets) == 2
+    data = report_to_json(report)
+    assert _json_keys(data) == _json_keys(report_to_json(_report(files)))
+    assert [(s["dataset"], s["split"]) for s in data["sets"]] == [("toy", "test"), ("other", "dev")]
+    rows = list(csv.reader(io.StringIO(report_to_csv(report))))
+    assert len(rows) == 1 + 3 * len(MEASURES) + 2 * len(MEASURES)
+    assert report_to_latex(report).count(r"\begin{tabular}") == 2
+
+
+def test_csv(files) -> None:
+    report = _report(files, correction="none")
+    rows = list(csv.DictReader(io.StringIO(report_to_csv(report))))
+    assert len(rows) == 3 * len(MEASURES) and list(rows[0]) == CSV_COLUMNS
+    by_key = {(r["variant"], r["measure"]): r for r in rows}
+    assert by_key[("a", "RR@10")]["diff"] == "" and by_key[("a", "RR@10")]["baseline"] == "a"
+    b = by_key[("b", "RR@10")]
+    assert float(b["value"]) == pytest.approx(0.75) and float(b["diff"]) == pytest.approx(0.0625)
+    assert (b["wins"], b["ties"], b["losses"]) == ("1", "2", "1") and b["significant"] in {"true", "false"}
+    assert float(b["p_corrected"]) == float(b["p"])
+
+
+def test_latex(files) -> None:
+    qrels, paths = files
+    report = compare_runs(qrels, list(paths.values()), ["RR@10", "R@5"], names=["bm25_v2", "x%1&#2", "z"],
+                          n_resamples=N_RESAMPLES, alpha=0.9, correction="none")
+    tex = report_to_latex(report)
+    for token in (r"\toprule", r"\midrule", r"\bottomrule", r"\begin{tabular}{lrr}", r"\caption{"):
+        assert token in tex
+    assert r"bm25\_v2 (baseline)" in tex and r"x\%1\&\#2" in tex and "x%1" not in tex
+    best = max(report.metrics[v]["RR@10"] for v in report.variants)
+    assert rf"\textbf{{{best:.4f}}}" in tex
+    assert r"$^{\dagger}$" in tex or r"$^{\ddagger}$" in tex  # alpha 0.9: something is significant
+    assert "paired randomization test" in tex and "no correction" in tex and r"\alpha = 0.9" in tex
+
+
+def test_write_report_folder_with_exports(files, tmp_path: Path) -> None:
+    written = write_report_folder(_report(files), tmp_path / "out", exports=("json", "csv", "tex"))
+    assert json.loads(written["json"].read_text(encoding="utf-8"))["schema"] == 1
+    assert written["csv"].read_text(encoding="utf-8").startswith("dataset,split,variant")
+    assert r"\toprule" in written["tex"].read_text(encoding="utf-8")
+    assert written["markdown"].is_file() and written["figures"]
+    with pytest.raises(RqbenchError, match="did you mean 'json'"):
+        write_report_folder(_report(files), tmp_path / "x", exports=("jsn",))
+
+
+# ------------------------------------------------------------------------------------- terminal names
+
+
+def _terminal(names: list[str], width: int) -> str:
+    records = []
+    for i, name in enumerate(names):
+        values = {q: 0.1 * ((i + k) % 4) for k, q in enumerate(QIDS)}
+        records.append({"variant": name, "suite": "t", "metrics": {m: 0.5 + 0.01 * i for m in MEASURES},
+                        "per_query": {m: values for m in MEASURES}, "n_queries": 4,
+                        "dataset": {"name": "toy", "split": "test"}})
+    console = Console(file=io.StringIO(), width=width)
+    render_terminal(build_report(records, baseline=names[0], n_resamples=20), console)
+    return console.file.getvalue()
+
+
+@pytest.mark.parametrize("width", [80, 48])
+def test_terminal_short_names_keep_the_header_whole(width: int) -> None:
+    out = _terminal(["a", "b", "c"], width)
+    headers = [line for line in out.splitlines() if "RR@10" in line or "R@5" in line]
+    assert headers and all(line.split()[0] == "variant" for line in headers)
+    assert "var" not in out.replace("variant", "").replace("variants", "")
+    tables = out.count("variant ")
+    rows = [line.split()[0] for line in out.splitlines() if line.split() and line.split()[0] in {"a", "b", "c"}]
+    assert rows == ["a", "b", "c"] * tables
+    assert all(len(line) <= width for line in out.splitlines())
+
+
+def test_terminal_long_names_fold_but_are_never_cut() -> None:
+    long = "run-" + "abcdefghij" * 12
+    grid = "dense[model=org/some-very-long-model-name_v2,pool=cls,lr=0.0001]"
+    out = _terminal(["bm25", long, grid], 80)
+    assert all(len(line) <= 80 for line in out.splitlines())
+    first_tokens = "".join(line.split()[0] for line in out.splitlines() if line.split())
+    assert long in first_tokens and grid in first_tokens
+
+
+# ------------------------------------------------------------------------------------------ real data
+
+
+def test_dl19_published_runs(data_root: Path) -> None:
+    folder = data_root / "msmarco-dl19"
+    runs = ["bm25", "bm25-rm3", "d-bert-kd-tasb", "open-ai-ada2", "splade-p-p-ensemble-distil"]
+    paths = [folder / "runs" / f"{r}.dl19.trec" for r in runs]
+    report = compare_runs(folder / "qrels.dl19.txt", paths, ["nDCG@10", "RR(rel=2)@10", "R(rel=2)@100"],
+                          names=runs, n_resamples=2000, pairs="all")
+    assert report.metrics["bm25"]["nDCG@10"] == pytest.approx(0.5058, abs=5e-5)  # Anserini's BM25 on DL19
+    qrels = list(ir_measures.read_trec_qrels(str(folder / "qrels.dl19.txt")))
+    expected = ir_measures.calc_aggregate([ir_measures.nDCG @ 10, ir_measures.R(rel=2) @ 100], qrels,
+                                          list(ir_measures.read_trec_run(str(paths[-1]))))
+    assert report.metrics[runs[-1]]["nDCG@10"] == pytest.approx(expected[ir_measures.nDCG @ 10], abs=1e-12)
+    assert report.metrics[runs[-1]]["R(rel=2)@100"] == pytest.approx(expected[ir_measures.R(rel=2) @ 100], abs=1e-12)
+    assert all(c.n == 43 for c in report.pairwise["nDCG@10"].values()) and len(report.pairwise["nDCG@10"]) == 10
+    assert report.mark("nDCG@10", "splade-p-p-ensemble-distil") == UP  # far above BM25 on 43 queries
+    assert report.pair_mark("nDCG@10", "bm25", "d-bert-kd-tasb") == DOWN
+    data = report_to_json(report)
+    assert len(data["sets"][0]["comparisons"]) == 3 * 10 and data["sets"][0]["n_queries"] == 43

@@ -22,8 +22,9 @@ from rqbench.types import Run, read_trec_run
 @dataclass(frozen=True)
 class TrecRunParams:
     path: str = ""
+    allow_partial: bool = False  # a run that leaves judged queries unanswered is accepted; they score 0
     INDEX_FIELDS: ClassVar[tuple[str, ...]] = ()
-    NOT_HASHED: ClassVar[tuple[str, ...]] = ("path",)  # the content hash in describe() stands for it
+    NOT_HASHED: ClassVar[tuple[str, ...]] = ("path", "allow_partial")  # the import stage hashes both
 
 
 class TrecRunBackend:

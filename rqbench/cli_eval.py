@@ -11,18 +11,18 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.table import Table
 
 from rqbench.cli_options import AllPairs, Alpha, Correction, DataRoot, Format, JsonOut, Measures, Test
 from rqbench.errors import RqbenchError, did_you_mean
 
 DEFAULT_MEASURES = ["RR@10", "R@100", "nDCG@10"]
 Files = Annotated[list[Path], typer.Argument(metavar="QRELS RUN", help="The qrels (TREC or BEIR TSV, "
-                                             "optionally gzipped), then one or more TREC run files; with "
-                                             "--dataset, only run files.", show_default=False)]
+                                             "optionally gzipped), then TREC run files (compare: two or "
+                                             "more); with --dataset, only run files.", show_default=False)]
 Dataset = Annotated[str | None, typer.Option("--dataset", metavar="NAME", help="Take the qrels from this dataset "
                                              "(folder, short name or ir_datasets id) instead of a QRELS file.")]
-Split = Annotated[str, typer.Option("--split", metavar="SPLIT", help="The dataset's split, with --dataset.")]
+Split = Annotated[str | None, typer.Option("--split", metavar="SPLIT", help="The dataset's split, with --dataset "
+                                           "(default: test).")]
 AllowPartial = Annotated[bool, typer.Option("--allow-partial", help="Score runs whose query ids do not match "
                                             "the qrels: unanswered judged queries score 0, unjudged are ignored.")]
 PerQuery = Annotated[bool, typer.Option("--per-query", "-q", help="Also per-query values (trec_eval -q).")]
@@ -35,12 +35,15 @@ class LoadedRun:
     run: dict
 
 
-def load_qrels_and_runs(files: list[Path], dataset: str | None, split: str, data_root: str | None
+def load_qrels_and_runs(files: list[Path], dataset: str | None, split: str | None, data_root: str | None
                         ) -> tuple[dict, str, list[LoadedRun]]:
     """(qrels, a label naming where they come from, the runs) with the file-order mistakes explained."""
-    from rqbench.coverage import swapped_hint
+    from rqbench.coverage import looks_like, swapped_hint
     from rqbench.types import read_qrels, read_trec_run
 
+    if split is not None and dataset is None:
+        raise RqbenchError("--split names a split of --dataset; without --dataset give a QRELS file")
+    split = split or "test"
     if dataset is not None:
         from rqbench.data import qrels_for, resolve_data_root
 
@@ -63,8 +66,16 @@ def load_qrels_and_runs(files: list[Path], dataset: str | None, split: str, data
         try:
             runs.append(LoadedRun(path.name, path, read_trec_run(path)))
         except RqbenchError as exc:
-            hint = swapped_hint(path, files[0]) if dataset is None else None
-            raise (RqbenchError(hint) if hint else exc) from None
+            if looks_like(path) != "qrels":
+                raise
+            where = "with --dataset, give only run files" if dataset is not None else \
+                "give QRELS first, then the runs (trec_eval's and ir_measures' order)"
+            raise RqbenchError(f"'{path}' looks like qrels, not a run: {where}") from exc
+    seen: set[Path] = set()
+    for r in runs:
+        if r.path.resolve() in seen:
+            raise RqbenchError(f"'{r.path}' is given twice")
+        seen.add(r.path.resolve())
     return qrels, label, _unique_names(runs)
 
 
@@ -84,7 +95,7 @@ def eval_command(
     per_query: PerQuery = False,
     allow_partial: AllowPartial = False,
     dataset: Dataset = None,
-    split: Split = "test",
+    split: Split = None,
     data_root: DataRoot = None,
     json_out: JsonOut = False,
 ) -> None:
@@ -114,28 +125,32 @@ def eval_command(
             out["runs"].append(entry)
         print(json.dumps(out, indent=2))
         return
-    console = Console()
-    table = Table(title=escape(f"{label}: {len(qrels)} judged queries"), title_justify="left")
-    table.add_column("run", overflow="fold", min_width=3)
-    for name in names:
-        table.add_column(name, justify="right", no_wrap=True)
-    table.add_column("answered", justify="right", no_wrap=True)
-    for r in runs:
-        cov = coverages[r.name]
-        table.add_row(escape(r.name), *[f"{results[r.name].aggregate[n]:.4f}" for n in names],
-                      f"{cov.answered}/{cov.judged}")
-    console.print(table)
-    for n in names:
-        console.print(escape(results[runs[0].name].definitions[n]), style="dim", soft_wrap=True)
-    for r in runs:
-        if not coverages[r.name].complete:
-            console.print(escape(f"note: {r.name} {coverages[r.name].text()}"), style="yellow", soft_wrap=True)
-    if per_query:
+    err = Console(stderr=True, soft_wrap=True)
+    if per_query:  # trec_eval -q: per-query lines, then "all"; a first column names the run when several
         for r in runs:
             prefix = f"{r.name}\t" if len(runs) > 1 else ""
             for n in names:
                 for qid, value in sorted(results[r.name].per_query[n].items()):
                     print(f"{prefix}{n}\t{qid}\t{value:.4f}")
+                print(f"{prefix}{n}\tall\t{results[r.name].aggregate[n]:.4f}")
+    else:
+        print(f"{label}: {len(qrels)} judged queries")
+        rows = [["run", *names, "answered"]] + [
+            [r.name, *[f"{results[r.name].aggregate[n]:.4f}" for n in names],
+             f"{coverages[r.name].answered}/{coverages[r.name].judged}"] for r in runs]
+        print(aligned(rows))
+        for n in names:
+            err.print(escape(results[runs[0].name].definitions[n]), style="dim")
+    for r in runs:
+        if not coverages[r.name].complete:
+            err.print(escape(f"note: {r.name} {coverages[r.name].text()}"), style="yellow")
+
+
+def aligned(rows: list[list[str]]) -> str:
+    """A plain table that never wraps or cuts: the first column left-aligned, the others right-aligned."""
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return "\n".join("  ".join(cell.ljust(w) if i == 0 else cell.rjust(w) for i, (cell, w)
+                                in enumerate(zip(row, widths, strict=True))).rstrip() for row in rows)
 
 
 FORMATS = ("table", "json", "csv", "latex", "markdown", "html")
@@ -156,7 +171,7 @@ def compare_command(
                                              "and figures to DIR.")] = None,
     allow_partial: AllowPartial = False,
     dataset: Dataset = None,
-    split: Split = "test",
+    split: Split = None,
     data_root: DataRoot = None,
 ) -> None:
     """Significance table of run files: `rqbench compare QRELS RUN RUN... -m nDCG@10`, no corpus needed.
@@ -185,7 +200,7 @@ def compare_command(
     if baseline is not None and baseline not in names:
         raise RqbenchError(f"unknown --baseline '{baseline}'" + did_you_mean(baseline, names))
     records = records_from_runs(qrels, {r.name: r.run for r in runs}, measures, dataset_label=label,
-                                split=split if dataset is not None else None,
+                                split=(split or "test") if dataset is not None else None,
                                 run_paths={r.name: r.path for r in runs}, notes=notes)
     report = build_report(records, baseline=baseline or names[0], measures=measures, alpha=alpha, test=test,
                           correction=correction, pairs="all" if all_pairs else "baseline")
@@ -213,6 +228,9 @@ def emit_report(report: Any, fmt: str, out: Path | None) -> None:
         print(render_html(report), end="")
     if out is not None:
         from rqbench.report.write import write_report_folder
+
+        if out.exists() and not out.is_dir():
+            raise RqbenchError("is a file; --out names a folder for report.md, report.html and figures", out)
 
         written = write_report_folder(report, out)
         Console(stderr=True).print(escape(f"wrote {written['markdown']} and {written['html']}"))

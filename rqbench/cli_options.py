@@ -34,7 +34,7 @@ Correction = Annotated[str, typer.Option("--correction", metavar="NAME", help="M
 AllPairs = Annotated[bool, typer.Option("--all-pairs", help="Compare every pair of systems, not only each with "
                                         "the baseline.")]
 Format = Annotated[str, typer.Option("--format", "-f", metavar="FORMAT", help="What to print on stdout: table "
-                                     "(default), json, csv, latex, markdown.")]
+                                     "(default), json, csv, latex, markdown, html.")]
 
 
 def console_for(json_mode: bool) -> Console:

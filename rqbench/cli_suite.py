@@ -69,8 +69,8 @@ def run_command(
 
 
 def report_command(
-    target: Annotated[Path, typer.Argument(metavar="SUITE|RECORDS", help="Suite TOML file or a records.jsonl "
-                                           "file.", show_default=False)],
+    target: Annotated[Path, typer.Argument(metavar="SUITE|RECORDS", help="Suite TOML file, a records.jsonl "
+                                           "file or the folder holding one.", show_default=False)],
     results: Results = Path("results"),
     out: Annotated[Path | None, typer.Option("--out", metavar="DIR", help="Output folder (default: "
                                              "RESULTS/<suite>/report, beside the records).")] = None,
@@ -84,8 +84,8 @@ def report_command(
     fmt: Format = "table",
     json_out: Annotated[bool, typer.Option("--json", help="The same as --format json.")] = False,
 ) -> None:
-    """Render a report from records only: Markdown + HTML (with figures) in --out, and on stdout a table,
-    JSON, CSV, LaTeX or Markdown (--format)."""
+    """Render a report from records only: on stdout a table (and Markdown + HTML with figures in --out,
+    default RESULTS/<suite>/report), or JSON, CSV, LaTeX, Markdown or HTML (--format; files only with --out)."""
     from rqbench.cli_eval import FORMATS, emit_report
     from rqbench.errors import did_you_mean
     from rqbench.measures import parse_measure_list
@@ -99,7 +99,8 @@ def report_command(
     measures = [str(m) for m in parse_measure_list(measure)] if measure else suite_measures
     report = build_report(read_records(records_path), baseline=baseline or suite_baseline, measures=measures,
                           alpha=alpha, test=test, correction=correction, pairs="all" if all_pairs else "baseline")
-    emit_report(report, fmt, out or records_path.parent / "report")
+    # the report folder: always for the table view; with a machine format on stdout only when asked (--out)
+    emit_report(report, fmt, out or (records_path.parent / "report" if fmt == "table" else None))
 
 
 def check_command(
@@ -185,6 +186,8 @@ def _records_for(target: Path, results: Path) -> tuple[Path, str, str | None, li
 
         spec = load_suite(target)
         return results / spec.name / "records.jsonl", spec.name, spec.baseline, spec.all_measures()
+    if target.is_dir():  # a suite's results folder
+        target = target / "records.jsonl"
     if not target.exists():
         raise RqbenchError("file not found", target)
     return target, target.parent.name, None, None

@@ -20,6 +20,7 @@ ALIASES = {
     "Recall": "R",
     "Hit": "Success",
     "HitRate": "Success",
+    "Hit_Rate": "Success",  # ranx's hit_rate@k
     "Hits": "Success",
     "NDCG": "nDCG",
     "MAP": "AP",
@@ -96,7 +97,8 @@ def to_ir_measures(text: str) -> str:
         return text
     resolved = _ir_names().get(name.lower())
     if resolved is None:
-        raise UnknownName("unknown", suggest(trec.group(1) if trec else name, trec_first=trec is not None))
+        stem = trec.group(1) if trec else name
+        raise UnknownName("unknown", suggest(stem, trec_first=trec is not None, rest=text[len(stem):]))
     return resolved + rest
 
 
@@ -125,12 +127,19 @@ def _from_trec(stem: str, arg: str | None) -> str | None:
     return template.format(arg)
 
 
-def suggest(stem: str, trec_first: bool = False) -> str:
+def suggest(stem: str, trec_first: bool = False, rest: str = "") -> str:
     """" (did you mean 'x'?)" for the closest known name, whatever its case; else a few examples. trec_first:
-    show trec_eval's spelling where a name is both (the user wrote `ndcg_cutt.10`, not `nDGC@10`)."""
+    show trec_eval's spelling where a name is both (the user wrote `ndcg_cutt.10`, not `nDGC@10`). `rest` (the
+    cutoff or parameters the user wrote after the name) is kept in the suggestion: 'nDGC@10' -> 'nDCG@10'."""
     names = {**_display(), **_trec_names()} if trec_first else {**_trec_names(), **_display()}
     close = difflib.get_close_matches(stem.lower(), list(names), n=1, cutoff=0.5)
-    return f" (did you mean '{names[close[0]]}'?)" if close else f" ({EXAMPLES})"
+    if not close:
+        return f" ({EXAMPLES})"
+    name = names[close[0]]
+    if name in TREC_EVAL_NAMES and rest.startswith("@"):  # 'recip_rank@10': say it in ir-measures' spelling
+        plain, template = TREC_EVAL_NAMES[name]
+        name, rest = (template.format(rest[1:]), "") if template else (plain or name, rest)
+    return f" (did you mean '{name}{rest}'?)"
 
 
 def split_measures(text: str) -> Iterator[str]:

@@ -173,7 +173,8 @@ class _Planner:
             path = Path(backend.params.path)
             params = _stage_params(ImportParams, where, run_sha256=backend.describe()["run_sha256"],
                                    run_name=path.name, split=split, depth=depth, exclude_query_id=exclude,
-                                   queries=dataset.fingerprint(f"queries/{split}"))
+                                   queries=dataset.fingerprint(f"queries/{split}"),
+                                   allow_partial=bool(getattr(backend.params, "allow_partial", False)))
             node = self.add(Node(STAGE_KINDS["import"], params, dataset=dataset, runtime={"path": str(path)},
                                  label=f"{variant.name} ({split})"))
             return node, [(prefix + "import", node)]

@@ -110,7 +110,7 @@ def test_partial_coverage_is_an_error_and_always_counted(files: dict[str, Path])
     line = one_line_error(cli("eval", str(files["qrels"]), str(files["partial"])))
     assert "answers 1 of 10 judged queries" in line
     proc = cli("eval", str(files["qrels"]), str(files["partial"]), "--allow-partial", "-m", "RR@10")
-    assert proc.returncode == 0 and "1/10" in proc.stdout and "9 score 0" in proc.stdout
+    assert proc.returncode == 0 and "1/10" in proc.stdout and "9 score 0" in proc.stderr
     proc = cli("eval", str(files["qrels"]), str(files["partial"]), "--allow-partial", "-m", "RR@10", "--json")
     assert json.loads(proc.stdout)["runs"][0]["aggregate"]["RR@10"] == pytest.approx(0.1)
 
@@ -119,7 +119,7 @@ def test_unjudged_run_queries_are_counted_not_fatal(files: dict[str, Path], tmp_
     extra = tmp_path / "extra.trec"
     extra.write_text(files["full"].read_text() + run_text(["99"]))
     proc = cli("eval", str(files["qrels"]), str(extra), "-m", "RR@10")
-    assert proc.returncode == 0 and "1 run queries have no qrels" in proc.stdout
+    assert proc.returncode == 0 and "1 run queries have no qrels" in proc.stderr
 
 
 def test_json_shape_does_not_change_with_per_query(files: dict[str, Path]) -> None:
@@ -157,3 +157,67 @@ def test_measure_spellings_in_eval(files: dict[str, Path]) -> None:
     assert json.loads(proc.stdout)["measures"] == ["AP", "RR", "nDCG@10", "RR@10"]
     line = one_line_error(cli("eval", str(files["qrels"]), str(files["half"]), "-m", "nDGC@10"))
     assert "did you mean" in line
+
+
+def test_a_bad_run_in_the_right_order_keeps_its_own_error(files: dict[str, Path], tmp_path: Path) -> None:
+    bad = tmp_path / "twice.trec"
+    bad.write_text("1 Q0 d1a 1 3 t\n1 Q0 d1a 2 2 t\n")
+    line = one_line_error(cli("eval", str(files["qrels"]), str(bad)))
+    assert f"{bad}:2:" in line and "appears twice" in line and "QRELS first" not in line
+
+
+def test_argument_mistakes_around_runs(files: dict[str, Path], data_root: Path) -> None:
+    assert "given twice" in one_line_error(cli("compare", str(files["qrels"]), str(files["full"]), str(files["full"])))
+    assert "--dataset" in one_line_error(cli("eval", "--split", "dev", str(files["qrels"]), str(files["full"])))
+    line = one_line_error(cli("eval", "--dataset", "msmarco-dl19", "--split", "dl19", "--data-root", str(data_root),
+                              str(data_root / "msmarco-dl19" / "qrels.dl19.txt"),
+                              str(data_root / "msmarco-dl19" / "runs" / "bm25.dl19.trec")))
+    assert "looks like qrels" in line and "only run files" in line
+
+
+def test_eval_table_never_cuts_names_or_values(files: dict[str, Path], tmp_path: Path) -> None:
+    long = tmp_path / ("run." + "very-long-system-name-" * 4 + ".trec")
+    long.write_text(files["half"].read_text())
+    measures = "RR@10 nDCG@10 R@5 P@1 P@5 AP Success@1 Success@5 nDCG@5 RR ndcg_cut.3 recall_2 map_cut_5"
+    proc = cli("eval", str(files["qrels"]), str(long), str(files["full"]), "-m", measures)  # piped: not a TTY
+    assert proc.returncode == 0, proc.stderr
+    row = next(line for line in proc.stdout.splitlines() if line.startswith(long.name))
+    assert len(row.split()) == 1 + 13 + 1 and "…" not in proc.stdout
+
+
+def test_per_query_output_is_trec_eval_q(files: dict[str, Path]) -> None:
+    proc = cli("eval", str(files["qrels"]), str(files["half"]), "-m", "RR@10", "-q")
+    lines = proc.stdout.splitlines()
+    assert len(lines) == 11 and all(len(line.split("\t")) == 3 for line in lines)
+    assert lines[-1] == "RR@10\tall\t0.7500"
+
+
+def test_report_accepts_a_results_folder_and_refuses_a_file_as_out(repo_root: Path, tmp_path: Path) -> None:
+    folder = repo_root / "reports" / "dl19-bm25" / "records"
+    proc = cli("report", str(folder), "--format", "csv")
+    assert proc.returncode == 0, proc.stderr
+    taken = tmp_path / "taken.txt"
+    taken.write_text("x")
+    assert "is a file" in one_line_error(cli("report", str(folder), "--out", str(taken)))
+
+
+def test_a_suite_run_file_that_leaves_judged_queries_unanswered(files: dict[str, Path], tmp_path: Path) -> None:
+    data = tmp_path / "mydata"
+    (data / "qrels").mkdir(parents=True)
+    (data / "corpus.jsonl").write_text("".join(json.dumps({"_id": f"d{q}{s}", "title": "", "text": f"doc {q}{s}"})
+                                               + "\n" for q in range(1, 11) for s in "ab"))
+    (data / "queries.jsonl").write_text("".join(json.dumps({"_id": str(q), "text": f"query {q}"}) + "\n"
+                                                for q in range(1, 11)))
+    (data / "qrels" / "test.tsv").write_text("".join(f"{q}\td{q}a\t1\n" for q in range(1, 11)))
+    suite = tmp_path / "suite.toml"
+    body = ('[suite]\nname = "partial"\ndataset = "mydata"\nsplit = "test"\nmeasures = ["RR@10"]\n\n'
+            '[[variants]]\nname = "mine"\nbackend = "trec-run"\n'
+            'params = {{ path = "{{suite_dir}}/partial.trec"{extra} }}\n')
+    (tmp_path / "partial.trec").write_text(files["partial"].read_text())
+    suite.write_text(body.format(extra=""))
+    line = one_line_error(cli("run", str(suite), cwd=tmp_path))
+    assert "answers 1 of the 10 judged queries" in line and "allow_partial" in line
+    suite.write_text(body.format(extra=", allow_partial = true"))
+    proc = cli("run", str(suite), "--json", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)[0]["metrics"]["RR@10"] == pytest.approx(0.1)

@@ -122,11 +122,11 @@ def test_measure_list_errors(values: list[str], needle: str) -> None:
 
 
 @pytest.mark.parametrize(("name", "needle"), [
-    ("nDGC@10", "did you mean 'nDCG'"),
-    ("NDGC@10", "did you mean 'nDCG'"),
-    ("ndcg_cutt.10", "did you mean 'ndcg_cut'"),
-    ("recal_100", "did you mean 'recall'"),
-    ("Sucess@10", "did you mean 'Success'"),
+    ("nDGC@10", "did you mean 'nDCG@10'"),
+    ("NDGC@10", "did you mean 'nDCG@10'"),
+    ("ndcg_cutt.10", "did you mean 'ndcg_cut.10'"),
+    ("recal_100", "did you mean 'recall_100'"),
+    ("Sucess@10", "did you mean 'Success@10'"),
     ("ndcg_cut", "needs a cutoff"),
     ("map_cut", "needs a cutoff"),
     ("map.10", "map_cut"),
@@ -172,8 +172,8 @@ def test_suite_check_measures_take_every_form(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(("measures_line", "extra", "line", "needle"), [
-    ('measures = ["RR@10", "nDGC@10"]', "", 4, "did you mean 'nDCG'"),
-    ('measures = ["RR@10 ndcg_cutt.10"]', "", 4, "did you mean 'ndcg_cut'"),
+    ('measures = ["RR@10", "nDGC@10"]', "", 4, "did you mean 'nDCG@10'"),
+    ('measures = ["RR@10 ndcg_cutt.10"]', "", 4, "did you mean 'ndcg_cut.10'"),
     ('measures = ["RR@10"]', '\n[[evaluation]]\nname = "e"\nsplit = "dl19"\n\nmeasures = ["bogus@10"]\n', 14,
      "unknown or malformed measure 'bogus@10'"),
     ('measures = ["RR@10", "nDCG@10"]', '\n[check]\n[check.expected.a]\n"RR@10" = 0.5\n\n"nDGC@10" = 0.5\n', 14,
@@ -216,5 +216,19 @@ def test_cli_unknown_measure_is_one_line_with_a_suggestion(tmp_path: Path) -> No
     proc = subprocess.run([sys.executable, "-m", "rqbench.cli", "leaderboard", "--results", str(results),
                            "-m", "ndcg_cutt.10"], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2, proc.stdout + proc.stderr
-    assert "did you mean 'ndcg_cut'" in proc.stderr + proc.stdout
+    assert "did you mean 'ndcg_cut.10'" in proc.stderr + proc.stdout
     assert "Traceback" not in proc.stderr
+
+
+def test_suggestions_keep_the_cutoff_and_ranx_names_parse() -> None:
+    from rqbench.errors import RqbenchError
+    from rqbench.measures import parse_measure
+
+    assert str(parse_measure("hit_rate@10")) == "Success@10"  # ranx
+    for wrong, right in (("recip_rank@10", "RR@10"), ("nDGC@10", "nDCG@10"), ("Sucess@100", "Success@100")):
+        try:
+            parse_measure(wrong)
+        except RqbenchError as exc:
+            assert f"did you mean '{right}'" in exc.problem
+        else:
+            raise AssertionError(f"{wrong} parsed")

@@ -88,8 +88,8 @@ class _Planner:
         for v in suite.variants:  # every backend's params are validated, even those not run now
             self.backend(v)
         for ev in suite.evaluations:
-            dataset = self.dataset(ev.dataset, ev.line)
-            self._check_split(dataset, ev.split, ev.line, need_qrels=True)
+            dataset = self.dataset(ev.dataset, ev.line_of_dataset())
+            self._check_split(dataset, ev.split, ev.line_of_split(), need_qrels=True)
             measures = [str(m) for m in parse_measures(ev.measures, where=suite.where(ev.line))]
             where = suite.where(ev.line)
             for v in variants:

@@ -208,7 +208,7 @@ def parse_suite(data: dict[str, Any], path: Path, text: str) -> Suite:
 
     split = _typed(head, "split", str, "test", w)
     exclude = _typed(head, "exclude_query_id", bool, False, w)
-    evaluations = parse_evaluations(data.get("evaluation"), dataset, split, list(measures), exclude, w)
+    evaluations = parse_evaluations(data.get("evaluation"), dataset, split, list(measures), exclude, w, head)
     eval_names = {ev.name for ev in evaluations}
     for var in variants:
         for name_ in var.evaluate_on or ():

@@ -9,6 +9,7 @@ that map to the same file, or a name too long for a file system, are errors at l
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -37,6 +38,14 @@ class EvalSet:
     measures: list[str]
     exclude_query_id: bool
     line: int | None = None
+    dataset_line: int | None = None  # where the dataset is named, when not on `line`
+    split_line: int | None = None  # where the split is named, when not on `line`
+
+    def line_of_dataset(self) -> int | None:
+        return self.dataset_line or self.line
+
+    def line_of_split(self) -> int | None:
+        return self.split_line or self.line
 
 
 
@@ -85,9 +94,15 @@ def dataset_label(dataset: str | dict[str, Any]) -> str:
 
 
 def parse_evaluations(raw: Any, dataset: str | dict[str, Any], split: str, measures: list[str], exclude: bool,
-                       w: Where) -> list[EvalSet]:
+                       w: Where, head_keys: Iterable[str] = ()) -> list[EvalSet]:
+    """The suite's evaluation sets; `head_keys` are the keys [suite] sets (to point errors at their lines)."""
+    suite_line = w.line_of("suite")
+    keys = set(head_keys)
+    dataset_line = w.line_of("dataset", suite_line or 1) if "dataset" in keys else None
+    split_line = w.line_of("split", suite_line or 1) if "split" in keys else None
     if raw is None:
-        return [EvalSet(dataset_label(dataset), dataset, split, measures, exclude, w.line_of("suite"))]
+        return [EvalSet(dataset_label(dataset), dataset, split, measures, exclude, suite_line, dataset_line,
+                        split_line)]
     if not isinstance(raw, list) or not raw:
         raise w.error("evaluation must be an array of tables ([[evaluation]])", w.line_of("evaluation"))
     out: list[EvalSet] = []
@@ -116,7 +131,9 @@ def parse_evaluations(raw: Any, dataset: str | dict[str, Any], split: str, measu
             raise w.error(f"evaluation name '{name}' may use letters, digits, '-', '_' and '.'", line)
         if any(ev.name == name for ev in out):
             raise w.error(f"evaluation name '{name}' is used twice (give each [[evaluation]] a name)", line)
-        out.append(EvalSet(name, ds, ev_split, list(ev_measures), ev_exclude, line))
+        out.append(EvalSet(name, ds, ev_split, list(ev_measures), ev_exclude, line,
+                           w.line_of("dataset", line or 1) if "dataset" in table else dataset_line,
+                           w.line_of("split", line or 1) if "split" in table else split_line))
     return out
 
 

@@ -221,3 +221,15 @@ def test_a_suite_run_file_that_leaves_judged_queries_unanswered(files: dict[str,
     proc = cli("run", str(suite), "--json", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)[0]["metrics"]["RR@10"] == pytest.approx(0.1)
+
+
+def test_wrong_dataset_and_split_name_their_own_lines(tmp_path: Path, data_root: Path) -> None:
+    suite = tmp_path / "bad.toml"
+    text = ('[suite]\nname = "x"\ndataset = "{ds}"\nsplit = "{split}"\nmeasures = ["RR@10"]\n\n'
+            '[[variants]]\nname = "bm25"\nbackend = "bm25"\n')
+    suite.write_text(text.format(ds="scifactt", split="test"))
+    line = one_line_error(cli("plan", str(suite), "--data-root", str(data_root)))
+    assert f"{suite}:3:" in line and "did you mean 'scifact'" in line
+    suite.write_text(text.format(ds="scifact", split="dev"))
+    line = one_line_error(cli("plan", str(suite), "--data-root", str(data_root)))
+    assert f"{suite}:4:" in line and "split 'dev'" in line

@@ -49,8 +49,10 @@ class DenseParams(EncoderSpec):
     packaged all-MiniLM-L6-v2), a local folder (HF checkpoint, or one written by `DualEncoder.save`,
     whose stored pooling/normalize/towers then win over `pooling`/`normalize` here), or an HF model id.
 
-    The index fields are everything that changes passage embeddings or the index structure. `autocast`
-    (bf16/fp16 matmuls) changes the embeddings slightly, so it IS hashed and is an index field.
+    The index fields are everything that changes passage embeddings or the index structure. `precision`
+    ("auto", the default, resolves per machine when the parameters are made: bf16 autocast on a CPU or GPU
+    with native bf16, else fp32; see `rqbench.precision`) changes the embeddings slightly, so its
+    resolved value IS hashed and is an index field; "fp32" reproduces full-precision artifacts anywhere.
     `ef_search` and `nprobe` are search-time knobs (hashed, but not index fields: no rebuild).
     `batch_size`, `device` and `threads` change speed only and are left out of cache keys.
     """
@@ -59,7 +61,7 @@ class DenseParams(EncoderSpec):
     use_title: bool = True
     batch_size: int = 32
     device: str = "cpu"
-    autocast: Literal["bf16", "fp16"] | None = None
+    precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
     index: Literal["flat", "hnsw", "ivfpq"] = "flat"
     hnsw_m: int = 32
     ef_construction: int = 200
@@ -71,15 +73,18 @@ class DenseParams(EncoderSpec):
     trust_remote_code: bool = False
 
     INDEX_FIELDS: ClassVar[tuple[str, ...]] = (
-        "model", "pooling", "normalize", "max_passage_length", "use_title", "autocast", "trust_remote_code",
+        "model", "pooling", "normalize", "max_passage_length", "use_title", "precision", "trust_remote_code",
         "index", "hnsw_m", "ef_construction", "nlist", "pq_m",
     )
     NOT_HASHED: ClassVar[tuple[str, ...]] = ("batch_size", "device", "threads")
+    RENAMED: ClassVar[dict[str, str]] = {"autocast": "precision"}  # earlier name -> current (a one-line hint)
 
     def __post_init__(self) -> None:
         self._check_encoder()
-        if self.autocast not in (None, "bf16", "fp16"):
-            raise ValueError(f"autocast must be 'bf16', 'fp16' or None, got {self.autocast!r}")
+        from rqbench.precision import resolve_precision
+
+        # frozen: the resolved value replaces "auto" once, so hashes and records name what really ran
+        object.__setattr__(self, "precision", resolve_precision(self.precision, self.device))
         if self.index not in ("flat", "hnsw", "ivfpq"):
             raise ValueError(f"index must be one of flat, hnsw, ivfpq, got {self.index!r}")
         for name in ("batch_size", "hnsw_m", "ef_construction", "ef_search", "nlist", "pq_m", "nprobe", "threads"):
@@ -201,7 +206,7 @@ class DenseBackend:
         p = self.params
         model = self.model()
         with _torch_threads(p.threads):
-            return encode_texts(model, texts, side, p.batch_size, p.device, p.autocast)
+            return encode_texts(model, texts, side, p.batch_size, p.device, _autocast(p.precision))
 
     def _doc_text(self, doc: Doc) -> str:
         return doc.contents() if self.params.use_title else doc.text
@@ -224,7 +229,7 @@ class DenseBackend:
         model = self.model()
         with _torch_threads(p.threads):
             embeddings = encode_corpus(model, [self._doc_text(d) for d in corpus], workdir / EMBEDDINGS_DIR,
-                                       batch_size=p.batch_size, device=p.device, autocast=p.autocast,
+                                       batch_size=p.batch_size, device=p.device, autocast=_autocast(p.precision),
                                        progress=progress, fingerprint=self._fingerprint())
         index = build_index(embeddings, self._spec(IndexSpec), threads=p.threads)
         save_index(index, workdir / INDEX_FILE)
@@ -268,3 +273,8 @@ class DenseBackend:
                               if i >= 0)
             for qid, row_ids, row_scores in zip(qids, ids.tolist(), scores.tolist(), strict=True)
         }
+
+
+def _autocast(precision: str) -> str | None:
+    """The encoding functions' `autocast` argument for a resolved precision (None: fp32)."""
+    return None if precision == "fp32" else precision

@@ -117,7 +117,10 @@ def build_params(params_cls: type, values: dict[str, Any], where: str | None = N
     """Instantiate `params_cls` from `values`, rejecting unknown keys and wrong types in one line."""
     fields = {f.name: f for f in dataclasses.fields(params_cls)}
     hints = typing.get_type_hints(params_cls)
+    renamed = getattr(params_cls, "RENAMED", {})
     for key, value in values.items():
+        if key not in fields and key in renamed:
+            raise RqbenchError(f"parameter '{key}' is now '{renamed[key]}'", where)
         if key not in fields:
             raise RqbenchError(f"unknown parameter '{key}'" + did_you_mean(key, fields), where)
         if not _type_ok(value, hints[key]):

@@ -136,8 +136,13 @@ def test_round_trip_minilm_msmarco_mini(mini, mini_index):
         agree = sum(a == b for a, b in zip(want, [sd.docid for sd in got], strict=True))
         assert agree >= k - 2  # identical up to float near-ties
 
-    # encode_docs (in memory) gives the same vectors as the corpus encoding
-    np.testing.assert_allclose(backend.encode_docs(docs[:40]), emb[:40], atol=1e-5)
+    # encode_docs (in memory) gives the same vectors as the corpus encoding: to float32 rounding in fp32;
+    # under bf16 (the default where the CPU has it) other batches pad differently, so only to bf16 noise
+    in_memory = backend.encode_docs(docs[:40])
+    if backend.params.precision == "fp32":
+        np.testing.assert_allclose(in_memory, emb[:40], atol=1e-5)
+    else:
+        assert np.min(np.sum(in_memory * emb[:40], axis=1)) > 0.9995
     assert sorted(p.name for p in workdir.iterdir()) == ["dense.json", "docids.json", EMBEDDINGS_DIR, "index.faiss"]
     assert not list((workdir / EMBEDDINGS_DIR).glob("shard-*"))  # shards removed after assembly
 
@@ -322,7 +327,7 @@ def test_cls_pooling_without_normalisation(tiny_a):
 
     texts = synthetic_texts(5, seed=9)
     backend = DenseBackend(DenseParams(model=str(tiny_a), threads=1, pooling="cls", normalize=False,
-                                       max_passage_length=32))
+                                       max_passage_length=32, precision="fp32"))  # compared with HF in fp32
     got = backend.encode_docs([Doc(str(i), "", t) for i, t in enumerate(texts)])
     tok, hf = AutoTokenizer.from_pretrained(tiny_a), AutoModel.from_pretrained(tiny_a).eval()
     with torch.inference_mode():
@@ -332,13 +337,14 @@ def test_cls_pooling_without_normalisation(tiny_a):
     assert not np.allclose(np.linalg.norm(got, axis=1), 1.0)
 
 
-def test_use_title_and_bf16_autocast(tiny_a):
+def test_use_title_and_bf16_precision(tiny_a):
     docs = [Doc("a", "Faiss", "vector search library"), Doc("b", "", "dense passage retrieval")]
-    with_title = DenseBackend(DenseParams(model=str(tiny_a), threads=1, max_passage_length=32))
-    no_title = DenseBackend(DenseParams(model=str(tiny_a), threads=1, max_passage_length=32, use_title=False))
+    with_title = DenseBackend(DenseParams(model=str(tiny_a), threads=1, max_passage_length=32, precision="fp32"))
+    no_title = DenseBackend(DenseParams(model=str(tiny_a), threads=1, max_passage_length=32, use_title=False,
+                                        precision="fp32"))
     assert not np.allclose(with_title.encode_docs(docs)[0], no_title.encode_docs(docs)[0])
     np.testing.assert_allclose(with_title.encode_docs(docs)[1], no_title.encode_docs(docs)[1], atol=1e-6)
-    bf16_params = DenseParams(model=str(tiny_a), threads=1, max_passage_length=32, autocast="bf16")
+    bf16_params = DenseParams(model=str(tiny_a), threads=1, max_passage_length=32, precision="bf16")
     bf16 = DenseBackend(bf16_params).encode_docs(docs)
     fp32 = with_title.encode_docs(docs)
     assert bf16.dtype == np.float32
@@ -378,13 +384,13 @@ def test_registry_params_and_cheap_import():
     assert cls is DenseBackend and capabilities(cls) == ["retriever", "encoder", "trainable"]
     backend = DenseBackend()
     assert isinstance(backend, Retriever) and isinstance(backend, Encoder)
-    params = build_params(DenseParams, {"index": "hnsw", "autocast": "bf16", "threads": 1, "ef_search": 64})
+    params = build_params(DenseParams, {"index": "hnsw", "precision": "bf16", "threads": 1, "ef_search": 64})
     index_part, search_part = split_params(params)
-    assert {"model", "pooling", "normalize", "max_passage_length", "use_title", "autocast", "index",
+    assert {"model", "pooling", "normalize", "max_passage_length", "use_title", "precision", "index",
             "hnsw_m", "ef_construction", "nlist", "pq_m"} <= set(index_part)
     assert {"ef_search", "nprobe", "max_query_length", "query_model"} <= set(search_part)
     assert not {"batch_size", "device", "threads"} & (set(index_part) | set(search_part))
-    for bad in ({"pooling": "max"}, {"index": "lsh"}, {"autocast": "int8"}, {"batch_size": "32"}):
+    for bad in ({"pooling": "max"}, {"index": "lsh"}, {"precision": "int8"}, {"autocast": "bf16"}, {"batch_size": "32"}):
         with pytest.raises(RqbenchError):
             build_params(DenseParams, bad)
     code = ("import sys, rqbench_backends.dense; "

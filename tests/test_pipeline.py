@@ -197,4 +197,4 @@ def test_leaderboard_across_suites(work: Path, repo_root: Path) -> None:
     assert f"| {smoke['variant']} |" in board and f"{smoke['metrics']['nDCG@10']:.4f}" in board
     assert "| published-bm25 |" in board and "0.5058" in board
     bad = rq("leaderboard", "-m", "nDGC@10", cwd=work)
-    assert bad.returncode == 2 and "did you mean 'nDCG'" in bad.stderr
+    assert bad.returncode == 2 and "did you mean 'nDCG@10'" in bad.stderr

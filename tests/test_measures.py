@@ -55,7 +55,7 @@ def test_aliases_and_definitions() -> None:
     assert str(parse_measure("Hit@20")) == "Success@20"
     assert "hit rate" in definition(parse_measure("Success@100"))
     assert "NOT the hit rate" in definition(parse_measure("R@100"))
-    with pytest.raises(RqbenchError, match="did you mean 'nDCG'"):
+    with pytest.raises(RqbenchError, match="did you mean 'nDCG@10'"):
         parse_measure("nDGC@10")
 
 

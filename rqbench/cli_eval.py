@@ -176,7 +176,7 @@ def compare_command(
 ) -> None:
     """Significance table of run files: `rqbench compare QRELS RUN RUN... -m nDCG@10`, no corpus needed.
 
-    Paired randomization test and paired t-test per measure, 95% bootstrap CI of each difference,
+    Paired randomization test and paired t-test per measure, a (1 - alpha) bootstrap CI of each difference,
     win/tie/loss counts, corrected across the comparisons; the same report a suite gets."""
     from rqbench.compare import records_from_runs
     from rqbench.coverage import coverage_of, require_coverage
@@ -212,8 +212,8 @@ def emit_report(report: Any, fmt: str, out: Path | None) -> None:
     from rqbench.report import render_markdown, render_terminal
     from rqbench.report.export import report_to_csv, report_to_json, report_to_latex
 
-    if fmt == "table":
-        render_terminal(report, Console())
+    if fmt == "table":  # the footer points at the full report when one is written
+        render_terminal(report, Console(), more=f"see {out / 'report.md'}" if out is not None else None)
     elif fmt == "json":
         print(json.dumps(report_to_json(report), indent=2))
     elif fmt == "csv":

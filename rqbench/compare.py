@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from rqbench.report.model import Report
 
 SUITE = "compare"  # the report's title when none is given
+SOURCE = "runs"  # every record's "source": the renderers show run files, not a suite's provenance
 
 
 def records_from_runs(
@@ -39,8 +40,8 @@ def records_from_runs(
     suite: str = SUITE,
     notes: list[str] | None = None,
 ) -> list[dict[str, Any]]:
-    """One record-like dict per run (name -> run, in order): metrics, inline per-query values,
-    definitions, recall curves, `system` {name, run: sha256 of its file in `run_paths`, else None},
+    """One record-like dict per run (name -> run, in order), marked "source": "runs": metrics, inline
+    per-query values, definitions, recall curves, `system` {name, run: sha256 of its file in `run_paths`, else None},
     `evaluation` and `dataset` (named `dataset_label`, with the qrels' content fingerprint, as a suite's
     records have it).
 
@@ -62,7 +63,7 @@ def records_from_runs(
         path = run_paths.get(name)
         digest = file_sha256(path) if path is not None else None
         records.append({
-            "schema": SCHEMA, "record_id": None, "created": None, "suite": suite, "suite_file": None,
+            "schema": SCHEMA, "source": SOURCE, "record_id": None, "created": None, "suite": suite, "suite_file": None,
             "variant": name, "backend": "run file",
             "config": {"measures": names, "split": split, "depth": depth},
             "dataset": {"name": dataset_label, "source": str(qrels_path) if qrels_path is not None else None,

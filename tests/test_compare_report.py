@@ -1,11 +1,12 @@
 """Reports from run files (rqbench.compare), the report options (test, correction, pairs), the JSON / CSV /
-LaTeX exports and the terminal table's name column."""
+LaTeX exports and the terminal tables (names, titles and values never cut on a piped console)."""
 
 from __future__ import annotations
 
 import csv
 import io
 import json
+import re
 from pathlib import Path
 
 import ir_measures
@@ -18,6 +19,7 @@ from rqbench.report import (
     DOWN,
     UP,
     build_report,
+    legend_lines,
     render_html,
     render_markdown,
     render_terminal,
@@ -26,7 +28,8 @@ from rqbench.report import (
     report_to_latex,
     write_report_folder,
 )
-from rqbench.report.export import CSV_COLUMNS
+from rqbench.report.export import CSV_COLUMNS, latex_escape
+from rqbench.report.format import pairwise_rows
 from rqbench.stats import paired_compare
 from rqbench.types import read_qrels, read_trec_run
 
@@ -199,7 +202,8 @@ def test_every_renderer_shows_pairs_and_options(files) -> None:
     assert "paired t-test with its p-value Bonferroni-adjusted across the 3 pair(s)" in md
     assert page.count('<section id="pairwise">') == 1 and "<em>vs</em>" in page and "p (rand., Holm)" not in page
     assert page.index('<section id="pairwise">') < page.index('<section id="legend">')
-    assert terminal.count("pairwise (A vs B") == len(MEASURES) and "a vs b" in terminal
+    assert terminal.count("pairwise (A vs B") == len(MEASURES)
+    assert sum(line.split()[:2] == ["a", "b"] for line in terminal.splitlines()) == len(MEASURES)
     assert "Bonferroni across all pairs" in terminal.replace("\n", " ")
     default = render_markdown(_report(files))
     assert "Report options" not in default and "Pairwise" not in default and "p (rand., Holm)" in default
@@ -261,10 +265,11 @@ def test_csv(files) -> None:
     report = _report(files, correction="none")
     rows = list(csv.DictReader(io.StringIO(report_to_csv(report))))
     assert len(rows) == 3 * len(MEASURES) and list(rows[0]) == CSV_COLUMNS
-    by_key = {(r["variant"], r["measure"]): r for r in rows}
-    assert by_key[("a", "RR@10")]["diff"] == "" and by_key[("a", "RR@10")]["baseline"] == "a"
+    by_key = {(r["a"], r["measure"]): r for r in rows}
+    assert by_key[("a", "RR@10")]["diff"] == "" and by_key[("a", "RR@10")]["b"] == ""  # the baseline: a value
     b = by_key[("b", "RR@10")]
-    assert float(b["value"]) == pytest.approx(0.75) and float(b["diff"]) == pytest.approx(0.0625)
+    assert b["b"] == "a" and float(b["value_b"]) == float(by_key[("a", "RR@10")]["value_a"]) == pytest.approx(0.6875)
+    assert float(b["value_a"]) == pytest.approx(0.75) and float(b["diff"]) == pytest.approx(0.0625)
     assert (b["wins"], b["ties"], b["losses"]) == ("1", "2", "1") and b["significant"] in {"true", "false"}
     assert float(b["p_corrected"]) == float(b["p"])
 
@@ -286,7 +291,7 @@ def test_latex(files) -> None:
 def test_write_report_folder_with_exports(files, tmp_path: Path) -> None:
     written = write_report_folder(_report(files), tmp_path / "out", exports=("json", "csv", "tex"))
     assert json.loads(written["json"].read_text(encoding="utf-8"))["schema"] == 1
-    assert written["csv"].read_text(encoding="utf-8").startswith("dataset,split,variant")
+    assert written["csv"].read_text(encoding="utf-8").startswith("dataset,split,measure,a,b,value_a,value_b,diff")
     assert r"\toprule" in written["tex"].read_text(encoding="utf-8")
     assert written["markdown"].is_file() and written["figures"]
     with pytest.raises(RqbenchError, match="did you mean 'json'"):
@@ -349,3 +354,160 @@ def test_dl19_published_runs(data_root: Path) -> None:
     assert report.pair_mark("nDCG@10", "bm25", "d-bert-kd-tasb") == DOWN
     data = report_to_json(report)
     assert len(data["sets"][0]["comparisons"]) == 3 * 10 and data["sets"][0]["n_queries"] == 43
+
+
+# ------------------------------------------------------------------ reports from run files, exports, terminal
+
+
+def test_records_from_runs_are_marked_and_titled_without_a_split(files) -> None:
+    report = _report(files)
+    assert report.from_runs and report.label == "qrels" and "(—)" not in report.label
+    assert [f["variant"] for f in report.meta["run_files"]] == ["a", "b", "c"]
+    console = Console(file=io.StringIO(), width=80)
+    render_terminal(report, console)
+    terminal = console.file.getvalue()
+    assert "compare: qrels, 4 queries" in terminal and "(—)" not in terminal
+    assert "`rqbench report`" not in terminal
+    assert "definitions: `--format markdown`, or `--out DIR` for the full report." in " ".join(terminal.split())
+    assert "(-)" not in report_to_latex(report) and "compare: qrels, 4 queries." in report_to_latex(report)
+    for more, expected in (("see report.md", "definitions: see report.md."), ("", None)):
+        console = Console(file=io.StringIO(), width=200)
+        render_terminal(report, console, more=more)
+        footer = console.file.getvalue()
+        assert (expected in footer) if expected else "Full tables" not in footer
+    suite_like = build_report([{k: v for k, v in r.items() if k != "source"} for r in records_from_runs(
+        read_qrels(files[0]), {n: read_trec_run(p) for n, p in files[1].items()}, ["RR@10"], dataset_label="toy",
+        split="test")], baseline="a", n_resamples=10)
+    console = Console(file=io.StringIO(), width=200)
+    render_terminal(suite_like, console)
+    assert not suite_like.from_runs and "definitions: `rqbench report`." in console.file.getvalue()
+
+
+def test_markdown_and_html_from_runs_show_run_files_not_suite_sections(files) -> None:
+    import hashlib
+
+    report = _report(files)
+    digests = [hashlib.sha256(p.read_bytes()).hexdigest() for p in files[1].values()]
+    md, page = render_markdown(report), render_html(report)
+    assert md.startswith("# rqbench comparison: qrels\n") and "<h1>rqbench comparison: qrels</h1>" in page
+    for text in (md, page):
+        for gone in ("rqbench report:", "Records created", "Stage timings", "Reproducibility", "Success@k is the"):
+            assert gone not in text
+        assert "R@k is trec_eval recall" in text and "MS MARCO" in text  # R@5 and RR@10 asked for
+        assert all(d in text for d in digests) and "Run files" in text
+    assert "| a | `" in md and "- Statistics: 500 resamples" in md
+    only_ndcg = compare_runs(files[0], list(files[1].values()), ["nDCG@10"], n_resamples=10)
+    for text in (render_markdown(only_ndcg), render_html(only_ndcg)):
+        assert "trec_eval recall: relevant" not in text and "MRR@10" not in text and "hit rate:" not in text
+
+
+def _csv_rows(report) -> list[dict[str, str]]:
+    reader = csv.DictReader(io.StringIO(report_to_csv(report)))
+    assert reader.fieldnames == CSV_COLUMNS
+    return list(reader)
+
+
+def test_csv_all_pairs_has_every_pair_under_one_header(files) -> None:
+    for pairs in ("all", "baseline"):
+        report = _report(files, pairs=pairs, correction="bonferroni")
+        rows = _csv_rows(report)
+        comparisons = report_to_json(report)["sets"][0]["comparisons"]
+        values = [r for r in rows if not r["b"]]
+        compared = [r for r in rows if r["b"]]
+        # every comparison of the JSON and nothing else (with all pairs in the JSON's order too)
+        by_key = {(c["measure"], c["a"], c["b"]): c for c in comparisons}
+        assert len(compared) == len(comparisons)
+        if pairs == "all":
+            assert [(r["measure"], r["a"], r["b"]) for r in compared] == list(by_key)
+        for r in compared:
+            c = by_key[(r["measure"], r["a"], r["b"])]
+            assert float(r["diff"]) == c["diff"] and float(r["p_corrected"]) == c["p_corrected"]
+            assert (r["wins"], r["ties"], r["losses"]) == (str(c["wins"]), str(c["ties"]), str(c["losses"]))
+            assert float(r["value_b"]) == report.metrics[r["b"]][r["measure"]]
+        # value_a of any row is that variant's value; each (variant, measure) has its own first row
+        for r in rows:
+            assert float(r["value_a"]) == report.metrics[r["a"]][r["measure"]]
+        firsts = rows[: 3 * len(MEASURES)]
+        assert [(r["a"], r["measure"]) for r in firsts] == [(v, m) for v in "abc" for m in MEASURES]
+        if pairs == "all":
+            assert len(rows) == 3 * len(MEASURES) + 3 * len(MEASURES) and values == firsts
+            assert {(r["a"], r["b"]) for r in compared} == {("a", "b"), ("a", "c"), ("b", "c")}
+        else:
+            assert len(rows) == 3 * len(MEASURES) and [r["a"] for r in values] == ["a"] * len(MEASURES)
+
+
+def test_latex_all_pairs_gets_a_pairwise_table(files) -> None:
+    tex = report_to_latex(_report(files, pairs="all", correction="bonferroni"))
+    assert tex.count(r"\begin{tabular}") == 2 and tex.count(r"\begin{table}") == 2
+    main, pairwise = tex.split(r"\end{table}")[:2]
+    assert "All pairs of variants are compared in the next table." in main
+    assert "all pairs of variants compared" in pairwise and "Bonferroni-adjusted p-values across all pairs" in pairwise
+    for m in MEASURES:
+        assert f"\n{latex_escape(m)} & a vs b & " in pairwise
+    assert pairwise.count(" vs ") == 1 + 3 * len(MEASURES) and pairwise.count(r"\midrule") == len(MEASURES)
+    assert "p (rand., Bonferroni)" in pairwise and r"$\Delta$" in pairwise and "Δ" not in pairwise
+    baseline_only = report_to_latex(_report(files))
+    assert baseline_only.count(r"\begin{tabular}") == 1 and "all pairs" not in baseline_only.lower()
+
+
+def _piped(measures: list[str], names: list[str], width: int = 80, dataset: str = "toy", **options) -> tuple:
+    """A report whose every (variant, measure) value differs, rendered on a piped console `width` wide."""
+    records = []
+    for i, name in enumerate(names):
+        per_query = {q: 0.1 * ((i + k) % 4) for k, q in enumerate(QIDS)}
+        records.append({"variant": name, "suite": "t", "n_queries": 4, "dataset": {"name": dataset, "split": None},
+                        "metrics": {m: 0.1 + 0.0001 * (i * len(measures) + j) for j, m in enumerate(measures)},
+                        "per_query": {m: per_query for m in measures}})
+    report = build_report(records, baseline=names[0], n_resamples=20, **options)
+    console = Console(file=io.StringIO(), width=width)
+    assert not console.is_terminal
+    render_terminal(report, console)
+    return report, console.file.getvalue()
+
+
+def test_terminal_piped_titles_never_wrap() -> None:
+    long = "/work/shared/data/some-collection/with/a/long/path/qrels/test.tsv"
+    _, out = _piped(["nDCG@10"], ["bm25", "dense"], dataset=long, pairs="all")
+    lines = out.splitlines()
+    assert f"t: {long}, 4 queries" in lines
+    assert "nDCG@10: pairwise (A vs B, Δ = A - B)" in lines
+
+
+@pytest.mark.parametrize("width", [80, 40])
+def test_terminal_piped_pairwise_names_and_values_whole(width: int) -> None:
+    names = ["bm25.dl19.trec", "rm3.dl19.trec", "tasb.dl19.trec"]
+    report, out = _piped(["nDCG@10", "RR@10"], names, width=width, pairs="all", test="t", correction="bonferroni")
+    assert "…" not in out
+    lines = out.splitlines()
+    assert all(len(line) <= width for line in lines if "pairwise" not in line and not line.startswith("t: "))
+    for m in report.measures:
+        for row in pairwise_rows(report, m):
+            for value in (row["diff"], row["ci_short"], row["p_t"], row["wtl"]):
+                assert value in out
+            if width == 80:  # room for both names: A and B on the row's own line, whole
+                assert any(line.split()[:3] == [row["a"], row["b"], row["diff"]] for line in lines)
+
+
+@pytest.mark.parametrize("width", [80, 48])
+def test_terminal_piped_many_measures_never_lose_a_value(width: int) -> None:
+    measures = ["nDCG@10", "nDCG(judged_only=True)@10", "RR@10", "RR(rel=2)@10", "R@100", "R(rel=2)@1000",
+                "P@5", "P(rel=2)@20", "AP", "AP(rel=2)", "Success@1", "Success@5", "Success@100", "Judged@10"]
+    names = ["bm25", "bm25-rm3.dl19.trec", "dense[model=org/some-very-long-model-name_v2,pool=cls]"]
+    report, out = _piped(measures, names, width=width)
+    assert "…" not in out and all(len(line) <= width for line in out.splitlines()[1:])
+    headers = [w for line in out.splitlines() if line.split()[:1] == ["variant"] for w in line.split()[1:]]
+    assert headers == measures  # every measure's full name, once, in order
+    for v in names:
+        for m in measures:
+            assert f"{report.metrics[v][m]:.4f}" in out
+
+
+def test_confidence_level_follows_alpha(files) -> None:
+    report = _report(files, alpha=0.1, pairs="all")
+    console = Console(file=io.StringIO(), width=100)
+    render_terminal(report, console)
+    texts = {"terminal": console.file.getvalue(), "markdown": render_markdown(report), "html": render_html(report),
+             "latex": report_to_latex(report), "legend": " ".join(legend_lines(report))}
+    for where, text in texts.items():
+        assert "90%" in text or r"90\%" in text, where
+        assert not re.search(r"95 ?\\?%", text), where

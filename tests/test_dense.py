@@ -390,7 +390,8 @@ def test_registry_params_and_cheap_import():
             "hnsw_m", "ef_construction", "nlist", "pq_m"} <= set(index_part)
     assert {"ef_search", "nprobe", "max_query_length", "query_model"} <= set(search_part)
     assert not {"batch_size", "device", "threads"} & (set(index_part) | set(search_part))
-    for bad in ({"pooling": "max"}, {"index": "lsh"}, {"precision": "int8"}, {"autocast": "bf16"}, {"batch_size": "32"}):
+    for bad in ({"pooling": "max"}, {"index": "lsh"}, {"precision": "int8"}, {"autocast": "bf16"},
+                {"batch_size": "32"}):
         with pytest.raises(RqbenchError):
             build_params(DenseParams, bad)
     code = ("import sys, rqbench_backends.dense; "

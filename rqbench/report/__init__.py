@@ -6,7 +6,9 @@ randomization and t-test p-values, win/tie/loss counts and a significance mark; 
 means; recall curves; per-stage timings; and the environment needed to reproduce the numbers. Records
 of several evaluation sets (dataset, split) give one section per set, compared within the set. Options
 choose the deciding test, the correction (Holm, Bonferroni, none) and whether every pair of variants is
-compared (`build_report`); `export` turns a Report into JSON, CSV or LaTeX.
+compared (`build_report`); `export` turns a Report into JSON, CSV or LaTeX. Records made from run files
+(`rqbench.compare`, marked "source": "runs") give a comparison (`Report.from_runs`) titled by its qrels,
+listing the run files with their sha256 instead of the timings and environments such records lack.
 
 `build_report` (model, with significance and meta) does all the computing once; the renderers
 (terminal, markdown, html) only format, with the helpers of `format` and the wording of `legend`.

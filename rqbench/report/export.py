@@ -23,12 +23,27 @@ report order; with "all", every pair of variants (a before b in the variants' or
 baseline's pairs included. Non-finite numbers become null. `per_query=True` adds one key to each
 variant, "per_query": {measure: {qid: value}}, and changes nothing else.
 
-CSV (`report_to_csv`): a header row, then one row per set x variant x measure with the value and, for
-a variant compared with the baseline, the comparison columns (empty otherwise).
+CSV (`report_to_csv`): one header (`CSV_COLUMNS`) for every report, numbers at full precision, empty
+cells for what a row does not have:
+
+    dataset, split, measure, a, b, value_a, value_b, diff, ci_low, ci_high, p, p_corrected, t_p,
+    t_p_corrected, wins, ties, losses, significant
+
+A row with `b` empty holds a value only: variant `a`'s `value_a` on `measure`. A row with `b` holds the
+comparison a vs b (diff = mean of a - b, its CI, the two tests' p-values, a's wins / ties / losses
+against b and whether the chosen test's corrected p is below alpha) besides both values. First come one
+row per set x variant x measure (variants, then measures, in report order); with pairs "baseline" each
+such row of a variant compared with the baseline is that comparison (b = the baseline), the baseline's
+own rows have b empty. With pairs "all" those rows hold values only (b empty) and one row per set x
+measure x pair follows, for every pair of variants (a before b in the variants' order) as in the JSON.
+So `value_a` of any row with a given (dataset, split, measure, a) is that variant's value, and the rows
+with `b` are exactly the JSON's comparisons.
 
 LaTeX (`report_to_latex`): per set a `table` with a booktabs `tabular` (variants x measures), the best
 value of each measure in bold, a dagger / double dagger for significantly better / worse than the
-baseline, and a caption naming the test, the correction and alpha.
+baseline, and a caption naming the test, the correction and alpha. With pairs "all" a second `table`
+per set lists every compared pair per measure (A vs B, Δ = A - B with its mark, the corrected p-value),
+its caption saying "all pairs" and the correction.
 """
 
 from __future__ import annotations
@@ -38,15 +53,15 @@ import io
 import math
 from typing import TYPE_CHECKING, Any
 
-from rqbench.report.format import UP
-from rqbench.report.legend import adjusted, test_name
+from rqbench.report.format import UP, fmt_ci, fmt_diff, fmt_p, pct
+from rqbench.report.legend import adjusted, p_headers, test_name
 
 if TYPE_CHECKING:
     from rqbench.report.model import Report
     from rqbench.stats import PairedComparison
 
 JSON_SCHEMA = 1
-CSV_COLUMNS = ["dataset", "split", "variant", "measure", "value", "baseline", "diff", "ci_low", "ci_high", "p",
+CSV_COLUMNS = ["dataset", "split", "measure", "a", "b", "value_a", "value_b", "diff", "ci_low", "ci_high", "p",
                "p_corrected", "t_p", "t_p_corrected", "wins", "ties", "losses", "significant"]
 _LATEX_SPECIAL = {"\\": r"\textbackslash{}", "_": r"\_", "%": r"\%", "&": r"\&", "#": r"\#", "$": r"\$",
                   "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}"}
@@ -106,24 +121,31 @@ def _cell(x: Any) -> str:
     return str(x)
 
 
+def _csv_row(s: Report, measure: str, a: str, b: str | None, c: PairedComparison | None) -> list[Any]:
+    name, split = s.eval_set or (None, None)
+    row = [name, split, measure, a, b, _num(s.metrics[a].get(measure)),
+           _num(s.metrics[b].get(measure)) if b is not None else None]
+    if c is None:
+        return row + [None] * (len(CSV_COLUMNS) - len(row))
+    j = _comparison_json(s, measure, a, b or "", c)
+    return [*row, j["diff"], *j["ci"], j["p"], j["p_corrected"], j["t_p"], j["t_p_corrected"], j["wins"], j["ties"],
+            j["losses"], j["significant"]]
+
+
 def report_to_csv(report: Report) -> str:
-    """A header row (`CSV_COLUMNS`), then one row per set x variant x measure; numbers at full precision."""
+    """The header `CSV_COLUMNS`, then the value and comparison rows the module docstring describes."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)
     for s in report.sections:
-        name, split = s.eval_set or (None, None)
+        vs_baseline = s.pairs != "all"
         for v in s.variants:
             for m in s.measures:
-                row = [name, split, v, m, s.metrics[v].get(m)]
-                c = s.comparison(m, v)
-                if c is None:
-                    row += [s.baseline] + [None] * (len(CSV_COLUMNS) - len(row) - 1)
-                else:
-                    j = _comparison_json(s, m, v, s.baseline or "", c)
-                    row += [s.baseline, j["diff"], *j["ci"], j["p"], j["p_corrected"], j["t_p"], j["t_p_corrected"],
-                            j["wins"], j["ties"], j["losses"], j["significant"]]
-                writer.writerow([_cell(x) for x in row])
+                c = s.comparison(m, v) if vs_baseline else None
+                writer.writerow([_cell(x) for x in _csv_row(s, m, v, s.baseline if c is not None else None, c)])
+        for m in s.measures if not vs_baseline else []:
+            for (a, b), c in s.pairwise.get(m, {}).items():
+                writer.writerow([_cell(x) for x in _csv_row(s, m, a, b, c)])
     return out.getvalue()
 
 
@@ -133,8 +155,9 @@ def latex_escape(text: Any) -> str:
 
 
 def report_to_latex(report: Report) -> str:
-    """One `table` (booktabs `tabular`) per evaluation set; needs \\usepackage{booktabs} in the preamble."""
-    return "\n".join(_latex_table(report, s) for s in report.sections)
+    """One `table` (booktabs `tabular`) per evaluation set, and with pairs "all" one of its pairwise
+    comparisons after it; needs \\usepackage{booktabs} in the preamble."""
+    return "\n".join(_latex_table(report, s) + _latex_pairwise(report, s) for s in report.sections)
 
 
 def _latex_table(report: Report, s: Report) -> str:
@@ -162,16 +185,56 @@ def _latex_table(report: Report, s: Report) -> str:
     return "\n".join(lines)
 
 
-def _caption(report: Report, s: Report) -> str:
-    """The caption, in LaTeX: the set, bold = best, and what the daggers mean (test, correction, alpha)."""
+def _where(report: Report, s: Report) -> str:
+    """'suite: dataset (split), n queries': the set a table shows (no '(split)' without one)."""
     name, split = s.eval_set or (None, None)
     n = _n_queries(s)
-    where = f"{report.suite}: {name or '-'} ({split or '-'})" + (f", {n} queries" if n is not None else "")
-    text = latex_escape(f"{where}. Best value per measure in bold.")
+    return (f"{report.suite}: {name or '-'}" + (f" ({split})" if split else "")
+            + (f", {n} queries" if n is not None else ""))
+
+
+def _correction(report: Report) -> str:
+    if report.correction == "none":
+        return "no correction for multiple comparisons"
+    across = "all pairs of variants" if report.pairs == "all" else "the comparisons made"
+    return f"{adjusted(report)} p-values across {across} per measure"
+
+
+def _caption(report: Report, s: Report) -> str:
+    """The caption, in LaTeX: the set, bold = best, and what the daggers mean (test, correction, alpha)."""
+    text = latex_escape(f"{_where(report, s)}. Best value per measure in bold.")
     if s.baseline is None or not any(s.comparisons.values()):
-        return text + " No significance tests."
-    correction = ("no correction for multiple comparisons" if report.correction == "none" else
-                  f"{adjusted(report)} p-values across the comparisons made per measure")
+        return text + (" Every pair of variants is compared in the next table." if s.pairwise else
+                       " No significance tests.")
     return (text + r" $^{\dagger}$ / $^{\ddagger}$: significantly better / worse than the baseline "
-            + latex_escape(f"{s.baseline} ({test_name(report)}, two-sided, {correction}, ")
-            + rf"$\alpha = {report.alpha:g}$).")
+            + latex_escape(f"{s.baseline} ({test_name(report)}, two-sided, {_correction(report)}, ")
+            + rf"$\alpha = {report.alpha:g}$)."
+            + (" All pairs of variants are compared in the next table." if s.pairwise else ""))
+
+
+def _latex_pairwise(report: Report, s: Report) -> str:
+    """With pairs "all": a `table` of every compared pair per measure (A vs B, Δ with its mark, CI, the
+    deciding corrected p-value); "" otherwise."""
+    if report.pairs != "all" or not s.pairwise:
+        return ""
+    p_head = p_headers(report)[1 if report.test == "t" else 0]
+    lines = [r"\begin{table}[t]", r"\centering", r"\begin{tabular}{llrrr}", r"\toprule",
+             " & ".join(["Measure", "A vs B", r"$\Delta$ (A $-$ B)", latex_escape(f"{pct(report)}% CI"),
+                         latex_escape(p_head)]) + r" \\"]
+    for m in s.measures:
+        pairs = s.pairwise.get(m, {})
+        if not pairs:
+            continue
+        lines.append(r"\midrule")
+        for i, ((a, b), c) in enumerate(pairs.items()):
+            mark = s.pair_mark(m, a, b)
+            diff = fmt_diff(c.diff) + ("" if not mark else r"$^{\dagger}$" if mark == UP else r"$^{\ddagger}$")
+            lines.append(" & ".join([latex_escape(m) if i == 0 else "", latex_escape(f"{a} vs {b}"), diff, fmt_ci(c),
+                                     latex_escape(fmt_p(c.p_value(report.test)))]) + r" \\")
+    caption = (latex_escape(f"{_where(report, s)}: all pairs of variants compared, per measure. ") + r"$\Delta$"
+               + latex_escape(f": mean over queries of (A - B) with its {pct(report)}% bootstrap CI; p: "
+                              f"{test_name(report)}, two-sided, {_correction(report)}. "))
+    caption += (r"$^{\dagger}$ / $^{\ddagger}$: A significantly better / worse than B at "
+                rf"$\alpha = {report.alpha:g}$.")
+    lines += [r"\bottomrule", r"\end{tabular}", r"\caption{" + caption + "}", r"\end{table}", ""]
+    return "\n".join(lines)

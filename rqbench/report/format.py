@@ -25,6 +25,8 @@ MEASURE_NOTES = (
     "all judged queries: MS MARCO's MRR@10.",
 )
 
+_NOTE_FAMILIES = ("R", "Success", "RR")  # the measure family each of MEASURE_NOTES explains
+
 ENV_COLUMNS = [("variant", "Variant"), ("git", "Git rev"), ("dirty", "Dirty"), ("rqbench", "rqbench"),
                ("python", "Python"), ("torch", "torch"), ("pyserini", "pyserini"), ("cpu", "CPU"),
                ("gpu", "GPU"), ("seed", "Seed"), ("suite_hash", "Suite hash"), ("record", "Record")]
@@ -69,6 +71,21 @@ def pct(report: Report) -> str:
     return f"{round(100 * (1 - report.alpha), 6):g}"
 
 
+def measure_family(measure: str) -> str:
+    """'nDCG' of 'nDCG@10', 'RR' of 'RR(rel=2)@10': the name before any parameter or cut-off."""
+    head = re.match(r"[A-Za-z_]+", measure)
+    return head.group(0) if head else measure
+
+
+def measure_notes(report: Report) -> list[str]:
+    """The MEASURE_NOTES a report shows: all of them in a suite's report (as it always has), only those
+    on the measures it has in a report from run files."""
+    if not report.meta.get("from_runs"):
+        return list(MEASURE_NOTES)
+    families = {measure_family(m) for m in report.measures}
+    return [note for note, family in zip(MEASURE_NOTES, _NOTE_FAMILIES, strict=True) if family in families]
+
+
 def definition_text(measure: str, text: str) -> str:
     """A recorded definition without its leading 'measure: ' (the renderers print the name already)."""
     prefix = f"{measure}: "
@@ -83,9 +100,10 @@ def _yes_no(x: Any) -> str:
 
 
 def dataset_text(ds: dict[str, Any]) -> str:
+    """'name (split)', or the name alone when there is no split (a qrels file compared on its own)."""
     if not ds:
         return DASH
-    return f"{ds.get('name') or DASH} ({ds.get('split') or DASH})"
+    return f"{ds.get('name') or DASH}" + (f" ({ds['split']})" if ds.get("split") else "")
 
 
 def n_queries_text(report: Report) -> str:

@@ -3,7 +3,8 @@
 The page is the Jinja template rqbench/templates/report.html (package data); this module prepares
 its context and draws the figures (matplotlib is imported only then, by `rqbench.report.figures`).
 Pairwise comparisons (pairs="all") are a section of their own (`_PAIRWISE` below), placed before the
-legend; with non-default options the p-value column headings name the chosen correction.
+legend; with non-default options the p-value column headings name the chosen correction. A report from
+run files (`Report.from_runs`) lists the run files with their sha256 instead of timings and environments.
 """
 
 from __future__ import annotations
@@ -14,13 +15,13 @@ from typing import TYPE_CHECKING, Any
 
 from rqbench.report.format import (
     ENV_COLUMNS,
-    MEASURE_NOTES,
     compared_measures,
     comparison_rows,
     created_text,
     dataset_text,
     definition_text,
     env_rows,
+    measure_notes,
     n_queries_text,
     pairwise_measures,
     pairwise_rows,
@@ -106,6 +107,8 @@ def render_html(report: Report, pngs: dict[str, bytes] | None = None) -> str:
                 for s, figs in zip(report.sections, per_set_figures, strict=True)]
     page = template.render(
         r=report,
+        title=f"rqbench comparison: {report.label}" if report.from_runs else f"rqbench report: {report.suite}",
+        runs=report.meta["run_files"] if report.from_runs else [],
         multi=bool(report.sets),
         pct=pct(report),
         dataset_text=dataset_text(report.meta["dataset"]),
@@ -115,7 +118,7 @@ def render_html(report: Report, pngs: dict[str, bytes] | None = None) -> str:
         sections=sections,
         legend=legend_lines(report),
         definitions={m: definition_text(m, report.definitions[m]) for m in report.measures},
-        measure_notes=MEASURE_NOTES,
+        measure_notes=measure_notes(report),
         figures=[figure(n, t) for n, t in other_figures],
         timing_rows=timing_rows(report),
         env_columns=ENV_COLUMNS,

@@ -1,4 +1,8 @@
-"""The GitHub-flavoured Markdown report (reports/<suite>/report.md)."""
+"""The GitHub-flavoured Markdown report (reports/<suite>/report.md).
+
+A report from run files (`Report.from_runs`, `rqbench compare`) is titled by its qrels, lists the run files
+with their sha256 instead of stage timings and environments (which such records lack), and explains only
+the measures it has."""
 
 from __future__ import annotations
 
@@ -9,13 +13,13 @@ from typing import TYPE_CHECKING, Any
 from rqbench.report.format import (
     DASH,
     ENV_COLUMNS,
-    MEASURE_NOTES,
     compared_measures,
     comparison_rows,
     created_text,
     dataset_text,
     definition_text,
     env_rows,
+    measure_notes,
     n_queries_text,
     pairwise_measures,
     pairwise_rows,
@@ -62,7 +66,8 @@ def render_markdown(report: Report, figure_paths: dict[str, str] | None = None) 
     once."""
     figure_paths = figure_paths or {}
     per_set_figures, other_figures = place_figures(report, list(figure_paths))
-    out = [f"# rqbench report: {report.suite}", ""]
+    title = f"rqbench comparison: {report.label}" if report.from_runs else f"rqbench report: {report.suite}"
+    out = [f"# {md_text(title) if report.from_runs else title}", ""]
     out += _md_header(report)
     if report.notes:
         out += ["", "**Notes**", ""] + [f"- {md_text(n)}" for n in report.notes]
@@ -78,11 +83,15 @@ def render_markdown(report: Report, figure_paths: dict[str, str] | None = None) 
     out += ["", "### Measures", ""]
     out += [f"- **{md_text(m)}**: {md_text(definition_text(m, report.definitions[m]))}"
             for m in report.measures]
-    out += [""] + [f"- {md_text(n)}" for n in MEASURE_NOTES]
+    notes = measure_notes(report)
+    out += [""] + [f"- {md_text(n)}" for n in notes] if notes else []
 
     if other_figures:
         out += ["", "## Figures", ""]
         out += _md_figures([(title, figure_paths[name]) for name, title in other_figures])
+
+    if report.from_runs:
+        return "\n".join([*out, "", "## Run files", "", *_md_run_files(report)]) + "\n"
 
     out += ["", "## Stage timings", ""]
     rows = timing_rows(report)
@@ -163,11 +172,15 @@ def _md_header(report: Report) -> list[str]:
         where = f"- Evaluation sets: {md_text(sets_text(report))}"
     else:
         where = f"- Dataset: {md_text(dataset_text(report.meta['dataset']))}, {md_text(n_queries_text(report))} queries"
+    if report.from_runs and not report.sets:
+        where = where.replace("- Dataset: ", "- Qrels: ", 1)
     lines = [
         where,
         f"- Baseline: {md_text(report.baseline or DASH)}; alpha = {report.alpha:g}",
         f"- Records created: {created_text(report)}",
     ]
+    if report.from_runs:  # run files have no creation time; they are listed under Run files
+        lines.pop()
     if report.meta.get("suite_file"):
         lines.insert(0, f"- Suite file: `{report.meta['suite_file']}`")
     return lines
@@ -189,4 +202,21 @@ def _md_reproducibility(report: Report) -> list[str]:
     out += md_table([label for _, label in ENV_COLUMNS],
                     [[md_text(r[k]) for k, _ in ENV_COLUMNS] for r in env_rows(report)],
                     ["l"] * len(ENV_COLUMNS))
+    return out
+
+
+def _md_run_files(report: Report) -> list[str]:
+    """The run files with their sha256, the qrels' fingerprints and the statistics settings."""
+    out = md_table(["Run", "File", "sha256"],
+                   [[md_text(f["variant"]), f"`{f['path']}`" if f["path"] else DASH,
+                     f"`{f['sha256']}`" if f["sha256"] else DASH] for f in report.meta["run_files"]],
+                   ["l", "l", "l"])
+    out.append("")
+    for ds in report.meta["datasets"]:
+        out.append(f"- Qrels **{md_text(dataset_text(ds))}**" + (f" from `{ds['source']}`" if ds.get("source") else "")
+                   + (f", {ds['n_queries']} judged queries" if ds.get("n_queries") else ""))
+        for part, fp in sorted(ds["fingerprints"].items()):
+            out.append(f"  - {part} fingerprint: `{fp}`")
+    st = report.meta["stats"]
+    out.append(f"- Statistics: {st['n_resamples']} resamples, seed {st['seed']}, alpha {st['alpha']:g}")
     return out

@@ -58,8 +58,17 @@ def _display_path(source: str | None) -> str | None:
         return source
 
 
+def run_files(latest: dict[str, dict]) -> list[dict[str, Any]]:
+    """{variant, path, sha256} of each record made from a run file ("source": "runs", as
+    `rqbench.compare.records_from_runs` makes them), in variant order."""
+    return [{"variant": v, "path": _display_path(r.get("run_file")), "sha256": (r.get("system") or {}).get("run")}
+            for v, r in latest.items() if r.get("source") == "runs"]
+
+
 def set_meta(latest: dict[str, dict], stats: dict[str, Any]) -> dict[str, Any]:
-    """The `meta` of a one-set Report: `latest` maps each variant to its newest record on the set."""
+    """The `meta` of a one-set Report: `latest` maps each variant to its newest record on the set.
+    "from_runs" is true when every record was made from a run file: the renderers then show "run_files"
+    instead of the timings and environments such records lack."""
     datasets: list[dict[str, Any]] = []
     for v, rec in latest.items():
         ds = rec.get("dataset") or {}
@@ -90,4 +99,6 @@ def set_meta(latest: dict[str, dict], stats: dict[str, Any]) -> dict[str, Any]:
         "backend": {v: r.get("backend") for v, r in latest.items()},
         "artifact_hashes": {v: dict(r.get("artifact_hashes") or {}) for v, r in latest.items()},
         "stats": dict(stats),
+        "from_runs": bool(latest) and all(r.get("source") == "runs" for r in latest.values()),
+        "run_files": run_files(latest),
     }

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from rqbench.errors import RqbenchError, did_you_mean
 from rqbench.records import load_per_query
-from rqbench.report.format import DASH, DOWN, UP
+from rqbench.report.format import DASH, DOWN, UP, measure_family
 from rqbench.report.meta import check_same_data, set_meta
 from rqbench.report.significance import check_options, compare_set
 
@@ -75,11 +75,17 @@ class Report:
 
     @property
     def label(self) -> str:
-        """'dataset (split)' of a one-set report; the sets' labels joined with ', ' otherwise."""
+        """'dataset (split)' of a one-set report ('dataset' alone without a split); the sets' labels
+        joined with ', ' otherwise."""
         if self.eval_set is None:
             return ", ".join(s.label for s in self.sets)
         name, split = self.eval_set
-        return f"{name or DASH} ({split or DASH})"
+        return f"{name or DASH}" + (f" ({split})" if split else "")
+
+    @property
+    def from_runs(self) -> bool:
+        """True when every record was made from a run file (`rqbench compare`), not by a suite."""
+        return bool(self.meta.get("from_runs"))
 
     def comparison(self, measure: str, variant: str) -> PairedComparison | None:
         return self.comparisons.get(measure, {}).get(variant)
@@ -213,6 +219,8 @@ def build_report(
         "created": (created[0], created[-1]) if created else (None, None),
         "suite_file": next((r.get("suite_file") for r in latest if r.get("suite_file")), None),
         "stats": stats,
+        "from_runs": all(s.meta["from_runs"] for s in sections),
+        "run_files": list({tuple(f.values()): f for s in sections for f in s.meta["run_files"]}.values()),
     }
     return Report(**common, baseline=baseline, variants=variants, metrics={}, comparisons={}, curves={},
                   per_query={}, timings={}, meta=meta, notes=notes, sets=sections)
@@ -273,11 +281,6 @@ def _build_set(
     )
 
 
-def _family(measure: str) -> str:
-    head = re.match(r"[A-Za-z_]+", measure)
-    return head.group(0) if head else measure
-
-
 def _default_measures(latest: list[dict], known: list[str]) -> list[str]:
     """The suite's own order (config "measures") when recorded, else the order metrics appear in."""
     for rec in reversed(latest):
@@ -297,7 +300,7 @@ def _definitions(measures: list[str], latest: list[dict]) -> dict[str, str]:
                 definitions[m] = str(text)
                 break
         else:
-            definitions[m] = f"{m}: " + _FALLBACK_DEFINITIONS.get(_family(m), "no definition recorded")
+            definitions[m] = f"{m}: " + _FALLBACK_DEFINITIONS.get(measure_family(m), "no definition recorded")
     return definitions
 
 

@@ -1,12 +1,13 @@
-"""The compact terminal table `rqbench run` and `rqbench report` print (rich; fits 80 columns).
+"""The compact terminal tables `rqbench run`, `rqbench report` and `rqbench compare` print (rich).
 
-Variant names are never cut: the name column is at least as wide as its heading and folds a long name
-onto several lines, and a table that would not fit the console's width (80 when output is piped) is
-split into several with fewer measure columns each."""
+Nothing is ever cut, whatever the console's width (80 when output is piped): a title is printed on a line
+of its own and never broken (a terminal may fold it, no newline lands inside a word); name columns fold a
+long name onto several lines; value columns keep their full width, and the value columns that do not fit
+beside the names go to further tables, each repeating the names (`_print_split`, used by every table)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from rqbench.report.format import (
     DOWN,
@@ -24,107 +25,205 @@ from rqbench.report.legend import options_line, p_headers, terminal_method
 if TYPE_CHECKING:
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
     from rqbench.report.model import Report
 
 _NAME_HEADER = "variant"
+_VALUE_WIDTH = 13  # a results cell's widest line: its CI, "[+.012,-.034]"
+_NAME_FLOOR = 8  # a name column is never folded narrower than this (or its heading)
+_BREAK_AFTER = frozenset("-_./,=:;]")  # a folded name breaks after one of these where it can
+_MORE_SUITE = "`rqbench report`"
+_MORE_RUNS = "`--format markdown`, or `--out DIR` for the full report"
 
 
-def render_terminal(report: Report, console: Console) -> None:
-    """A compact rich table per evaluation set: variant rows, one column per measure; each cell holds the
-    value with its mark and, for non-baseline variants, the difference and its CI on the lines below.
-    With pairs="all", a table per measure of every compared pair follows each set's table."""
+class _Column(NamedTuple):
+    header: str
+    cells: list[Text]  # one per row
+
+
+def render_terminal(report: Report, console: Console, *, more: str | None = None) -> None:
+    """A compact table per evaluation set: variant rows, one column per measure; each cell holds the value
+    with its mark and, for non-baseline variants, the difference and its CI on the lines below. With
+    pairs="all", a table per measure of every compared pair follows each set's table.
+
+    `more` says where the full tables are, for the footer's last sentence ("Full tables, t-tests, W/T/L and
+    definitions: <more>."): None for the default (`rqbench report`, or for a report from run files
+    `--format markdown` / `--out DIR`), "" to leave the sentence out."""
     from rich.text import Text
 
     for section in report.sections:
-        _print_tables(section, console)
+        _print_results(section, console)
         _print_pairwise(section, console)
+    if more is None:
+        more = _MORE_RUNS if report.meta.get("from_runs") else _MORE_SUITE
     if report.baseline is not None:
         console.print(Text(
             f"*: baseline. cells: value, difference from '{report.baseline}', its {pct(report)}% paired-bootstrap CI. "
-            f"{UP}/{DOWN}: significant at alpha={report.alpha:g} ({terminal_method(report)}). "
-            "Full tables, t-tests, W/T/L and definitions: `rqbench report`.", style="dim"))
+            f"{UP}/{DOWN}: significant at alpha={report.alpha:g} ({terminal_method(report)})."
+            + (f" Full tables, t-tests, W/T/L and definitions: {more}." if more else ""), style="dim"))
     if line := options_line(report):
         console.print(Text(line, style="dim"))
     for note in report.notes:
         console.print(Text("note: " + note, style="yellow"))
 
 
-def _name_width(names: list[str], console: Console) -> int:
-    """Width of the name column: the longest name (+2 for the baseline's ' *'), at most a third of the
-    console (a longer name folds), never narrower than the column heading."""
-    longest = max((len(v) for v in names), default=0)
-    return max(len(_NAME_HEADER), min(longest + 2, max(16, console.width // 3)))
+# ------------------------------------------------------------------------------------------- layout
 
 
-def _fits(table: Table, console: Console) -> bool:
-    from rich.measure import Measurement
+def _natural(column: _Column) -> int:
+    """The width a column needs to show every line of its heading and cells unbroken."""
+    from rich.cells import cell_len
 
-    return Measurement.get(console, console.options, table).minimum <= console.width
+    texts = [column.header, *(cell.plain for cell in column.cells)]
+    return max(cell_len(line) for text in texts for line in text.split("\n"))
 
 
-def _print_tables(report: Report, console: Console) -> None:
-    """One evaluation set's table, split into several when the measures do not fit the width."""
-    from rich import box
-    from rich.table import Table
+def _table_width(widths: list[int]) -> int:
+    """Width of a box.SIMPLE_HEAD table without edge padding whose columns hold `widths` characters."""
+    return sum(widths) + 3 * len(widths) - 1
+
+
+def _fold_names(keys: list[_Column], available: int, lines: int = 2) -> list[int]:
+    """Widths of the name columns sharing `available` characters: their natural widths when they all fit;
+    else, when every name fits on `lines` lines (a row's height), the least width for that each, plus what
+    is left to the shortest names first, so that as many as possible stay whole; else a fair share. Never
+    narrower than `_NAME_FLOOR` or the heading."""
+    natural = [_natural(k) for k in keys]
+    if sum(natural) <= available:
+        return natural
+    order = sorted(range(len(keys)), key=lambda i: natural[i])
+    least = [next((w for w in range(max(_NAME_FLOOR, len(k.header)), n)
+                   if all(len(_fold(c.plain, w)) <= lines for c in k.cells)), n)
+             for k, n in zip(keys, natural, strict=True)]
+    widths = list(least)
+    if sum(least) <= available:
+        extra = available - sum(least)
+        for i in order:
+            grow = min(natural[i] - widths[i], extra)
+            widths[i], extra = widths[i] + grow, extra - grow
+        return widths
+    left = available
+    for n, i in enumerate(order):
+        widths[i] = max(_NAME_FLOOR, len(keys[i].header), min(natural[i], left // (len(order) - n)))
+        left -= widths[i]
+    return widths
+
+
+def _fold(name: str, width: int) -> list[str]:
+    """`name` in lines of at most `width` characters, broken after a separator ('-', '.', '/', ...) where
+    one falls in the second half of a line, else mid-word; no character is dropped."""
+    lines = []
+    while width > 0 and len(name) > width:
+        cut = max((i + 1 for i, ch in enumerate(name[:width]) if ch in _BREAK_AFTER), default=0)
+        cut = cut if cut > width // 2 else width
+        lines.append(name[:cut])
+        name = name[cut:]
+    return [*lines, name]
+
+
+def _fold_name(text: Text, width: int) -> Text:
+    """A name cell folded to `width` by `_fold` (a cell holding several lines already is left alone)."""
     from rich.text import Text
 
-    title = f"{report.suite}: {dataset_text(report.meta['dataset'])}, {n_queries_text(report)} queries"
-    # a long (grid) variant name folds onto several lines rather than squeezing the numbers out
-    name_width = _name_width(report.variants, console)
+    if "\n" in text.plain or len(text.plain) <= width:
+        return text
+    return Text("\n".join(_fold(text.plain, width)), style=text.style)
 
-    def table_of(measures: list[str], first: bool) -> Table:
-        table = Table(title=title if first else None, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
-        table.add_column(_NAME_HEADER, overflow="fold", min_width=len(_NAME_HEADER), max_width=name_width)
-        for m in measures:
-            table.add_column(m, justify="right", no_wrap=True, min_width=13)
+
+def _print_split(console: Console, title: str | None, keys: list[_Column], key_widths: list[int],
+                 values: list[_Column], min_value: int = 0) -> None:
+    """Print `title` unwrapped, then tables of the `keys` (name columns, folded to `key_widths`, repeated
+    in each table) beside as many of the `values` (right-aligned, never wrapped or cut, at least
+    `min_value` wide) as the console's width holds; value columns that do not fit go to the next table."""
+    from rich.text import Text
+
+    if title:
+        console.print(Text(title, style="italic"), soft_wrap=True)
+    value_widths = [max(min_value, _natural(v)) for v in values]
+    groups: list[list[int]] = []
+    for i, w in enumerate(value_widths):
+        if groups and _table_width([*key_widths, *(value_widths[j] for j in groups[-1]), w]) <= console.width:
+            groups[-1].append(i)
+        else:
+            groups.append([i])
+    for group in groups or [[]]:
+        widths = [value_widths[i] for i in group]
+        names = list(key_widths)
+        room = console.width - _table_width(widths) - 3 * len(names)  # for the names' text, when they are first
+        if sum(names) > room:  # one value column beside the names is too wide: fold the names further
+            names = [max(1, len(k.header), room // len(names)) for k in keys]
+        folded = [_Column(k.header, [_fold_name(c, w) for c in k.cells]) for k, w in zip(keys, names, strict=True)]
+        console.print(_table(folded, names, [values[i] for i in group], widths,
+                             fixed=_table_width([*names, *widths]) <= console.width))
+
+
+def _table(keys: list[_Column], key_widths: list[int], values: list[_Column], widths: list[int],
+           fixed: bool) -> Table:
+    """A rich Table of the columns at exactly these widths (`fixed`), or, on a console too narrow for even
+    one value column, with every column free to fold (numbers break across lines rather than be cut)."""
+    from rich import box
+    from rich.table import Table
+
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
+    for key, width in zip(keys, key_widths, strict=True):
+        table.add_column(key.header, overflow="fold", width=width if fixed else None)
+    for column, width in zip(values, widths, strict=True):
+        table.add_column(column.header, justify="right", no_wrap=fixed, overflow="fold",
+                         width=width if fixed else None)
+    columns = [*keys, *values]
+    for row in range(len(keys[0].cells)):
+        table.add_row(*(c.cells[row] for c in columns))
+    return table
+
+
+# ------------------------------------------------------------------------------------------- tables
+
+
+def _title(report: Report) -> str:
+    return f"{report.suite}: {dataset_text(report.meta['dataset'])}, {n_queries_text(report)} queries"
+
+
+def _print_results(report: Report, console: Console) -> None:
+    """One evaluation set's results: variants x measures, split into several tables when they do not fit."""
+    from rich.text import Text
+
+    names = _Column(_NAME_HEADER, [Text(v + (" *" if v == report.baseline else ""),
+                                        style="bold" if v == report.baseline else "") for v in report.variants])
+    columns = []
+    for m in report.measures:
+        cells = []
         for v in report.variants:
-            is_base = v == report.baseline
-            cells: list[Text | str] = [Text(v + (" *" if is_base else ""), style="bold" if is_base else "")]
-            for m in measures:
-                value = report.metrics.get(v, {}).get(m)
-                mark = report.mark(m, v)
-                style = "green" if mark == UP else "red" if mark == DOWN else ""
-                text = "-" if value is None else f"{value:.4f}{' ' + mark if mark else '  '}"
-                c = report.comparison(m, v)
-                if c is not None:
-                    text += f"\n{fmt_diff(c.diff)}  \n[{fmt_short(c.ci_low)},{fmt_short(c.ci_high)}]"
-                cells.append(Text(text, style=style))
-            table.add_row(*cells)
-        return table
-
-    per_table = max(1, (console.width - name_width - 2) // 15)  # as many measure columns as fit
-    start = 0
-    while start < max(len(report.measures), 1):
-        count = per_table
-        table = table_of(report.measures[start:start + count], start == 0)
-        while count > 1 and not _fits(table, console):  # a narrow console: fewer columns per table
-            count -= 1
-            table = table_of(report.measures[start:start + count], start == 0)
-        console.print(table)
-        start += count
+            value = report.metrics.get(v, {}).get(m)
+            mark = report.mark(m, v)
+            text = "-" if value is None else f"{value:.4f}{' ' + mark if mark else '  '}"
+            c = report.comparison(m, v)
+            if c is not None:
+                text += f"\n{fmt_diff(c.diff)}  \n[{fmt_short(c.ci_low)},{fmt_short(c.ci_high)}]"
+            cells.append(Text(text, style="green" if mark == UP else "red" if mark == DOWN else ""))
+        columns.append(_Column(m, cells))
+    # a long (grid) variant name folds onto several lines (beyond a third of the console) rather than
+    # squeezing the numbers out
+    width = max(len(_NAME_HEADER), min(_natural(names), max(16, console.width // 3)))
+    _print_split(console, _title(report), [names], [width], columns, _VALUE_WIDTH)
 
 
 def _print_pairwise(report: Report, console: Console) -> None:
-    """Per measure, every compared pair of a one-set report: Δ (a - b) with its mark, CI, p, W/T/L."""
-    from rich import box
-    from rich.table import Table
+    """Per measure, every compared pair of a one-set report: A and B in columns of their own, Δ (A - B)
+    with its mark and CI below it, the deciding p-value and W/T/L."""
     from rich.text import Text
 
     p_rand, p_t = p_headers(report)
-    p_head = p_t if report.test == "t" else p_rand
     for m in pairwise_measures(report):
         rows = pairwise_rows(report, m)
-        width = max(len(_NAME_HEADER), min(max(len(r["pair"]) for r in rows), max(16, console.width // 3)))
-        table = Table(title=f"{m}: pairwise (A vs B, Δ = A - B)", title_justify="left", box=box.SIMPLE_HEAD,
-                      pad_edge=False)
-        table.add_column("A vs B", overflow="fold", min_width=len("A vs B"), max_width=width)
-        table.add_column("Δ", justify="right", no_wrap=True)
-        table.add_column(f"{pct(report)}% CI", justify="right", no_wrap=True)
-        table.add_column(p_head, justify="right", no_wrap=True)
-        table.add_column("W/T/L", justify="right", no_wrap=True)
-        for r in rows:
-            style = "green" if r["mark"] == UP else "red" if r["mark"] == DOWN else ""
-            table.add_row(Text(r["pair"]), Text(f"{r['diff']}{' ' + r['mark'] if r['mark'] else '  '}", style=style),
-                          r["ci_short"], r["p_t"] if report.test == "t" else r["p_rand"], r["wtl"])
-        console.print(table)
+        keys = [_Column("A", [Text(r["a"]) for r in rows]), _Column("B", [Text(r["b"]) for r in rows])]
+        deltas = [Text(f"{r['diff']}{' ' + r['mark'] if r['mark'] else '  '}\n{r['ci_short']}",
+                       style="green" if r["mark"] == UP else "red" if r["mark"] == DOWN else "") for r in rows]
+        values = [
+            _Column(f"Δ\n{pct(report)}% CI", deltas),
+            _Column(p_t if report.test == "t" else p_rand,
+                    [Text(r["p_t"] if report.test == "t" else r["p_rand"]) for r in rows]),
+            _Column("W/T/L", [Text(r["wtl"]) for r in rows]),
+        ]
+        room = console.width - _table_width([_natural(v) for v in values]) - 3 * len(keys)
+        _print_split(console, f"{m}: pairwise (A vs B, Δ = A - B)", keys, _fold_names(keys, room), values)

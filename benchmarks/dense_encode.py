@@ -2,16 +2,23 @@
 sentence-transformers' `SentenceTransformer.encode`, same packaged all-MiniLM-L6-v2, batch size, max length
 and torch threads, on the first N SciFact documents (title + " " + text, as the backend embeds them).
 
+Contenders: sentence-transformers (fp32, its only CPU path), rqbench fp32, and rqbench's default path
+(`precision = "auto"`, resolved for this machine: bf16 autocast where the CPU computes bf16 natively).
+The headline is the default path's ratio to sentence-transformers:
+`"headline": {"ratio": ..., "contender": ..., "path": ...}`.
+
 Both sort by length before batching: sentence-transformers by *character* length, rqbench by *token*
 length (truncated at the max length), which is the padding that actually costs. The padding efficiency
-(real tokens / padded tokens) of both orders is reported, so the ratio can be read against it. With
-`--autocast bf16` rqbench is also timed under CPU bf16 autocast, and its cosine agreement with the fp32
-embeddings is reported (bf16 changes results: the backend hashes `autocast`).
+(real tokens / padded tokens) of both orders is reported, so the ratio can be read against it, and the
+achieved GFLOP/s (the encoder's FLOPs on the real, unpadded token counts / seconds) against the machine's
+peak (`benchmarks/machine.py`: fp32 peak for fp32 paths, bf16 peak for bf16). The cosine agreement of
+each path with sentence-transformers' embeddings is reported (bf16 changes results: the backend hashes
+the resolved precision).
 
 Contenders alternate over `--reps` rounds (after one warm-up batch each) so drift in machine speed hits
-both alike; the best round counts. Peak RSS is the process high-water mark (ru_maxrss) after each phase.
+all alike; the best round counts. Peak RSS is the process high-water mark (ru_maxrss) after each phase.
 
-    python benchmarks/dense_encode.py --n 1000 --max-length 256 --batch-size 32 --autocast bf16 --out enc.json
+    python benchmarks/dense_encode.py --n 400 --max-length 256 --batch-size 32 --threads 2 --reps 2 --out enc.json
 """
 
 from __future__ import annotations
@@ -29,10 +36,12 @@ from typing import Any
 
 import numpy as np
 import torch
+from machine import achieved, encoder_gflop, peak_gflops
 
 from rqbench.dense.encoding import encode_corpus, encode_texts, token_lengths
 from rqbench.models.dual_encoder import DualEncoder, EncoderConfig
 from rqbench.models.hf import packaged_minilm
+from rqbench.precision import resolve_precision
 from rqbench.types import Doc
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -73,7 +82,8 @@ def main() -> None:
     ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--reps", type=int, default=1)
-    ap.add_argument("--autocast", choices=["bf16", "fp16"], default=None, help="also time rqbench under autocast")
+    ap.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16", "fp16"],
+                    help="rqbench's default-path precision (auto: resolved for this machine)")
     ap.add_argument("--skip-st", action="store_true", help="do not time sentence-transformers")
     ap.add_argument("--out", type=Path, help="write the figures as JSON here")
     args = ap.parse_args()
@@ -107,45 +117,55 @@ def main() -> None:
     if st is not None:
         st.encode(texts[:args.batch_size], batch_size=args.batch_size, show_progress_bar=False)
 
+    default = resolve_precision(args.precision, "cpu")
+    paths = {"sentence-transformers": "fp32", "rqbench fp32": "fp32", "rqbench default": default}
+    if st is None:
+        del paths["sentence-transformers"]
+    result["default_path"] = {"precision": default, "requested": args.precision}
     tmp = Path(tempfile.mkdtemp(prefix="rqbench-encode-bench-"))
-    timings: dict[str, list[float]] = {"rqbench": [], "sentence-transformers": []}
-    if args.autocast:
-        timings[f"rqbench+{args.autocast}"] = []
+    timings: dict[str, list[float]] = {name: [] for name in paths}
     embeddings: dict[str, np.ndarray] = {}
     try:
         for rep in range(args.reps):
-            for name in timings:
-                if name == "sentence-transformers" and st is None:
-                    continue
-                out_dir = tmp / f"{name}-{rep}"
+            for name, precision in paths.items():
+                out_dir = tmp / f"{name.replace(' ', '-')}-{rep}"
                 start = time.perf_counter()
                 if name == "sentence-transformers":
                     emb = st.encode(texts, batch_size=args.batch_size, show_progress_bar=False,
                                     convert_to_numpy=True, normalize_embeddings=True)
                 else:
                     emb = np.asarray(encode_corpus(model, texts, out_dir, batch_size=args.batch_size, device="cpu",
-                                                   autocast=None if name == "rqbench" else args.autocast,
+                                                   autocast=None if precision == "fp32" else precision,
                                                    progress=False))
                 timings[name].append(time.perf_counter() - start)
                 embeddings[name] = np.array(emb, dtype=np.float32)
-                result[f"peak_rss_mb_after_{name}"] = peak_rss_mb()
+                result[f"peak_rss_mb_after_{name.replace(' ', '_')}"] = peak_rss_mb()
                 shutil.rmtree(out_dir, ignore_errors=True)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
-    speeds = {name: len(texts) / min(t) for name, t in timings.items() if t}
-    result["seconds"] = {name: t for name, t in timings.items() if t}
+    best = {name: min(t) for name, t in timings.items()}
+    speeds = {name: len(texts) / seconds for name, seconds in best.items()}
+    result["seconds"] = timings
     result["passages_per_s"] = speeds
+    peak = peak_gflops(args.threads)
+    gflop = encoder_gflop(model.passage_tower.config, lengths.tolist())
+    result["machine_peak"] = peak
+    result["gflop_per_pass"] = gflop
+    result["gflops"] = {name: achieved(gflop, best[name], peak["bf16"] if paths[name] == "bf16" and peak.get("bf16")
+                                       else peak["fp32"]) for name in best}
     if "sentence-transformers" in speeds:
-        result["ratio_vs_sentence_transformers"] = {
-            name: speeds[name] / speeds["sentence-transformers"] for name in speeds if name.startswith("rqbench")}
-        agree = cosine(embeddings["rqbench"], embeddings["sentence-transformers"])
-        result["cosine_rqbench_vs_st"] = {"min": float(agree.min()), "mean": float(agree.mean())}
-    if args.autocast:
-        name = f"rqbench+{args.autocast}"
-        agree = cosine(embeddings[name], embeddings["rqbench"])
-        result[f"cosine_{args.autocast}_vs_fp32"] = {"min": float(agree.min()), "mean": float(agree.mean())}
-        result[f"speedup_{args.autocast}_vs_fp32"] = speeds[name] / speeds["rqbench"]
+        base = speeds["sentence-transformers"]
+        result["ratio_vs_sentence_transformers"] = {name: speeds[name] / base for name in speeds}
+        result["cosine_vs_sentence_transformers"] = {
+            name: {"min": float(c.min()), "mean": float(c.mean())}
+            for name in speeds if name != "sentence-transformers"
+            for c in [cosine(embeddings[name], embeddings["sentence-transformers"])]}
+        result["headline"] = {"ratio": speeds["rqbench default"] / base,
+                              "contender": "sentence-transformers SentenceTransformer.encode (fp32)",
+                              "path": f"rqbench encode_corpus, precision {args.precision} -> {default}"}
+    agree = cosine(embeddings["rqbench default"], embeddings["rqbench fp32"])
+    result["cosine_default_vs_fp32"] = {"min": float(agree.min()), "mean": float(agree.mean())}
     text = json.dumps(result, indent=2)
     print(text)
     if args.out:

@@ -7,4 +7,6 @@ One module per job; importing this package (or `spec`, `hf`) loads no torch:
   hf            Hugging Face sources: the packaged MiniLM, name resolution, `load_tower` (safetensors only,
                 no remote code unless asked), file and folder digests that feed cache keys
   dual_encoder  DualEncoder (shared or separate towers, CLS/mean pooling) and its saved EncoderConfig
+  cross_encoder CrossEncoder: a 1-label sequence classifier scoring (query, passage) pairs, length-sorted
+                batches, precision "auto" (bf16 with pre-cast Linear weights where the CPU has it)
 """

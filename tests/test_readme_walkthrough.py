@@ -90,4 +90,5 @@ def test_readme_own_data_walkthrough(repo_root: Path, tmp_path: Path) -> None:
     records = (tmp_path / "results" / "mysuite" / "records.jsonl").read_text().splitlines()
     assert sorted(json.loads(r)["variant"] for r in records) == ["bm25", "my-system"]
     assert (tmp_path / ".rqbench" / "store").is_dir()
-    assert (tmp_path / "results" / "mysuite" / "report" / "report.md").is_file()
+    # `report --format csv` prints CSV and writes no report folder (files only with --out)
+    assert not (tmp_path / "results" / "mysuite" / "report").exists()

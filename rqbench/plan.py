@@ -84,7 +84,7 @@ class _Planner:
 
     def plan(self, only: list[str] | None) -> Plan:
         suite = self.suite
-        variants = [suite.variant(n) for n in only] if only else suite.variants
+        variants = suite.select(only) if only else suite.variants
         for v in suite.variants:  # every backend's params are validated, even those not run now
             self.backend(v)
         for ev in suite.evaluations:
@@ -254,7 +254,7 @@ class _Planner:
             if random_negatives:
                 raise RqbenchError("train.random_negatives and train.mine_from: choose one negative source", where)
             depth = _whole(table, "mine_depth", int, 100, where, minimum=1)
-            source = suite.variant(table["mine_from"])
+            source = suite.reference(table["mine_from"], variant)
             run, run_steps = self.run_of(source, dataset, split, depth, False, "mine_from:")
             groups = self.add(Node(STAGE_KINDS["mine"], _stage_params(MineParams, where, split=split, depth=depth,
                                                                       **fps), {"run": Input(run)},
@@ -265,13 +265,13 @@ class _Planner:
                 raise RqbenchError("train.hard_negatives needs train.mine_from (the variant whose run on the "
                                    "training split they are mined from)", where)
             groups = self.add(Node(STAGE_KINDS["groups"], _stage_params(
-                GroupsParams, where, split=split, random_negatives=random_negatives, seed=suite.seed, **fps),
+                GroupsParams, where, split=split, random_negatives=random_negatives, seed=_seed(variant, suite), **fps),
                 dataset=dataset, label=variant.name))
             steps.append(("groups", groups))
         inputs = {"groups": Input(groups)}
         base = backend.describe().get("model", {})
         if table.get("init_from") is not None:
-            source = suite.variant(table["init_from"])
+            source = suite.reference(table["init_from"], variant)
             init = self.checkpoint_of(source)
             if init is None:
                 raise RqbenchError(f"train.init_from: variant '{source.name}' has no [variants.train], so no "
@@ -296,6 +296,11 @@ class _Planner:
         train = self.add(Node(STAGE_KINDS["train"], params, inputs, dataset,
                               {"trainer": runtime, "model": model}, variant.name, resumable=True))
         return Input(train, "model"), [*steps, ("train", train)]
+
+
+def _seed(variant: Variant, suite: Suite) -> int:
+    """The seed of a variant's training data and trainer: its own (one seed of an arm), else the suite's."""
+    return variant.seed if variant.seed is not None else suite.seed
 
 
 def _whole(table: dict[str, Any], key: str, kind: type, default: Any, where: str, minimum: int | None = None) -> Any:

@@ -55,6 +55,7 @@ def write_record(plan: Plan, planned: PlannedEvaluation, results: dict[str, Node
     metrics = json.loads((results[evaluation.hash].path / "metrics.json").read_text(encoding="utf-8"))
     sidecar = rec.write_per_query(results_root, suite.name, variant.name, evaluation.hash, metrics["per_query"])
     run_rel = run_file_name(plan, planned)
+    seed = variant.seed if variant.seed is not None else suite.seed
     run_text = (results[run.hash].path / "run.trec").read_text(encoding="utf-8")
     atomic_write_text(rec.suite_dir(results_root, suite.name) / run_rel,
                       run_text.replace(f" rqbench-{run.hash[:8]}\n", f" {_tag(variant.name)}\n"))
@@ -70,7 +71,7 @@ def write_record(plan: Plan, planned: PlannedEvaluation, results: dict[str, Node
     record = {
         "schema": rec.SCHEMA, "record_id": rec.new_record_id(), "created": rec.now_iso(),
         "suite": suite.name, "suite_file": str(suite.path), "suite_hash": stable_hash(suite.text),
-        "suite_notes": suite.notes,
+        "suite_notes": suite.notes, "suite_contrasts": [c.to_dict() for c in suite.contrasts],
         "variant": variant.name, "backend": variant.backend,
         "system": {"name": variant.name, "run": run.hash},
         "evaluation": {"name": ev.name, "dataset": dataset.name, "split": ev.split},
@@ -85,8 +86,10 @@ def write_record(plan: Plan, planned: PlannedEvaluation, results: dict[str, Node
         "measures": metrics["definitions"], "metrics": metrics["aggregate"], "curves": metrics["curves"],
         "n_queries": metrics["n_queries"], "per_query_file": sidecar, "run_file": run_rel,
         "stages": stages, "artifact_hashes": {**own, "run": run.hash},
-        "seed": suite.seed, "env": environment(suite.seed, _java_info(variant.backend)),
+        "seed": seed, "env": environment(seed, _java_info(variant.backend)),
     }
+    if variant.arm:
+        record["arm"] = variant.arm
     path = rec.append_record(results_root, record)
     return {**record, "_path": str(path)}  # as read_records gives it: sidecars resolve next to the file
 

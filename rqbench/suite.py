@@ -10,6 +10,7 @@ variants, and each variant's resolved config.
     depth = 1000                         # hits retrieved per query
     exclude_query_id = false             # BEIR convention: drop a hit whose id equals the query id
     seed = 0
+    seeds = [13, 14, 15]                 # optional: every trained variant runs once per seed (an "arm")
     notes = ["..."]                      # shown in every report (deviations from a paper, changed arms)
 
     [[variants]]
@@ -25,6 +26,16 @@ variants, and each variant's resolved config.
     measures = ["nDCG@10"]               # default: [suite].measures
     exclude_query_id = false             # default: [suite].exclude_query_id
 
+    [[contrasts]]                        # optional, repeatable: a claim to test, arm a against arm b
+    name = "cross-batch"
+    a = "de-crossbatch"                  # arms (trained variants) or variants
+    b = "de-inbatch"
+    expect = "a>b"                       # the claim: "a>b", "a<b", or "a=b" (equivalent within margin)
+    margin = 0.01                        # "a=b" only: holds when the CI of a - b lies within +-margin
+    claim = "cross-batch negatives beat in-batch ones (RocketQA, Table 3)"
+    measures = ["RR@10"]                 # default: each evaluation set's first measure
+    evaluations = ["scifact"]            # default: every set both are evaluated on
+
     [check]                              # optional: expected values (first evaluation set) for `rqbench check`
     tolerance = 0.001                    # absolute; a larger drop is a regression
     two_sided = false                    # true: any deviation beyond tolerance fails (reproductions)
@@ -35,6 +46,12 @@ A `[dataset]` table may replace the `dataset` string: {path, format, corpus, que
 `[suite].dataset` is also what variants train on (`train.dataset` overrides it). A variant may name
 other variants in its `[variants.train]` table (`mine_from`, `init_from`): `rqbench.plan` resolves the
 names to those variants' artifacts. `evaluate_on = ["dl19"]` restricts a variant to some evaluation sets.
+
+Seeds: with `seeds` (in [suite], or per variant) a variant that trains becomes an *arm*, one variant per
+seed named `<arm>[seed=<s>]` (after any grid suffix: `x[lr=0.1,seed=13]`). The seed is the trainer's and
+the training groups' (data order, sampled negatives, dropout), so arms with the same seed see the same
+data order. A reference (`mine_from`, `init_from`) to an arm means the same seed's variant of it: MD1
+seed 14 mines with MD0 seed 14. Contrasts name arms; reports average an arm over its seeds.
 """
 
 from __future__ import annotations
@@ -50,15 +67,18 @@ from rqbench.errors import RqbenchError, did_you_mean
 from rqbench.suite_parts import EvalSet, canonical_measure, canonical_measures, check_file_names, parse_evaluations
 
 SUITE_KEYS = {"name", "description", "dataset", "split", "measures", "baseline", "depth",
-              "exclude_query_id", "seed", "notes"}
-VARIANT_KEYS = {"name", "backend", "params", "grid", "description", "depth", "train", "evaluate_on"}
+              "exclude_query_id", "seed", "seeds", "notes"}
+VARIANT_KEYS = {"name", "backend", "params", "grid", "description", "depth", "train", "evaluate_on", "seeds"}
 # [variants.train] keys the planner itself reads; the rest go to the trainer's config (validated there)
 TRAIN_PIPELINE_KEYS = {"split", "nproc", "hard_negatives", "mine_from", "mine_depth", "random_negatives",
                        "dataset", "init_from", "sample", "task"}
 # [variants.train] keys whose value names another variant of the suite
 REFERENCE_KEYS = ("mine_from", "init_from")
 CHECK_KEYS = {"tolerance", "two_sided", "expected", "n_resamples"}
-TOP_KEYS = {"suite", "dataset", "variants", "check", "evaluation"}
+TOP_KEYS = {"suite", "dataset", "variants", "check", "evaluation", "contrasts"}
+CONTRAST_KEYS = {"name", "a", "b", "expect", "claim", "measures", "evaluations", "margin"}
+EXPECTATIONS = ("a>b", "a<b", "a=b")
+DEFAULT_MARGIN = 0.01  # an equivalence claim's largest harmless |a - b|
 DEFAULT_MEASURES = ["RR@10", "R@100", "R@1000", "Success@100", "nDCG@10"]
 
 
@@ -72,6 +92,34 @@ class Variant:
     line: int | None = None
     train: dict[str, Any] | None = None  # a training stage runs first; its checkpoint becomes params.model
     evaluate_on: tuple[str, ...] | None = None  # evaluation set names (None: all of them)
+    arm: str = ""  # the name before seed expansion, for a variant that is one seed of an arm
+    seed: int | None = None  # that seed (the trainer's and the training groups'); None: the suite's seed
+
+    @property
+    def arm_name(self) -> str:
+        """The arm this variant belongs to (its own name when it is not one seed of an arm)."""
+        return self.arm or self.name
+
+
+@dataclass(frozen=True)
+class Contrast:
+    """A declared claim: arm `a` against arm `b` in the `expect`ed direction, tested paired by query."""
+
+    name: str
+    a: str
+    b: str
+    expect: str = "a>b"
+    claim: str = ""
+    measures: tuple[str, ...] | None = None  # None: each evaluation set's first measure
+    evaluations: tuple[str, ...] | None = None  # None: every set both are evaluated on
+    line: int | None = None
+    margin: float | None = None  # expect "a=b": the equivalence margin on each measure's scale
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "a": self.a, "b": self.b, "expect": self.expect, "claim": self.claim,
+                "measures": list(self.measures) if self.measures else None,
+                "evaluations": list(self.evaluations) if self.evaluations else None,
+                **({"margin": self.margin} if self.margin is not None else {})}
 
 
 @dataclass(frozen=True)
@@ -99,6 +147,7 @@ class Suite:
     text: str  # the file's text, hashed into the record
     evaluations: list[EvalSet] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # shown in every report: deviations, changed definitions
+    contrasts: list[Contrast] = field(default_factory=list)
 
     def where(self, line: int | None = None) -> str:
         return f"{self.path}:{line}" if line else str(self.path)
@@ -119,6 +168,36 @@ class Suite:
 
     def variant_names(self) -> list[str]:
         return [v.name for v in self.variants]
+
+    def arms(self) -> dict[str, list[Variant]]:
+        """Arm (or unseeded variant) name -> its variants, in suite order."""
+        out: dict[str, list[Variant]] = {}
+        for v in self.variants:
+            out.setdefault(v.arm_name, []).append(v)
+        return out
+
+    def select(self, names: list[str]) -> list[Variant]:
+        """The variants named in `names`; an arm's name selects every seed of it."""
+        arms = self.arms()
+        chosen: list[Variant] = []
+        for name in names:
+            found = [self.variant(name)] if name in self.variant_names() else arms.get(name)
+            if not found:
+                known = [*arms, *self.variant_names()]
+                raise RqbenchError(f"suite has no variant '{name}'" + did_you_mean(name, known), self.path)
+            chosen += [v for v in found if v not in chosen]
+        return chosen
+
+    def reference(self, name: str, by: Variant) -> Variant:
+        """The variant that `by`'s reference (`mine_from`, `init_from`) to `name` means: the variant of
+        that name, or, for an arm, its variant with `by`'s seed."""
+        if name in self.variant_names():
+            return self.variant(name)
+        for v in self.arms().get(name, []):
+            if v.seed == by.seed:
+                return v
+        raise RqbenchError(f"'{by.name}' references arm '{name}', which has no variant with seed {by.seed}",
+                           self.path, by.line)
 
 
 class _Where:
@@ -199,11 +278,13 @@ def parse_suite(data: dict[str, Any], path: Path, text: str) -> Suite:
     if depth < 1:
         raise w.error("depth must be at least 1", w.line_of("depth"))
 
-    variants = _parse_variants(data.get("variants"), depth, w)
+    seeds = _seed_list(head, w, w.line_of("seeds", w.line_of("suite") or 1))
+    variants = _parse_variants(data.get("variants"), depth, seeds, w)
     names = [v.name for v in variants]
-    baseline = _typed(head, "baseline", str, names[0], w)
-    if baseline not in names:
-        raise w.error(f"baseline '{baseline}' is not a variant" + did_you_mean(baseline, names),
+    arm_names = list(dict.fromkeys(v.arm_name for v in variants))
+    baseline = _typed(head, "baseline", str, arm_names[0], w)
+    if baseline not in names and baseline not in arm_names:
+        raise w.error(f"baseline '{baseline}' is not a variant" + did_you_mean(baseline, arm_names),
                       w.line_of("baseline"))
 
     split = _typed(head, "split", str, "test", w)
@@ -223,7 +304,80 @@ def parse_suite(data: dict[str, Any], path: Path, text: str) -> Suite:
         check=_parse_check(data.get("check"), names, evaluations[0].measures, w), text=text,
         evaluations=evaluations,
         notes=_string_list(head, "notes", w),
+        contrasts=_parse_contrasts(data.get("contrasts"), arm_names, evaluations, w),
     )
+
+
+def _seed_list(table: dict[str, Any], w: _Where, line: int | None) -> list[int] | None:
+    """A `seeds` list: distinct integers, at least one; None when absent."""
+    if "seeds" not in table:
+        return None
+    seeds = table["seeds"]
+    if (not isinstance(seeds, list) or not seeds
+            or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in seeds)):
+        raise w.error("seeds must be a non-empty list of non-negative integers", line)
+    if len(set(seeds)) != len(seeds):
+        raise w.error("seeds lists a seed twice", line)
+    return list(seeds)
+
+
+def _parse_contrasts(raw: Any, arms: list[str], evaluations: list[EvalSet], w: _Where) -> list[Contrast]:
+    if raw is None:
+        return []
+    if not isinstance(raw, list):
+        raise w.error("contrasts must be an array of tables ([[contrasts]])", w.line_of("contrasts"))
+    eval_names = [ev.name for ev in evaluations]
+    measured = {m for ev in evaluations for m in ev.measures}
+    out: list[Contrast] = []
+    for i, table in enumerate(raw):
+        line = w.nth_table("contrasts", i)
+        if not isinstance(table, dict):
+            raise w.error("each contrast must be a table", line)
+        _reject_unknown(table, CONTRAST_KEYS, w, "contrast key")
+        for key in ("name", "a", "b"):
+            if not isinstance(table.get(key), str) or not table[key]:
+                raise w.error(f"contrast needs a '{key}' string", line)
+        for key in ("a", "b"):
+            if table[key] not in arms:
+                raise w.error(f"contrast '{table['name']}': {key} = '{table[key]}' is not a variant or arm"
+                              + did_you_mean(table[key], arms), w.line_of(key, line or 1))
+        if table["a"] == table["b"]:
+            raise w.error(f"contrast '{table['name']}' compares '{table['a']}' with itself", line)
+        expect = table.get("expect", "a>b")
+        if expect not in EXPECTATIONS:
+            raise w.error(f"contrast expect must be 'a>b', 'a<b' or 'a=b', got {expect!r}",
+                          w.line_of("expect", line or 1))
+        margin = table.get("margin")
+        if margin is not None and (expect != "a=b" or isinstance(margin, bool) or not isinstance(margin, int | float)
+                                   or margin <= 0):
+            raise w.error("contrast margin must be a number > 0, and only with expect = 'a=b'",
+                          w.line_of("margin", line or 1))
+        if expect == "a=b" and margin is None:
+            margin = DEFAULT_MARGIN
+        measures = table.get("measures")
+        if measures is not None:
+            if not isinstance(measures, list) or not measures or not all(isinstance(m, str) for m in measures):
+                raise w.error("contrast measures must be a non-empty list of strings", w.line_of("measures", line or 1))
+            measures = canonical_measures(measures, w, w.line_of("measures", line or 1))
+            for m in measures:
+                if m not in measured:
+                    raise w.error(f"contrast '{table['name']}' names {m}, which no evaluation set measures",
+                                  w.line_of("measures", line or 1))
+        sets = table.get("evaluations")
+        if sets is not None:
+            if not isinstance(sets, list) or not sets or not all(isinstance(e, str) for e in sets):
+                raise w.error("contrast evaluations must be a non-empty list of evaluation set names",
+                              w.line_of("evaluations", line or 1))
+            for e in sets:
+                if e not in eval_names:
+                    raise w.error(f"contrast evaluations names unknown evaluation set '{e}'"
+                                  + did_you_mean(e, eval_names), w.line_of("evaluations", line or 1))
+        if any(c.name == table["name"] for c in out):
+            raise w.error(f"contrast name '{table['name']}' is used twice", line)
+        out.append(Contrast(table["name"], table["a"], table["b"], expect, str(table.get("claim", "")),
+                            tuple(measures) if measures else None, tuple(sets) if sets else None, line,
+                            float(margin) if margin is not None else None))
+    return out
 
 
 def _string_list(table: dict[str, Any], key: str, w: _Where) -> list[str]:
@@ -233,7 +387,7 @@ def _string_list(table: dict[str, Any], key: str, w: _Where) -> list[str]:
     return list(value)
 
 
-def _parse_variants(raw: Any, depth: int, w: _Where) -> list[Variant]:
+def _parse_variants(raw: Any, depth: int, suite_seeds: list[int] | None, w: _Where) -> list[Variant]:
     if not raw:
         raise w.error("suite has no [[variants]]")
     if not isinstance(raw, list):
@@ -276,19 +430,40 @@ def _parse_variants(raw: Any, depth: int, w: _Where) -> list[Variant]:
         vdepth = v.get("depth", depth)
         if not isinstance(vdepth, int) or isinstance(vdepth, bool) or vdepth < 1:
             raise w.error("variant depth must be a positive integer", w.line_of("depth", line or 1))
+        seeds = _seed_list(v, w, w.line_of("seeds", line or 1))
+        if seeds is not None and train is None:
+            raise w.error("seeds on a variant without [variants.train]: only training draws from a seed",
+                          w.line_of("seeds", line or 1))
+        seeds = (seeds or suite_seeds) if train is not None else None
+        if seeds is not None and "seed" in (train or {}):
+            raise w.error("train.seed with seeds: the seeds list sets each run's seed", w.line_of("seed", line or 1))
         for combo in expand_grid(grid):
             suffix = ",".join(f"{k}={_fmt(val)}" for k, val in combo.items())
-            out.append(Variant(name=f"{v['name']}[{suffix}]" if suffix else v["name"], backend=v["backend"],
-                               params={**params, **combo}, depth=vdepth,
-                               description=str(v.get("description", "")), line=line,
-                               train=dict(train) if train is not None else None,
-                               evaluate_on=tuple(evaluate_on) if evaluate_on else None))
-    names = {var.name for var in out}
+            arm = f"{v['name']}[{suffix}]" if suffix else v["name"]
+            common = {"backend": v["backend"], "params": {**params, **combo}, "depth": vdepth,
+                      "description": str(v.get("description", "")), "line": line,
+                      "train": dict(train) if train is not None else None,
+                      "evaluate_on": tuple(evaluate_on) if evaluate_on else None}
+            if seeds is None:
+                out.append(Variant(name=arm, **common))
+                continue
+            for seed in seeds:
+                named = f"{v['name']}[{suffix},seed={seed}]" if suffix else f"{v['name']}[seed={seed}]"
+                out.append(Variant(name=named, arm=arm, seed=seed, **common))
+    names = {var.name for var in out} | {var.arm for var in out if var.arm}
+    seeds_of = {}
+    for var in out:
+        seeds_of.setdefault(var.arm_name, set()).add(var.seed)
     for var in out:
         for key in REFERENCE_KEYS:
             source = (var.train or {}).get(key)
             if source is not None and (not isinstance(source, str) or source not in names):
                 raise w.error(f"train.{key} names unknown variant '{source}'" + did_you_mean(str(source), names),
+                              w.line_of(key, var.line or 1))
+            if source is not None and source in seeds_of and None not in seeds_of[source] \
+                    and var.seed not in seeds_of[source]:
+                raise w.error(f"train.{key} = '{source}': '{var.name}' needs its seed {var.seed} among "
+                              f"'{source}''s seeds ({', '.join(map(str, sorted(seeds_of[source])))})",
                               w.line_of(key, var.line or 1))
     seen: set[str] = set()
     for var in out:

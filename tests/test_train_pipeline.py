@@ -163,3 +163,48 @@ def test_cli_mine_then_train(tmp_path: Path, data_root: Path) -> None:
     assert len((tmp_path / "run" / "train_log.jsonl").read_text().splitlines()) == 2
     bad = rq("train", "--groups", str(tmp_path / "missing.jsonl"), "--out", str(tmp_path / "x"), cwd=tmp_path)
     assert bad.returncode == 2 and "missing.jsonl: file not found" in bad.stderr
+
+
+SEEDED = """
+[suite]
+name = "seeded-e2e"
+dataset = "{data}"
+measures = ["RR@10", "nDCG@10"]
+baseline = "bm25"
+depth = 50
+seeds = [1, 2]
+
+[[variants]]
+name = "bm25"
+backend = "bm25"
+
+[[variants]]
+name = "de"
+backend = "dense"
+params = {{ model = "{model}", max_query_length = 32, max_passage_length = 64, threads = 1 }}
+train = {{ negatives = "in-batch", batch_size = 8, max_steps = 2, lr = 1e-3, threads = 1 }}
+
+[[contrasts]]
+name = "trained-vs-bm25"
+a = "de"
+b = "bm25"
+claim = "the trained tiny encoder beats BM25"
+"""
+
+
+def test_seeded_arms_train_once_per_seed_and_records_name_arm_and_seed(suite_file: Path) -> None:
+    work = suite_file.parent
+    fixture = suite_file.read_text()
+    data = fixture.split('dataset = "')[1].split('"')[0]
+    model = fixture.split('model = "')[1].split('"')[0]
+    seeded = work / "seeded.toml"
+    seeded.write_text(SEEDED.format(data=data, model=model))
+    out = rq("run", str(seeded), "--json", cwd=work)
+    assert out.returncode == 0, out.stderr[-3000:]
+    records = {r["variant"]: r for r in json.loads(out.stdout)}
+    assert sorted(records) == ["bm25", "de[seed=1]", "de[seed=2]"]
+    assert [(records[f"de[seed={s}]"]["arm"], records[f"de[seed={s}]"]["seed"]) for s in (1, 2)] == [
+        ("de", 1), ("de", 2)]
+    assert "arm" not in records["bm25"]
+    assert records["de[seed=1]"]["artifact_hashes"]["train"] != records["de[seed=2]"]["artifact_hashes"]["train"]
+    assert records["bm25"]["suite_contrasts"][0]["a"] == "de"

@@ -9,6 +9,10 @@ choose the deciding test, the correction (Holm, Bonferroni, none) and whether ev
 compared (`build_report`); `export` turns a Report into JSON, CSV or LaTeX. Records made from run files
 (`rqbench.compare`, marked "source": "runs") give a comparison (`Report.from_runs`) titled by its qrels,
 listing the run files with their sha256 instead of the timings and environments such records lack.
+Records of a multi-seed arm (seeded records carry "arm" and "seed") count as the arm, averaged over its
+seeds (`seeds`: mean ± sd shown, significance on seed-averaged per-query values); a suite's declared
+contrasts ("suite_contrasts") are tested together under one correction (`contrasts`) and get a section of
+their own with a verdict per claim.
 
 `build_report` (model, with significance and meta) does all the computing once; the renderers
 (terminal, markdown, html) only format, with the helpers of `format` and the wording of `legend`.
@@ -16,10 +20,12 @@ Output depends only on the records (no "generated at" timestamp), so a committed
 byte for byte. matplotlib is imported only when figures are drawn (`rqbench.report.figures`, which this
 package does not import), so importing it stays light.
 
-Modules import one way only: format, significance, meta <- model; format, significance <- legend;
-format, legend <- terminal, markdown, html (<- figures, lazily), export <- write.
+Modules import one way only: format, significance, meta, seeds, contrasts <- model; format, significance
+<- legend; format, legend <- contrast_text; format, legend, contrast_text <- terminal, markdown, html
+(<- figures, lazily), export <- write.
 """
 
+from rqbench.report.contrasts import ContrastResult
 from rqbench.report.export import report_to_csv, report_to_json, report_to_latex
 from rqbench.report.format import (
     DASH,
@@ -48,6 +54,7 @@ __all__ = [
     "ENV_COLUMNS",
     "MEASURE_NOTES",
     "UP",
+    "ContrastResult",
     "Report",
     "build_report",
     "definition_text",

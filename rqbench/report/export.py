@@ -23,11 +23,24 @@ report order; with "all", every pair of variants (a before b in the variants' or
 baseline's pairs included. Non-finite numbers become null. `per_query=True` adds one key to each
 variant, "per_query": {measure: {qid: value}}, and changes nothing else.
 
+Only where a report has them (so other reports keep the shape above exactly):
+
+* a multi-seed arm's variant entry adds "n_seeds": int, "seeds": [seed, ...],
+  "per_seed": {"<seed>": {measure: float}} and "sd": {measure: float} (sample standard deviation over the
+  seeds); its "metrics" are the means over the seeds, its comparisons pair seed-averaged per-query values;
+* a report with declared contrasts adds "contrasts" at the top: one entry per test,
+  {"name", "claim", "a", "b", "expect": "a>b" | "a<b" | "a=b", "margin": float | null (a=b only),
+   "evaluation": str, "dataset", "split", "measure",
+   "verdict": "holds" | "contradicted" | "not significant" | "inconclusive" (a=b only) | "not run", "reason": str,
+   "n_seeds_a": int, "n_seeds_b": int, "mean_a", "mean_b", "diff", "ci": [lo, hi], "p", "p_corrected",
+   "t_p", "t_p_corrected", "wins", "ties", "losses"}  (numbers null for a test not run; "p_corrected" is
+  the randomization test's, "t_p_corrected" the t-test's, each corrected over all contrast tests).
+
 CSV (`report_to_csv`): one header (`CSV_COLUMNS`) for every report, numbers at full precision, empty
 cells for what a row does not have:
 
     dataset, split, measure, a, b, value_a, value_b, diff, ci_low, ci_high, p, p_corrected, t_p,
-    t_p_corrected, wins, ties, losses, significant
+    t_p_corrected, wins, ties, losses, significant, sd, n_seeds
 
 A row with `b` empty holds a value only: variant `a`'s `value_a` on `measure`. A row with `b` holds the
 comparison a vs b (diff = mean of a - b, its CI, the two tests' p-values, a's wins / ties / losses
@@ -37,11 +50,14 @@ such row of a variant compared with the baseline is that comparison (b = the bas
 own rows have b empty. With pairs "all" those rows hold values only (b empty) and one row per set x
 measure x pair follows, for every pair of variants (a before b in the variants' order) as in the JSON.
 So `value_a` of any row with a given (dataset, split, measure, a) is that variant's value, and the rows
-with `b` are exactly the JSON's comparisons.
+with `b` are exactly the JSON's comparisons. `sd` and `n_seeds` describe `value_a` when `a` is a
+multi-seed arm (its value is then the mean over `n_seeds` seeds, `sd` their standard deviation); they
+are empty for any other variant.
 
 LaTeX (`report_to_latex`): per set a `table` with a booktabs `tabular` (variants x measures), the best
 value of each measure in bold, a dagger / double dagger for significantly better / worse than the
-baseline, and a caption naming the test, the correction and alpha. With pairs "all" a second `table`
+baseline, and a caption naming the test, the correction and alpha; a multi-seed arm's value is its mean
+"± sd" over the seeds. With pairs "all" a second `table`
 per set lists every compared pair per measure (A vs B, Δ = A - B with its mark, the corrected p-value),
 its caption saying "all pairs" and the correction.
 """
@@ -57,12 +73,13 @@ from rqbench.report.format import UP, fmt_ci, fmt_diff, fmt_p, pct
 from rqbench.report.legend import adjusted, p_headers, test_name
 
 if TYPE_CHECKING:
+    from rqbench.report.contrasts import ContrastResult
     from rqbench.report.model import Report
     from rqbench.stats import PairedComparison
 
 JSON_SCHEMA = 1
 CSV_COLUMNS = ["dataset", "split", "measure", "a", "b", "value_a", "value_b", "diff", "ci_low", "ci_high", "p",
-               "p_corrected", "t_p", "t_p_corrected", "wins", "ties", "losses", "significant"]
+               "p_corrected", "t_p", "t_p_corrected", "wins", "ties", "losses", "significant", "sd", "n_seeds"]
 _LATEX_SPECIAL = {"\\": r"\textbackslash{}", "_": r"\_", "%": r"\%", "&": r"\&", "#": r"\#", "$": r"\$",
                   "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}"}
 
@@ -101,14 +118,45 @@ def report_to_json(report: Report, *, per_query: bool = False) -> dict[str, Any]
         for v in s.variants:
             entry: dict[str, Any] = {"name": v, "metrics": {m: _num(s.metrics[v].get(m)) for m in s.measures
                                                             if m in s.metrics[v]}}
+            if v in s.seeds:
+                entry.update(_seeds_json(s, v))
             if per_query:
                 entry["per_query"] = {m: dict(values) for m, values in s.per_query.get(v, {}).items()}
             variants.append(entry)
         sets.append({"dataset": name, "split": split, "n_queries": _n_queries(s), "variants": variants,
                      "comparisons": _set_comparisons(s)})
-    return {"schema": JSON_SCHEMA, "suite": report.suite, "measures": list(report.measures), "alpha": report.alpha,
-            "test": report.test, "correction": report.correction, "pairs": report.pairs, "baseline": report.baseline,
-            "sets": sets, "notes": list(report.notes)}
+    out = {"schema": JSON_SCHEMA, "suite": report.suite, "measures": list(report.measures), "alpha": report.alpha,
+           "test": report.test, "correction": report.correction, "pairs": report.pairs, "baseline": report.baseline,
+           "sets": sets, "notes": list(report.notes)}
+    if report.contrasts:
+        out["contrasts"] = [_contrast_json(report, r) for r in report.contrasts]
+    return out
+
+
+def _seeds_json(s: Report, variant: str) -> dict[str, Any]:
+    """A multi-seed arm's seeds, per-seed values and standard deviations, on the set's measures."""
+    info = s.seeds[variant]
+    return {"n_seeds": len(info["seeds"]), "seeds": list(info["seeds"]),
+            "per_seed": {str(seed): {m: _num(values[m]) for m in s.measures if m in values}
+                         for seed, values in info["per_seed"].items()},
+            "sd": {m: _num(info["sd"][m]) for m in s.measures if m in info["sd"]}}
+
+
+def _contrast_json(report: Report, r: ContrastResult) -> dict[str, Any]:
+    section = next((s for s in report.sections if s.label == r.label), None)
+    name, split = section.eval_set if section is not None and section.eval_set else (None, None)
+    c = r.comparison
+    stats: dict[str, Any] = dict.fromkeys(("mean_a", "mean_b", "diff", "p", "p_corrected", "t_p", "t_p_corrected",
+                                           "wins", "ties", "losses"))
+    stats["ci"] = [None, None]
+    if c is not None:
+        stats.update(mean_a=_num(c.mean_a), mean_b=_num(c.mean_b), diff=_num(c.diff), ci=[_num(c.ci_low),
+                     _num(c.ci_high)], p=c.rand_p, p_corrected=c.p_value("randomization"), t_p=c.t_p,
+                     t_p_corrected=c.p_value("t"), wins=c.wins, ties=c.ties, losses=c.losses)
+    return {"name": r.name, "claim": r.claim, "a": r.a, "b": r.b, "expect": r.expect, "margin": r.margin,
+            "evaluation": r.evaluation,
+            "dataset": name, "split": split, "measure": r.measure, "verdict": r.verdict, "reason": r.reason,
+            "n_seeds_a": r.n_seeds_a, "n_seeds_b": r.n_seeds_b, **stats}
 
 
 def _cell(x: Any) -> str:
@@ -125,11 +173,13 @@ def _csv_row(s: Report, measure: str, a: str, b: str | None, c: PairedComparison
     name, split = s.eval_set or (None, None)
     row = [name, split, measure, a, b, _num(s.metrics[a].get(measure)),
            _num(s.metrics[b].get(measure)) if b is not None else None]
+    info = s.seeds.get(a)
+    seeds = [_num(info["sd"].get(measure)), len(info["seeds"])] if info else [None, None]
     if c is None:
-        return row + [None] * (len(CSV_COLUMNS) - len(row))
+        return row + [None] * (len(CSV_COLUMNS) - len(row) - 2) + seeds
     j = _comparison_json(s, measure, a, b or "", c)
     return [*row, j["diff"], *j["ci"], j["p"], j["p_corrected"], j["t_p"], j["t_p_corrected"], j["wins"], j["ties"],
-            j["losses"], j["significant"]]
+            j["losses"], j["significant"], *seeds]
 
 
 def report_to_csv(report: Report) -> str:
@@ -175,6 +225,9 @@ def _latex_table(report: Report, s: Report) -> str:
             text = f"{x:.4f}"
             if round(x, 4) == best[m]:
                 text = rf"\textbf{{{text}}}"
+            sd = (s.seeds.get(v) or {}).get("sd", {}).get(m)
+            if sd is not None:
+                text += rf" $\pm$ {sd:.4f}"
             mark = s.mark(m, v)
             if mark:
                 text += r"$^{\dagger}$" if mark == UP else r"$^{\ddagger}$"
@@ -203,6 +256,9 @@ def _correction(report: Report) -> str:
 def _caption(report: Report, s: Report) -> str:
     """The caption, in LaTeX: the set, bold = best, and what the daggers mean (test, correction, alpha)."""
     text = latex_escape(f"{_where(report, s)}. Best value per measure in bold.")
+    if s.seeds:
+        text += (r" Seeded arms: mean $\pm$ standard deviation over the seeds; their significance tests use "
+                 "per-query scores averaged over the seeds.")
     if s.baseline is None or not any(s.comparisons.values()):
         return text + (" Every pair of variants is compared in the next table." if s.pairwise else
                        " No significance tests.")

@@ -39,6 +39,16 @@ def fmt_value(x: float | None) -> str:
     return DASH if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.4f}"
 
 
+def fmt_metric(report: Report, variant: str, measure: str) -> str:
+    """A variant's value on a measure as tables show it: 4 decimals, and for a multi-seed arm the mean
+    with its standard deviation over the seeds, '0.6021 ± 0.0034'."""
+    value = report.metrics.get(variant, {}).get(measure)
+    sd = (report.seeds.get(variant) or {}).get("sd", {}).get(measure)
+    if sd is None or value is None:
+        return fmt_value(value)
+    return f"{fmt_value(value)} ± {fmt_value(sd)}"
+
+
 def fmt_diff(x: float) -> str:
     """Signed, 4 decimals; a difference that rounds to zero shows as +0.0000, never -0.0000."""
     return f"{round(x, 4) or 0.0:+.4f}"
@@ -146,7 +156,7 @@ def summary_rows(report: Report) -> list[dict[str, Any]]:
             c = report.comparison(m, v)
             mark = report.mark(m, v)
             cells.append({
-                "value": fmt_value(report.metrics[v].get(m)),
+                "value": fmt_metric(report, v, m),
                 "mark": mark,
                 "cls": _mark_class(mark),
                 "diff": f"{fmt_diff(c.diff)} {fmt_ci(c)}" if c is not None else "",
@@ -165,7 +175,7 @@ def comparison_rows(report: Report, measure: str) -> list[dict[str, Any]]:
         row = {
             "variant": v,
             "is_baseline": v == report.baseline,
-            "value": fmt_value(report.metrics[v].get(measure)),
+            "value": fmt_metric(report, v, measure),
             "mark": mark,
             "cls": _mark_class(mark),
             "diff": "", "ci": "", "p_rand": "", "p_t": "", "wtl": "", "n": "",
@@ -196,8 +206,8 @@ def pairwise_rows(report: Report, measure: str) -> list[dict[str, Any]]:
         mark = report.pair_mark(measure, a, b)
         rows.append({
             "a": a, "b": b, "pair": f"{a} vs {b}",
-            "value_a": fmt_value(report.metrics[a].get(measure)),
-            "value_b": fmt_value(report.metrics[b].get(measure)),
+            "value_a": fmt_metric(report, a, measure),
+            "value_b": fmt_metric(report, b, measure),
             "diff": fmt_diff(c.diff), "ci": fmt_ci(c), "ci_short": f"[{fmt_short(c.ci_low)},{fmt_short(c.ci_high)}]",
             "p_rand": fmt_p(c.p_value("randomization")), "p_t": fmt_p(c.p_value("t")),
             "wtl": f"{c.wins}/{c.ties}/{c.losses}", "n": str(c.n), "mark": mark, "cls": _mark_class(mark),
@@ -222,7 +232,7 @@ def timing_rows(report: Report) -> list[dict[str, Any]]:
             cached = st.get("cached")
             rows.append({
                 "variant": label if i == 0 else "",
-                "kind": str(st.get("kind", DASH)),
+                "kind": str(st.get("kind", DASH)) + (f" (seed {st['seed']})" if "seed" in st else ""),
                 "cached": DASH if cached is None else "yes" if cached else "no",
                 "seconds": fmt_seconds(st.get("seconds")),
                 "built_seconds": fmt_seconds(st.get("built_seconds")),

@@ -2,9 +2,10 @@
 
 The page is the Jinja template rqbench/templates/report.html (package data); this module prepares
 its context and draws the figures (matplotlib is imported only then, by `rqbench.report.figures`).
-Pairwise comparisons (pairs="all") are a section of their own (`_PAIRWISE` below), placed before the
-legend; with non-default options the p-value column headings name the chosen correction. A report from
-run files (`Report.from_runs`) lists the run files with their sha256 instead of timings and environments.
+Pairwise comparisons (pairs="all") and declared contrasts are sections of their own (`_PAIRWISE` and
+`_CONTRASTS` below), placed before the legend, so that a report without them is the template alone;
+with non-default options the p-value column headings name the chosen correction. A report from run
+files (`Report.from_runs`) lists the run files with their sha256 instead of timings and environments.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import base64
 import re
 from typing import TYPE_CHECKING, Any
 
+from rqbench.report.contrast_text import contrast_headers, contrast_rows, contrast_sentences
 from rqbench.report.format import (
     ENV_COLUMNS,
     compared_measures,
@@ -66,6 +68,36 @@ _PAIRWISE = """{% for s in sections %}
 </section>
 
 {% endfor %}
+"""
+_CONTRASTS = """<section id="contrasts">
+<h2>Contrasts</h2>
+<div class="scroll">
+<table>
+  <thead>
+    <tr><th class="name">Contrast</th><th class="name">Evaluation set</th><th class="name">Measure</th>
+        <th class="name">Expected</th><th class="name">A</th><th class="name">B</th><th>A - B</th>
+        <th>{{ pct }}% CI</th><th>{{ p_raw }}</th><th>{{ p_corrected }}</th><th class="name">Verdict</th></tr>
+  </thead>
+  <tbody>
+    {% for row in rows %}
+    <tr>
+      <td class="name">{{ row.name|wbr }}</td><td class="name">{{ row.label }}</td>
+      <td class="name">{{ row.measure }}</td><td class="name">{{ row.expect }}</td>
+      <td class="name">{{ row.a|wbr }}</td><td class="name">{{ row.b|wbr }}</td>
+      <td class="{{ row.cls }}">{{ row.diff }}</td><td>{{ row.ci }}</td><td>{{ row.p }}</td>
+      <td>{{ row.p_corrected }}</td>
+      <td class="name {{ row.cls }}">{{ row.verdict }}</td>
+    </tr>
+    {% endfor %}
+  </tbody>
+</table>
+</div>
+<ul class="legend">
+  {% for line in sentences %}<li>{{ line }}</li>
+  {% endfor %}
+</ul>
+</section>
+
 """
 
 
@@ -135,6 +167,11 @@ def render_html(report: Report, pngs: dict[str, bytes] | None = None) -> str:
     if pairwise:
         extra = env.from_string(_PAIRWISE).render(sections=pairwise, multi=bool(report.sets), pct=pct(report),
                                                   p_rand=p_headers(report)[0], p_t=p_headers(report)[1])
+        page = page.replace(_LEGEND, extra + _LEGEND, 1)
+    if report.contrasts:
+        p_raw, p_corrected = contrast_headers(report)
+        extra = env.from_string(_CONTRASTS).render(rows=contrast_rows(report), sentences=contrast_sentences(report),
+                                                   pct=pct(report), p_raw=p_raw, p_corrected=p_corrected)
         page = page.replace(_LEGEND, extra + _LEGEND, 1)
     return page
 

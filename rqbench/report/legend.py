@@ -68,7 +68,36 @@ def legend_lines(report: Report) -> list[str]:
             f"B at alpha = {report.alpha:g}, by the {test_name(report)} with its p-value "
             f"{_family_text(report, n, 'pair(s) of variants')}." if n else
             "Pairwise comparisons: fewer than two variants have per-query values, so there are none.")
+    if line := seeds_line(report):
+        lines.append(line)
+    if line := contrasts_line(report):
+        lines.append(line)
     return lines
+
+
+def seeds_line(report: Report) -> str | None:
+    """What '±' means, for a report with multi-seed arms; None without."""
+    arms = {arm: len(info["seeds"]) for s in report.sections for arm, info in s.seeds.items()}
+    if not arms:
+        return None
+    lo, hi = min(arms.values()), max(arms.values())
+    n = str(lo) if lo == hi else f"{lo} to {hi}"
+    return (f"± is the standard deviation over {n} seeds; significance uses per-query scores averaged over "
+            f"seeds. A seeded arm's value is the mean of its seeds' values (arms: {', '.join(arms)}).")
+
+
+def contrasts_line(report: Report) -> str | None:
+    """How the declared contrasts are tested and judged; None without contrasts."""
+    if not report.contrasts:
+        return None
+    n = sum(1 for c in report.contrasts if c.ran)
+    family = (f"{adjusted(report)} across all {n} contrast test(s) together" if report.correction != "none"
+              else "not adjusted for the number of tests")
+    return (f"Contrasts: the suite's declared claims, each tested as A - B paired by query (on per-query scores "
+            f"averaged over seeds for a seeded arm) by the {test_name(report)}, p {family}; the "
+            f"{pct(report)}% bootstrap interval of A - B is not adjusted. Verdict: holds (significant at "
+            f"alpha = {report.alpha:g} in the claimed direction), contradicted (significant the other way), "
+            "not significant (not shown at this scale), not run (a side has no record or per-query values).")
 
 
 def _baseline_lines(report: Report) -> list[str]:

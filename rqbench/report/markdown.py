@@ -10,6 +10,7 @@ import re
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
+from rqbench.report.contrast_text import contrast_headers, contrast_rows, contrast_sentences
 from rqbench.report.format import (
     DASH,
     ENV_COLUMNS,
@@ -63,7 +64,7 @@ def render_markdown(report: Report, figure_paths: dict[str, str] | None = None) 
 
     One evaluation set: results, comparisons, legend, figures, timings, reproducibility. Several: one
     section per set (its results, comparisons and figures), then the legend, timings and reproducibility
-    once."""
+    once. Declared contrasts, if any, come after the results, before the legend."""
     figure_paths = figure_paths or {}
     per_set_figures, other_figures = place_figures(report, list(figure_paths))
     title = f"rqbench comparison: {report.label}" if report.from_runs else f"rqbench report: {report.suite}"
@@ -78,6 +79,7 @@ def render_markdown(report: Report, figure_paths: dict[str, str] | None = None) 
             out += _md_set(section, "###", [(title, figure_paths[name]) for name, title in figures])
     else:
         out += _md_set(report, "##", [])
+    out += _md_contrasts(report)
 
     out += ["", "## Legend", ""] + [f"- {md_text(line)}" for line in legend_lines(report)]
     out += ["", "### Measures", ""]
@@ -157,6 +159,21 @@ def _md_pairwise(report: Report, h: str) -> list[str]:
         out += md_table(["A vs B", "A", "B", "Δ (A - B)", f"{pct(report)}% CI", *p_headers(report), "W/T/L", "Sig."],
                         rows)
     return out
+
+
+def _md_contrasts(report: Report) -> list[str]:
+    """The declared contrasts: a table of every test and a sentence per contrast; nothing without."""
+    rows = contrast_rows(report)
+    if not rows:
+        return []
+    out = ["", "## Contrasts", ""]
+    out += md_table(["Contrast", "Evaluation set", "Measure", "Expected", "A", "B", "A - B", f"{pct(report)}% CI",
+                     *contrast_headers(report), "Verdict"],
+                    [[md_text(r["name"]), md_text(r["label"]), md_text(r["measure"]), r["expect"], md_text(r["a"]),
+                      md_text(r["b"]), r["diff"], r["ci"], r["p"], r["p_corrected"],
+                      f"**{r['verdict']}**" if r["cls"] else r["verdict"]] for r in rows],
+                    ["l", "l", "l", "l", "l", "l", "r", "r", "r", "r", "l"])
+    return [*out, "", *(f"- {md_text(line)}" for line in contrast_sentences(report))]
 
 
 def _md_figures(figures: list[tuple[str, str]]) -> list[str]:

@@ -7,6 +7,11 @@ evaluation set gives one flat Report (as before several sets existed); several g
 `sets` holds one such Report per evaluation set. Per-query values come from a record's sidecar file
 (records read by `read_records`) or from its own "per_query" key ({measure: {qid: value}}, as
 `rqbench.compare.records_from_runs` makes them).
+
+Before anything else, the seed records of each multi-seed arm are replaced, per set, by one record of the
+arm averaged over its seeds (`rqbench.report.seeds`), so every comparison sees the arm, not one seed.
+After the sets are built, the suite's declared contrasts are tested across them
+(`rqbench.report.contrasts`).
 """
 
 from __future__ import annotations
@@ -17,11 +22,14 @@ from typing import TYPE_CHECKING, Any
 
 from rqbench.errors import RqbenchError, did_you_mean
 from rqbench.records import load_per_query
+from rqbench.report.contrasts import evaluate_contrasts, parse_contrasts
 from rqbench.report.format import DASH, DOWN, UP, measure_family
 from rqbench.report.meta import check_same_data, set_meta
+from rqbench.report.seeds import SeedInfo, aggregate_set, report_name
 from rqbench.report.significance import check_options, compare_set
 
 if TYPE_CHECKING:
+    from rqbench.report.contrasts import ContrastResult
     from rqbench.stats import PairedComparison
 
 EvalSet = tuple[Any, Any]  # (dataset name, split), as recorded (None where missing)
@@ -67,6 +75,11 @@ class Report:
     pairs: str = "baseline"  # "baseline": each variant vs the baseline; "all": every pair of variants too
     # measure -> (a, b) -> a vs b (difference a - b), every pair i < j in `variants` order; pairs="all" only
     pairwise: dict[str, dict[tuple[str, str], PairedComparison]] = field(default_factory=dict)
+    # arm -> {"seeds": [13, 14, 15], "per_seed": {seed: {measure: value}}, "sd": {measure: sample sd}}: the
+    # multi-seed arms of a one-set report (empty for the report holding `sets`, and without seeds)
+    seeds: dict[str, SeedInfo] = field(default_factory=dict)
+    # every test of the suite's declared contrasts (on the report itself, never on a member of `sets`)
+    contrasts: list[ContrastResult] = field(default_factory=list)
 
     @property
     def sections(self) -> list[Report]:
@@ -81,6 +94,11 @@ class Report:
             return ", ".join(s.label for s in self.sets)
         name, split = self.eval_set
         return f"{name or DASH}" + (f" ({split})" if split else "")
+
+    @property
+    def seeded(self) -> bool:
+        """True when some evaluation set of the report has a multi-seed arm."""
+        return any(s.seeds for s in self.sections)
 
     @property
     def from_runs(self) -> bool:
@@ -114,6 +132,12 @@ def eval_set_of(record: dict) -> EvalSet:
     """(dataset name, split) a record was evaluated on."""
     ds = record.get("dataset") or {}
     return ds.get("name"), ds.get("split", (record.get("config") or {}).get("split"))
+
+
+def evaluation_name(record: dict) -> str:
+    """The name of the suite's evaluation set a record is for (its "evaluation" name; the dataset's name
+    in records written before suites had several): what a contrast's `evaluations` lists."""
+    return str((record.get("evaluation") or {}).get("name") or (record.get("dataset") or {}).get("name") or "")
 
 
 def latest_by_eval_set(records: list[dict]) -> dict[EvalSet, dict[str, dict]]:
@@ -150,6 +174,7 @@ def build_report(
     test: str = "randomization",
     correction: str = "holm",
     pairs: str = "baseline",
+    contrasts: list[dict] | None = None,
 ) -> Report:
     """A Report from records as read by `read_records` or with inline "per_query" values (the newest
     record of each variant on each evaluation set is used).
@@ -160,6 +185,10 @@ def build_report(
     ("randomization" or "t") chooses whose p-value decides the marks, `correction` ("holm", "bonferroni"
     or "none") the family-wise correction per measure within a set, `pairs` ("baseline" or "all")
     whether every pair of variants is compared too.
+
+    Seeded records (with an "arm") count as their arm, averaged over the seeds (`Report.seeds`).
+    `contrasts` (dicts shaped like a record's "suite_contrasts") replaces the newest record's declared
+    contrasts; their tests are `Report.contrasts`, corrected together with `correction`.
     """
     if not records:
         raise RqbenchError("no records to report on (run the suite first)")
@@ -167,10 +196,15 @@ def build_report(
         raise RqbenchError(f"alpha must be between 0 and 1, got {alpha}")
     options = check_options(test, correction, pairs)
     groups = latest_by_eval_set(records)
+    seed_notes: dict[EvalSet, list[str]] = {key: [] for key in groups}
+    seeds: dict[EvalSet, dict[str, SeedInfo]] = {}
+    for key, group in groups.items():  # an arm's seeds become one record of the arm, per set
+        groups[key], seeds[key] = aggregate_set(group, seed_notes[key])
     latest = [rec for group in groups.values() for rec in group.values()]
-    variants = list(dict.fromkeys(r["variant"] for r in records))
+    variants = list(dict.fromkeys(report_name(r) for r in records))
+    newest = max(latest, key=lambda r: str(r.get("created", "")))
     # the suite's own notes (its [suite].notes: deviations, why arms changed), from the newest record
-    notes: list[str] = list(max(latest, key=lambda r: str(r.get("created", ""))).get("suite_notes") or [])
+    notes: list[str] = list(newest.get("suite_notes") or [])
 
     suites = list(dict.fromkeys(str(r.get("suite", "")) for r in latest))
     if len(suites) > 1:
@@ -193,10 +227,13 @@ def build_report(
     common = {"suite": suites[-1] if suites else "", "measures": measures, "alpha": alpha,
               "definitions": definitions, **options}
     several = len(groups) > 1
+    if not several:
+        notes += seed_notes[next(iter(groups))]
     taken: set[str] = set()
     sections = [
         _build_set(key, group, baseline if not several or baseline in group else None, common,
-                   {**stats, **options}, notes=[] if several else notes, slug=_slug(key, taken))
+                   {**stats, **options}, notes=seed_notes[key] if several else notes, slug=_slug(key, taken),
+                   seeds=seeds[key])
         for key, group in groups.items()
     ]
     for section in sections if several else []:
@@ -208,7 +245,11 @@ def build_report(
     dirty = list(dict.fromkeys(r["variant"] for r in latest if ((r.get("env") or {}).get("git") or {}).get("dirty")))
     if dirty:
         notes.append("produced from a git checkout with uncommitted changes: " + ", ".join(dirty))
+    declared = parse_contrasts(newest.get("suite_contrasts") if contrasts is None else contrasts, notes)
+    tested = evaluate_contrasts(declared, sections, {key: _set_name(group) for key, group in groups.items()},
+                                groups, {**stats, **options}) if declared else []
     if not several:
+        sections[0].contrasts = tested
         return sections[0]
 
     created = sorted(str(r["created"]) for r in latest if r.get("created"))
@@ -223,7 +264,12 @@ def build_report(
         "run_files": list({tuple(f.values()): f for s in sections for f in s.meta["run_files"]}.values()),
     }
     return Report(**common, baseline=baseline, variants=variants, metrics={}, comparisons={}, curves={},
-                  per_query={}, timings={}, meta=meta, notes=notes, sets=sections)
+                  per_query={}, timings={}, meta=meta, notes=notes, sets=sections, contrasts=tested)
+
+
+def _set_name(group: dict[str, dict]) -> str:
+    """The evaluation name of a set's records (the first that has one)."""
+    return next((name for rec in group.values() if (name := evaluation_name(rec))), "")
 
 
 def _build_set(
@@ -235,6 +281,7 @@ def _build_set(
     *,
     notes: list[str],
     slug: str,
+    seeds: dict[str, SeedInfo],
 ) -> Report:
     """The Report of one evaluation set: `latest` maps each variant to its newest record on that set;
     `settings` holds the statistics settings (n_resamples, seed, alpha) and the options."""
@@ -278,6 +325,7 @@ def _build_set(
         eval_set=eval_set,
         slug=slug,
         pairwise=pairwise,
+        seeds=seeds,
     )
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, NamedTuple
 
+from rqbench.report.contrast_text import contrast_headers, contrast_rows, contrast_sentences
 from rqbench.report.format import (
     DOWN,
     UP,
@@ -20,7 +21,7 @@ from rqbench.report.format import (
     pairwise_rows,
     pct,
 )
-from rqbench.report.legend import options_line, p_headers, terminal_method
+from rqbench.report.legend import options_line, p_headers, seeds_line, terminal_method
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -45,7 +46,8 @@ class _Column(NamedTuple):
 def render_terminal(report: Report, console: Console, *, more: str | None = None) -> None:
     """A compact table per evaluation set: variant rows, one column per measure; each cell holds the value
     with its mark and, for non-baseline variants, the difference and its CI on the lines below. With
-    pairs="all", a table per measure of every compared pair follows each set's table.
+    pairs="all", a table per measure of every compared pair follows each set's table. A multi-seed arm's
+    value is its mean over the seeds with '± sd'; declared contrasts get a table and a sentence each.
 
     `more` says where the full tables are, for the footer's last sentence ("Full tables, t-tests, W/T/L and
     definitions: <more>."): None for the default (`rqbench report`, or for a report from run files
@@ -55,6 +57,7 @@ def render_terminal(report: Report, console: Console, *, more: str | None = None
     for section in report.sections:
         _print_results(section, console)
         _print_pairwise(section, console)
+    _print_contrasts(report, console)
     if more is None:
         more = _MORE_RUNS if report.meta.get("from_runs") else _MORE_SUITE
     if report.baseline is not None:
@@ -62,6 +65,8 @@ def render_terminal(report: Report, console: Console, *, more: str | None = None
             f"*: baseline. cells: value, difference from '{report.baseline}', its {pct(report)}% paired-bootstrap CI. "
             f"{UP}/{DOWN}: significant at alpha={report.alpha:g} ({terminal_method(report)})."
             + (f" Full tables, t-tests, W/T/L and definitions: {more}." if more else ""), style="dim"))
+    if line := seeds_line(report):
+        console.print(Text(line, style="dim"))
     if line := options_line(report):
         console.print(Text(line, style="dim"))
     for note in report.notes:
@@ -196,7 +201,9 @@ def _print_results(report: Report, console: Console) -> None:
         for v in report.variants:
             value = report.metrics.get(v, {}).get(m)
             mark = report.mark(m, v)
-            text = "-" if value is None else f"{value:.4f}{' ' + mark if mark else '  '}"
+            sd = (report.seeds.get(v) or {}).get("sd", {}).get(m)
+            spread = f" ± {sd:.4f}" if sd is not None else ""
+            text = "-" if value is None else f"{value:.4f}{spread}{' ' + mark if mark else '  '}"
             c = report.comparison(m, v)
             if c is not None:
                 text += f"\n{fmt_diff(c.diff)}  \n[{fmt_short(c.ci_low)},{fmt_short(c.ci_high)}]"
@@ -227,3 +234,34 @@ def _print_pairwise(report: Report, console: Console) -> None:
         ]
         room = console.width - _table_width([_natural(v) for v in values]) - 3 * len(keys)
         _print_split(console, f"{m}: pairwise (A vs B, Δ = A - B)", keys, _fold_names(keys, room), values)
+
+
+def _print_contrasts(report: Report, console: Console) -> None:
+    """The declared contrasts: one row per test (the contrast, and the set when there are several, as
+    names; the measure, A and B with their values, A - B with its CI, both p-values and the verdict as
+    values), then a sentence per contrast."""
+    from rich.text import Text
+
+    rows = contrast_rows(report)
+    if not rows:
+        return
+    p_raw, p_corrected = (h.replace(" (", "\n(", 1) for h in contrast_headers(report))
+    keys = [_Column("contrast", [Text(r["name"]) for r in rows])]
+    if report.sets:
+        keys.append(_Column("set", [Text(r["label"]) for r in rows]))
+    colour = {"up": "green", "down": "red"}
+    values = [
+        _Column("measure", [Text(r["measure"]) for r in rows]),
+        _Column("A", [Text("\n".join(r["a_parts"])) for r in rows]),
+        _Column("B", [Text("\n".join(r["b_parts"])) for r in rows]),
+        _Column(f"A - B\n{pct(report)}% CI",
+                [Text(f"{r['diff']}\n{r['ci_short']}" if r["ran"] else r["diff"]) for r in rows]),
+        _Column(p_raw, [Text(r["p"]) for r in rows]),
+        _Column(p_corrected, [Text(r["p_corrected"]) for r in rows]),
+        _Column("verdict", [Text(r["verdict"], style=colour.get(r["cls"], "")) for r in rows]),
+    ]
+    # the names keep a third of the width at least: value columns that do not fit go to a further table
+    room = max(console.width // 3, console.width - _table_width([_natural(v) for v in values]) - 3 * len(keys))
+    _print_split(console, f"{report.suite}: declared contrasts", keys, _fold_names(keys, room), values)
+    for sentence in contrast_sentences(report):
+        console.print(Text(sentence), soft_wrap=False)

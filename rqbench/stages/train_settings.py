@@ -33,7 +33,7 @@ def trainer_settings(variant: Variant, backend: Any, suite: Suite, where: str,
             raise RqbenchError(f"train.{key} comes from the variant's params; set params.{key} instead", where)
         if key in params:
             settings[key] = params[key]
-    settings.setdefault("seed", suite.seed)
+    settings.setdefault("seed", variant.seed if variant.seed is not None else suite.seed)
     settings.setdefault("save_every", DEFAULT_SAVE_EVERY)
     if "device" not in settings and "device" in params:
         settings["device"] = params["device"]

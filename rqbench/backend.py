@@ -27,6 +27,7 @@ ENTRY_POINT_GROUP = "rqbench.backends"
 BUILTIN_BACKENDS: dict[str, str] = {
     "bm25": "rqbench_backends.bm25:BM25Backend",
     "dense": "rqbench_backends.dense:DenseBackend",
+    "cross-encoder": "rqbench_backends.cross_encoder:CrossEncoderBackend",
     "trec-run": "rqbench_backends.trec_run:TrecRunBackend",
 }
 

@@ -21,6 +21,8 @@ from rqbench.data import load_dataset
 from rqbench.data.dataset import Dataset
 from rqbench.errors import RqbenchError
 from rqbench.measures import parse_measures
+from rqbench.plan_rocketqa import RocketQASteps
+from rqbench.plan_values import Step, seed_of, stage_params, whole
 from rqbench.stages import STAGE_KINDS, Input, Node
 from rqbench.stages.evaluate import EvaluateParams
 from rqbench.stages.groups import GroupsParams
@@ -31,8 +33,6 @@ from rqbench.stages.retrieve import RetrieveParams
 from rqbench.stages.train import TrainParams
 from rqbench.stages.train_settings import trainer_settings
 from rqbench.suite import EvalSet, Suite, Variant
-
-Step = tuple[str, Node]  # (role in a variant's chain, node)
 
 
 @dataclass
@@ -70,7 +70,7 @@ def fill_places(value: Any, places: dict[str, str]) -> Any:
     return value
 
 
-class _Planner:
+class _Planner(RocketQASteps):
     def __init__(self, suite: Suite, data_root: Path | None):
         self.suite = suite
         self.data_root = data_root
@@ -79,6 +79,7 @@ class _Planner:
         self._backends: dict[str, Any] = {}
         self._checkpoints: dict[str, tuple[Input, list[Step]] | None] = {}
         self._resolving: list[str] = []
+        self._reranking: list[str] = []  # re-rankers whose source run is being planned
 
     # ---- entry ------------------------------------------------------------------------------------
 
@@ -96,7 +97,7 @@ class _Planner:
                 if v.evaluate_on is not None and ev.name not in v.evaluate_on:
                     continue
                 run, steps = self.run_of(v, dataset, ev.split, v.depth, ev.exclude_query_id, "")
-                evaluate = self.add(Node(STAGE_KINDS["evaluate"], _stage_params(
+                evaluate = self.add(Node(STAGE_KINDS["evaluate"], stage_params(
                     EvaluateParams, where, split=ev.split, measures=measures,
                     qrels=dataset.fingerprint(f"qrels/{ev.split}")), {"run": Input(run)}, dataset,
                     label=f"{v.name} @{ev.name}"))
@@ -171,16 +172,20 @@ class _Planner:
         self._check_split(dataset, split, variant.line, need_qrels=False)
         if callable(getattr(cls, "read_run", None)):  # an external run: imported, nothing to index
             path = Path(backend.params.path)
-            params = _stage_params(ImportParams, where, run_sha256=backend.describe()["run_sha256"],
+            params = stage_params(ImportParams, where, run_sha256=backend.describe()["run_sha256"],
                                    run_name=path.name, split=split, depth=depth, exclude_query_id=exclude,
                                    queries=dataset.fingerprint(f"queries/{split}"),
                                    allow_partial=bool(getattr(backend.params, "allow_partial", False)))
             node = self.add(Node(STAGE_KINDS["import"], params, dataset=dataset, runtime={"path": str(path)},
                                  label=f"{variant.name} ({split})"))
             return node, [(prefix + "import", node)]
+        if variant.rerank is not None:
+            return self._rerank(variant, dataset, split, depth, exclude, prefix)
         if "retriever" not in capabilities(cls):
+            hint = " (give it [variants.rerank] run_of = the variant to re-rank)" \
+                if "reranker" in capabilities(cls) else ""
             raise RqbenchError(f"variant '{variant.name}' (backend '{variant.backend}') cannot retrieve, so it "
-                               "has no run", where)
+                               "has no run" + hint, where)
         checkpoint = self.checkpoint_of(variant)
         steps: list[Step] = [(prefix + role, node) for role, node in checkpoint[1]] if checkpoint else []
         model_edge = checkpoint[0] if checkpoint else None
@@ -193,12 +198,12 @@ class _Planner:
             index_params["model"] = "<the model input>"  # named by the training artifact's hash
         spec = {"name": variant.backend, "params": params_dict(backend.params), "where": where}
         runtime = {"backend": spec, "model": model_edge}
-        index = self.add(Node(STAGE_KINDS["index"], _stage_params(
+        index = self.add(Node(STAGE_KINDS["index"], stage_params(
             IndexParams, where, backend=variant.backend, backend_params=index_params, describe=backend.describe(),
             corpus=dataset.fingerprint("corpus")),
             {"model": model_edge} if model_edge else {}, dataset, runtime, variant.name,
             resumable=bool(getattr(cls, "RESUMABLE_INDEX", False))))
-        retrieve = self.add(Node(STAGE_KINDS["retrieve"], _stage_params(
+        retrieve = self.add(Node(STAGE_KINDS["retrieve"], stage_params(
             RetrieveParams, where, split=split, depth=depth, exclude_query_id=exclude, search_params=search_params,
             queries=dataset.fingerprint(f"queries/{split}")),
             {"index": Input(index)}, dataset, runtime, f"{variant.name} ({split})"))
@@ -234,11 +239,11 @@ class _Planner:
         if not isinstance(spec, str | dict) or (isinstance(spec, str) and not spec.strip()):
             raise RqbenchError(f"train.dataset must be a dataset name, path or table, got {spec!r}", where)
         dataset = self.dataset(spec, variant.line)
-        split = _whole(table, "split", str, "train", where)
+        split = whole(table, "split", str, "train", where)
         self._check_split(dataset, split, variant.line, need_qrels=True)
-        nproc = _whole(table, "nproc", int, 1, where, minimum=1)
-        hard = _whole(table, "hard_negatives", int, 0, where, minimum=0)
-        random_negatives = _whole(table, "random_negatives", int, 0, where, minimum=0)
+        nproc = whole(table, "nproc", int, 1, where, minimum=1)
+        hard = whole(table, "hard_negatives", int, 0, where, minimum=0)
+        random_negatives = whole(table, "random_negatives", int, 0, where, minimum=0)
         fps = {"corpus": dataset.fingerprint("corpus"), "queries": dataset.fingerprint(f"queries/{split}"),
                "qrels": dataset.fingerprint(f"qrels/{split}")}
         steps: list[Step] = []
@@ -247,16 +252,19 @@ class _Planner:
         if "sample" in table and not (hard or random_negatives):
             raise RqbenchError("train.sample without hard_negatives or random_negatives: no negatives to draw",
                                where)
-        if table.get("mine_from") is not None:
+        if "negatives_per_positive" in table or table.get("denoise_with") is not None:
+            groups, denoise_steps = self._denoise(variant, table, dataset, split, hard, random_negatives, fps, where)
+            steps += denoise_steps
+        elif table.get("mine_from") is not None:
             if not hard:
                 raise RqbenchError("train.mine_from without train.hard_negatives: the mined negatives would not "
                                    "be used", where)
             if random_negatives:
                 raise RqbenchError("train.random_negatives and train.mine_from: choose one negative source", where)
-            depth = _whole(table, "mine_depth", int, 100, where, minimum=1)
+            depth = whole(table, "mine_depth", int, 100, where, minimum=1)
             source = suite.reference(table["mine_from"], variant)
             run, run_steps = self.run_of(source, dataset, split, depth, False, "mine_from:")
-            groups = self.add(Node(STAGE_KINDS["mine"], _stage_params(MineParams, where, split=split, depth=depth,
+            groups = self.add(Node(STAGE_KINDS["mine"], stage_params(MineParams, where, split=split, depth=depth,
                                                                       **fps), {"run": Input(run)},
                                    dataset, label=variant.name))
             steps += [*run_steps, ("mine", groups)]
@@ -264,10 +272,14 @@ class _Planner:
             if hard:
                 raise RqbenchError("train.hard_negatives needs train.mine_from (the variant whose run on the "
                                    "training split they are mined from)", where)
-            groups = self.add(Node(STAGE_KINDS["groups"], _stage_params(
-                GroupsParams, where, split=split, random_negatives=random_negatives, seed=_seed(variant, suite), **fps),
+            groups = self.add(Node(STAGE_KINDS["groups"], stage_params(
+                GroupsParams, where, split=split, random_negatives=random_negatives, seed=seed_of(variant, suite),
+                **fps),
                 dataset=dataset, label=variant.name))
             steps.append(("groups", groups))
+        if table.get("augment_with") is not None or table.get("augment_from") is not None:
+            groups, augment_steps = self._augment(variant, table, dataset, groups, where)
+            steps += augment_steps
         inputs = {"groups": Input(groups)}
         base = backend.describe().get("model", {})
         if table.get("init_from") is not None:
@@ -284,37 +296,18 @@ class _Planner:
                                "for several machines use `rqbench train` with torchrun's --nnodes/--rdzv-* "
                                "options", where)
         hashed, runtime = trainer_settings(variant, backend, suite, where, nproc)
-        task = _whole(table, "task", str, default_task, where)
+        task = whole(table, "task", str, default_task, where)
         from rqbench.training.tasks import TASKS
 
         if task not in TASKS:
             from rqbench.errors import did_you_mean
 
             raise RqbenchError(f"unknown training task '{task}'" + did_you_mean(task, TASKS), where)
-        params = _stage_params(TrainParams, where, task=task, nproc=nproc, trainer=hashed, base=base)
+        params = stage_params(TrainParams, where, task=task, nproc=nproc, trainer=hashed, base=base)
         model = fill_places(str(backend.params.model), self.places)
         train = self.add(Node(STAGE_KINDS["train"], params, inputs, dataset,
                               {"trainer": runtime, "model": model}, variant.name, resumable=True))
         return Input(train, "model"), [*steps, ("train", train)]
-
-
-def _seed(variant: Variant, suite: Suite) -> int:
-    """The seed of a variant's training data and trainer: its own (one seed of an arm), else the suite's."""
-    return variant.seed if variant.seed is not None else suite.seed
-
-
-def _whole(table: dict[str, Any], key: str, kind: type, default: Any, where: str, minimum: int | None = None) -> Any:
-    value = table.get(key, default)
-    if not isinstance(value, kind) or isinstance(value, bool) != (kind is bool):
-        raise RqbenchError(f"train.{key} must be {kind.__name__}, got {type(value).__name__} {value!r}", where)
-    if minimum is not None and value < minimum:
-        raise RqbenchError(f"train.{key} must be >= {minimum}, got {value}", where)
-    return value
-
-
-def _stage_params(cls: type, where: str, **values: Any) -> Any:
-    """A stage kind's parameters, validated like a backend's (wrong type or value: one line)."""
-    return build_params(cls, values, where)
 
 
 def _dedupe(steps: list[Step]) -> list[Step]:

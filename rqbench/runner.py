@@ -85,13 +85,25 @@ def write_record(plan: Plan, planned: PlannedEvaluation, results: dict[str, Node
                                      "qrels": dataset.fingerprint(f"qrels/{ev.split}")}},
         "measures": metrics["definitions"], "metrics": metrics["aggregate"], "curves": metrics["curves"],
         "n_queries": metrics["n_queries"], "per_query_file": sidecar, "run_file": run_rel,
-        "stages": stages, "artifact_hashes": {**own, "run": run.hash},
+        "stages": stages, "artifact_hashes": {**own, "run": run.hash}, "audits": _audits(planned, results),
         "seed": seed, "env": environment(seed, _java_info(variant.backend)),
     }
     if variant.arm:
         record["arm"] = variant.arm
     path = rec.append_record(results_root, record)
     return {**record, "_path": str(path)}  # as read_records gives it: sidecars resolve next to the file
+
+
+def _audits(planned: PlannedEvaluation, results: dict[str, NodeResult]) -> dict[str, Any]:
+    """The audits (denoise, augment) of the variant's own steps, without their per-query detail and samples
+    (those stay in the artifact's audit.json)."""
+    out: dict[str, Any] = {}
+    for role, node in planned.steps:
+        path = results[node.hash].path / "audit.json"
+        if ":" not in role and path.exists():
+            audit = json.loads(path.read_text(encoding="utf-8"))
+            out[role] = {k: v for k, v in audit.items() if k not in ("per_query", "dropped_sample")}
+    return out
 
 
 def _params(planned: PlannedEvaluation, own: dict[str, str]) -> dict[str, Any]:

@@ -64,21 +64,25 @@ from pathlib import Path
 from typing import Any
 
 from rqbench.errors import RqbenchError, did_you_mean
+from rqbench.suite_claims import Contrast, check_references, parse_contrasts, rerank_table, seed_list
 from rqbench.suite_parts import EvalSet, canonical_measure, canonical_measures, check_file_names, parse_evaluations
+from rqbench.suite_parts import TextWhere as _Where
+from rqbench.suite_parts import reject_unknown as _reject_unknown
 
 SUITE_KEYS = {"name", "description", "dataset", "split", "measures", "baseline", "depth",
               "exclude_query_id", "seed", "seeds", "notes"}
-VARIANT_KEYS = {"name", "backend", "params", "grid", "description", "depth", "train", "evaluate_on", "seeds"}
+VARIANT_KEYS = {"name", "backend", "params", "grid", "description", "depth", "train", "evaluate_on", "seeds",
+                "rerank"}
 # [variants.train] keys the planner itself reads; the rest go to the trainer's config (validated there)
 TRAIN_PIPELINE_KEYS = {"split", "nproc", "hard_negatives", "mine_from", "mine_depth", "random_negatives",
-                       "dataset", "init_from", "sample", "task"}
+                       "dataset", "init_from", "sample", "task",
+                       # RocketQA's denoised negatives (step 3) and pseudo-label augmentation (step 4)
+                       "denoise_with", "scan_depth", "denoise_threshold", "negatives_per_positive",
+                       "augment_with", "augment_from", "augment_split", "augment_depth", "augment_positive",
+                       "augment_negative", "augment_negatives"}
 # [variants.train] keys whose value names another variant of the suite
-REFERENCE_KEYS = ("mine_from", "init_from")
 CHECK_KEYS = {"tolerance", "two_sided", "expected", "n_resamples"}
 TOP_KEYS = {"suite", "dataset", "variants", "check", "evaluation", "contrasts"}
-CONTRAST_KEYS = {"name", "a", "b", "expect", "claim", "measures", "evaluations", "margin"}
-EXPECTATIONS = ("a>b", "a<b", "a=b")
-DEFAULT_MARGIN = 0.01  # an equivalence claim's largest harmless |a - b|
 DEFAULT_MEASURES = ["RR@10", "R@100", "R@1000", "Success@100", "nDCG@10"]
 
 
@@ -94,32 +98,12 @@ class Variant:
     evaluate_on: tuple[str, ...] | None = None  # evaluation set names (None: all of them)
     arm: str = ""  # the name before seed expansion, for a variant that is one seed of an arm
     seed: int | None = None  # that seed (the trainer's and the training groups'); None: the suite's seed
+    rerank: dict[str, Any] | None = None  # a re-ranker's {run_of: variant, depth: k}
 
     @property
     def arm_name(self) -> str:
         """The arm this variant belongs to (its own name when it is not one seed of an arm)."""
         return self.arm or self.name
-
-
-@dataclass(frozen=True)
-class Contrast:
-    """A declared claim: arm `a` against arm `b` in the `expect`ed direction, tested paired by query."""
-
-    name: str
-    a: str
-    b: str
-    expect: str = "a>b"
-    claim: str = ""
-    measures: tuple[str, ...] | None = None  # None: each evaluation set's first measure
-    evaluations: tuple[str, ...] | None = None  # None: every set both are evaluated on
-    line: int | None = None
-    margin: float | None = None  # expect "a=b": the equivalence margin on each measure's scale
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "a": self.a, "b": self.b, "expect": self.expect, "claim": self.claim,
-                "measures": list(self.measures) if self.measures else None,
-                "evaluations": list(self.evaluations) if self.evaluations else None,
-                **({"margin": self.margin} if self.margin is not None else {})}
 
 
 @dataclass(frozen=True)
@@ -200,37 +184,6 @@ class Suite:
                            self.path, by.line)
 
 
-class _Where:
-    """Finds the line of a key in the raw TOML text, so schema errors can name it."""
-
-    def __init__(self, path: Path, text: str):
-        self.path = path
-        self.lines = text.splitlines()
-
-    def line_of(self, key: str, start: int = 1) -> int | None:
-        pattern = re.compile(rf'^\s*(\[+\s*)?("?{re.escape(key)}"?)\s*(=|\]|\.)')
-        for i in range(max(start, 1) - 1, len(self.lines)):
-            if pattern.search(self.lines[i]):
-                return i + 1
-        pattern = re.compile(rf'[{{,\s]"?{re.escape(key)}"?\s*=')
-        for i in range(max(start, 1) - 1, len(self.lines)):
-            if pattern.search(self.lines[i]):
-                return i + 1
-        return None
-
-    def nth_table(self, header: str, n: int) -> int | None:
-        seen = -1
-        for i, line in enumerate(self.lines):
-            if re.match(rf"^\s*\[\[\s*{re.escape(header)}\s*\]\]", line):
-                seen += 1
-                if seen == n:
-                    return i + 1
-        return None
-
-    def error(self, problem: str, line: int | None = None) -> RqbenchError:
-        return RqbenchError(problem, self.path, line)
-
-
 def load_suite(path: str | Path) -> Suite:
     path = Path(path)
     if not path.exists():
@@ -278,7 +231,7 @@ def parse_suite(data: dict[str, Any], path: Path, text: str) -> Suite:
     if depth < 1:
         raise w.error("depth must be at least 1", w.line_of("depth"))
 
-    seeds = _seed_list(head, w, w.line_of("seeds", w.line_of("suite") or 1))
+    seeds = seed_list(head, w, w.line_of("seeds", w.line_of("suite") or 1))
     variants = _parse_variants(data.get("variants"), depth, seeds, w)
     names = [v.name for v in variants]
     arm_names = list(dict.fromkeys(v.arm_name for v in variants))
@@ -304,80 +257,8 @@ def parse_suite(data: dict[str, Any], path: Path, text: str) -> Suite:
         check=_parse_check(data.get("check"), names, evaluations[0].measures, w), text=text,
         evaluations=evaluations,
         notes=_string_list(head, "notes", w),
-        contrasts=_parse_contrasts(data.get("contrasts"), arm_names, evaluations, w),
+        contrasts=parse_contrasts(data.get("contrasts"), arm_names, evaluations, w),
     )
-
-
-def _seed_list(table: dict[str, Any], w: _Where, line: int | None) -> list[int] | None:
-    """A `seeds` list: distinct integers, at least one; None when absent."""
-    if "seeds" not in table:
-        return None
-    seeds = table["seeds"]
-    if (not isinstance(seeds, list) or not seeds
-            or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in seeds)):
-        raise w.error("seeds must be a non-empty list of non-negative integers", line)
-    if len(set(seeds)) != len(seeds):
-        raise w.error("seeds lists a seed twice", line)
-    return list(seeds)
-
-
-def _parse_contrasts(raw: Any, arms: list[str], evaluations: list[EvalSet], w: _Where) -> list[Contrast]:
-    if raw is None:
-        return []
-    if not isinstance(raw, list):
-        raise w.error("contrasts must be an array of tables ([[contrasts]])", w.line_of("contrasts"))
-    eval_names = [ev.name for ev in evaluations]
-    measured = {m for ev in evaluations for m in ev.measures}
-    out: list[Contrast] = []
-    for i, table in enumerate(raw):
-        line = w.nth_table("contrasts", i)
-        if not isinstance(table, dict):
-            raise w.error("each contrast must be a table", line)
-        _reject_unknown(table, CONTRAST_KEYS, w, "contrast key")
-        for key in ("name", "a", "b"):
-            if not isinstance(table.get(key), str) or not table[key]:
-                raise w.error(f"contrast needs a '{key}' string", line)
-        for key in ("a", "b"):
-            if table[key] not in arms:
-                raise w.error(f"contrast '{table['name']}': {key} = '{table[key]}' is not a variant or arm"
-                              + did_you_mean(table[key], arms), w.line_of(key, line or 1))
-        if table["a"] == table["b"]:
-            raise w.error(f"contrast '{table['name']}' compares '{table['a']}' with itself", line)
-        expect = table.get("expect", "a>b")
-        if expect not in EXPECTATIONS:
-            raise w.error(f"contrast expect must be 'a>b', 'a<b' or 'a=b', got {expect!r}",
-                          w.line_of("expect", line or 1))
-        margin = table.get("margin")
-        if margin is not None and (expect != "a=b" or isinstance(margin, bool) or not isinstance(margin, int | float)
-                                   or margin <= 0):
-            raise w.error("contrast margin must be a number > 0, and only with expect = 'a=b'",
-                          w.line_of("margin", line or 1))
-        if expect == "a=b" and margin is None:
-            margin = DEFAULT_MARGIN
-        measures = table.get("measures")
-        if measures is not None:
-            if not isinstance(measures, list) or not measures or not all(isinstance(m, str) for m in measures):
-                raise w.error("contrast measures must be a non-empty list of strings", w.line_of("measures", line or 1))
-            measures = canonical_measures(measures, w, w.line_of("measures", line or 1))
-            for m in measures:
-                if m not in measured:
-                    raise w.error(f"contrast '{table['name']}' names {m}, which no evaluation set measures",
-                                  w.line_of("measures", line or 1))
-        sets = table.get("evaluations")
-        if sets is not None:
-            if not isinstance(sets, list) or not sets or not all(isinstance(e, str) for e in sets):
-                raise w.error("contrast evaluations must be a non-empty list of evaluation set names",
-                              w.line_of("evaluations", line or 1))
-            for e in sets:
-                if e not in eval_names:
-                    raise w.error(f"contrast evaluations names unknown evaluation set '{e}'"
-                                  + did_you_mean(e, eval_names), w.line_of("evaluations", line or 1))
-        if any(c.name == table["name"] for c in out):
-            raise w.error(f"contrast name '{table['name']}' is used twice", line)
-        out.append(Contrast(table["name"], table["a"], table["b"], expect, str(table.get("claim", "")),
-                            tuple(measures) if measures else None, tuple(sets) if sets else None, line,
-                            float(margin) if margin is not None else None))
-    return out
 
 
 def _string_list(table: dict[str, Any], key: str, w: _Where) -> list[str]:
@@ -422,6 +303,7 @@ def _parse_variants(raw: Any, depth: int, suite_seeds: list[int] | None, w: _Whe
         train = v.get("train")
         if train is not None and not isinstance(train, dict):
             raise w.error("train must be a table ([variants.train])", w.line_of("train", line or 1))
+        rerank = rerank_table(v.get("rerank"), w, line)
         evaluate_on = v.get("evaluate_on")
         if evaluate_on is not None and (not isinstance(evaluate_on, list) or not evaluate_on
                                         or not all(isinstance(e, str) for e in evaluate_on)):
@@ -430,7 +312,7 @@ def _parse_variants(raw: Any, depth: int, suite_seeds: list[int] | None, w: _Whe
         vdepth = v.get("depth", depth)
         if not isinstance(vdepth, int) or isinstance(vdepth, bool) or vdepth < 1:
             raise w.error("variant depth must be a positive integer", w.line_of("depth", line or 1))
-        seeds = _seed_list(v, w, w.line_of("seeds", line or 1))
+        seeds = seed_list(v, w, w.line_of("seeds", line or 1))
         if seeds is not None and train is None:
             raise w.error("seeds on a variant without [variants.train]: only training draws from a seed",
                           w.line_of("seeds", line or 1))
@@ -443,28 +325,14 @@ def _parse_variants(raw: Any, depth: int, suite_seeds: list[int] | None, w: _Whe
             common = {"backend": v["backend"], "params": {**params, **combo}, "depth": vdepth,
                       "description": str(v.get("description", "")), "line": line,
                       "train": dict(train) if train is not None else None,
-                      "evaluate_on": tuple(evaluate_on) if evaluate_on else None}
+                      "evaluate_on": tuple(evaluate_on) if evaluate_on else None, "rerank": rerank}
             if seeds is None:
                 out.append(Variant(name=arm, **common))
                 continue
             for seed in seeds:
                 named = f"{v['name']}[{suffix},seed={seed}]" if suffix else f"{v['name']}[seed={seed}]"
                 out.append(Variant(name=named, arm=arm, seed=seed, **common))
-    names = {var.name for var in out} | {var.arm for var in out if var.arm}
-    seeds_of = {}
-    for var in out:
-        seeds_of.setdefault(var.arm_name, set()).add(var.seed)
-    for var in out:
-        for key in REFERENCE_KEYS:
-            source = (var.train or {}).get(key)
-            if source is not None and (not isinstance(source, str) or source not in names):
-                raise w.error(f"train.{key} names unknown variant '{source}'" + did_you_mean(str(source), names),
-                              w.line_of(key, var.line or 1))
-            if source is not None and source in seeds_of and None not in seeds_of[source] \
-                    and var.seed not in seeds_of[source]:
-                raise w.error(f"train.{key} = '{source}': '{var.name}' needs its seed {var.seed} among "
-                              f"'{source}''s seeds ({', '.join(map(str, sorted(seeds_of[source])))})",
-                              w.line_of(key, var.line or 1))
+    check_references(out, w)
     seen: set[str] = set()
     for var in out:
         if var.name in seen:
@@ -510,12 +378,6 @@ def _parse_check(raw: Any, variants: list[str], measures: list[str], w: _Where) 
         parsed[variant] = {name: float(val) for name, val in zip(names, values.values(), strict=True)}
     return CheckSpec(tolerance=float(tolerance), two_sided=_typed(raw, "two_sided", bool, False, w),
                      n_resamples=_typed(raw, "n_resamples", int, 10000, w), expected=parsed)
-
-
-def _reject_unknown(table: dict[str, Any], allowed: set[str], w: _Where, what: str) -> None:
-    for key in table:
-        if key not in allowed:
-            raise w.error(f"unknown {what} '{key}'" + did_you_mean(key, allowed), w.line_of(key))
 
 
 def _typed(table: dict[str, Any], key: str, kind: type, default: Any, w: _Where) -> Any:

@@ -49,6 +49,37 @@ class EvalSet:
 
 
 
+class TextWhere:
+    """Finds the line of a key in the raw TOML text, so schema errors can name it (a `Where`)."""
+
+    def __init__(self, path: Path, text: str):
+        self.path = path
+        self.lines = text.splitlines()
+
+    def line_of(self, key: str, start: int = 1) -> int | None:
+        pattern = re.compile(rf'^\s*(\[+\s*)?("?{re.escape(key)}"?)\s*(=|\]|\.)')
+        for i in range(max(start, 1) - 1, len(self.lines)):
+            if pattern.search(self.lines[i]):
+                return i + 1
+        pattern = re.compile(rf'[{{,\s]"?{re.escape(key)}"?\s*=')
+        for i in range(max(start, 1) - 1, len(self.lines)):
+            if pattern.search(self.lines[i]):
+                return i + 1
+        return None
+
+    def nth_table(self, header: str, n: int) -> int | None:
+        seen = -1
+        for i, line in enumerate(self.lines):
+            if re.match(rf"^\s*\[\[\s*{re.escape(header)}\s*\]\]", line):
+                seen += 1
+                if seen == n:
+                    return i + 1
+        return None
+
+    def error(self, problem: str, line: int | None = None) -> RqbenchError:
+        return RqbenchError(problem, self.path, line)
+
+
 def canonical_measures(names: list[str], w: Where, line: int | None) -> list[str]:
     """ir-measures' names for a suite's measure list: any spelling `rqbench.measures.parse_measure_list`
     takes (aliases, trec_eval names, "nDCG@10 P@5" in one string), de-duplicated; unknown or malformed: one
@@ -137,3 +168,7 @@ def parse_evaluations(raw: Any, dataset: str | dict[str, Any], split: str, measu
     return out
 
 
+def reject_unknown(table: dict[str, Any], allowed: set[str], w: Where, what: str) -> None:
+    for key in table:
+        if key not in allowed:
+            raise w.error(f"unknown {what} '{key}'" + did_you_mean(key, allowed), w.line_of(key))

@@ -192,7 +192,7 @@ def test_reference_to_a_trained_variant_is_its_checkpoint(tmp_path: Path, data_r
     (variant("a", 'mine_depth = 30'), "train.mine_depth without train.mine_from"),
     (variant("a", 'torchrun_args = ["--nnodes", "2"]'), "for several machines use `rqbench train`"),
     (variant("a", 'dataset = 3'), "train.dataset must be a dataset name"),
-    (variant("a", 'task = "cross-encoder"'), "unknown training task 'cross-encoder'"),
+    (variant("a", 'task = "ranker"'), "unknown training task 'ranker'"),
     ('[[variants]]\nname = "a"\nbackend = "dense"\nparams = { query_model = "minilm" }\ntrain = { epochs = 1 }\n',
      "params.query_model with [variants.train]"),
 ])

@@ -26,7 +26,8 @@ PACKAGED_ALIASES = ("minilm", "all-minilm-l6-v2", "default")
 ENCODER_CONFIG = "rqbench_encoder.json"  # written by `DualEncoder.save` next to the HF files
 # Files whose bytes define a tower besides its weights: config, tokenizer, and our own model configs.
 CONFIG_FILES = ("config.json", "tokenizer.json", "vocab.txt", "tokenizer_config.json", "special_tokens_map.json",
-                "sentencepiece.bpe.model", "spiece.model", "merges.txt", "vocab.json", ENCODER_CONFIG)
+                "sentencepiece.bpe.model", "spiece.model", "merges.txt", "vocab.json", ENCODER_CONFIG,
+                "rqbench_cross_encoder.json")  # the last: models.cross_encoder.CROSS_ENCODER_CONFIG
 # transformers Auto classes by head name (None: the bare encoder, AutoModel).
 HEADS = {"sequence-classification": "AutoModelForSequenceClassification"}
 

@@ -9,11 +9,24 @@ import dataclasses
 from typing import Any
 
 from rqbench.errors import RqbenchError, did_you_mean
-from rqbench.stages import evaluate, groups, import_run, index, mine, retrieve, train
+from rqbench.stages import (
+    augment,
+    denoise,
+    evaluate,
+    groups,
+    import_run,
+    index,
+    mine,
+    rerank,
+    retrieve,
+    score,
+    train,
+)
 from rqbench.stages.base import ARTIFACT_TYPES, BuildContext, Input, Node, StageKind
 
 STAGE_KINDS: dict[str, StageKind] = {k.name: k for k in (
-    index.KIND, retrieve.KIND, import_run.KIND, evaluate.KIND, groups.KIND, mine.KIND, train.KIND)}
+    index.KIND, retrieve.KIND, import_run.KIND, evaluate.KIND, groups.KIND, mine.KIND, train.KIND,
+    score.KIND, rerank.KIND, denoise.KIND, augment.KIND)}
 
 
 def stage_kind(name: str) -> StageKind:

@@ -28,7 +28,8 @@ def trainer_settings(variant: Variant, backend: Any, suite: Suite, where: str,
     table = dict(variant.train or {})
     settings = {k: v for k, v in table.items() if k not in TRAIN_PIPELINE_KEYS}
     params = dataclasses.asdict(backend.params)
-    for key in ENCODER_FIELDS:
+    # what defines the model comes from the variant's params (a backend may declare its own list)
+    for key in getattr(type(backend.params), "TRAIN_FIELDS", ENCODER_FIELDS):
         if key in settings:
             raise RqbenchError(f"train.{key} comes from the variant's params; set params.{key} instead", where)
         if key in params:

@@ -10,7 +10,7 @@ One module per job; importing this package loads no torch (the loop, tasks and l
   distributed  torchrun environment, gradient all-reduce, `launch` (torchrun, standalone or rendezvous)
   checkpoints  atomic checkpoints with optimizer/scheduler/RNG state (no pickle), resume checks
   loop         train(task, config, out_dir): the one training loop
-  tasks/       what a task supplies (base), the registry (TASKS, make_task), dual_encoder
+  tasks/       what a task supplies (base), the registry (TASKS, make_task), dual_encoder, cross_encoder
   run          run_training(task, groups, config, out_dir, nproc, torchrun_args): here or under torchrun
   trainer      train_dual_encoder(groups_path, config, out_dir): the dual-encoder task, for old callers
   cli          `rqbench train` (Typer), __main__ `python -m rqbench.training` (what torchrun runs per rank)

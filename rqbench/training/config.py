@@ -31,7 +31,8 @@ class TrainConfig(EncoderSpec):
     """Settings of a training run (`rqbench.training.loop.train`); all sizes per process unless said otherwise.
 
     Inherited from `EncoderSpec`: model ("minilm", a model folder, or an HF id), pooling, normalize,
-    max_query_length, max_passage_length.
+    max_query_length, max_passage_length. `max_length` and `ce_loss` are the cross-encoder task's (the dual
+    encoder ignores them), as `negatives` and `scale` are the dual encoder's.
     """
 
     negatives: Literal["in-batch", "cross-batch"] = "in-batch"
@@ -46,6 +47,8 @@ class TrainConfig(EncoderSpec):
     max_grad_norm: float = 1.0
     grad_accumulation: int = 1
     scale: float = 20.0
+    max_length: int = 160
+    ce_loss: Literal["pointwise", "listwise"] = "pointwise"
     seed: int = 13
     device: str = "auto"
     mixed_precision: Literal["auto", "no", "bf16", "fp16"] = "auto"
@@ -71,6 +74,10 @@ class TrainConfig(EncoderSpec):
             raise ValueError(f"negatives must be 'in-batch' or 'cross-batch', got {self.negatives!r}")
         if self.negative_sampling not in ("random", "top"):
             raise ValueError(f"negative_sampling must be 'random' or 'top', got {self.negative_sampling!r}")
+        if isinstance(self.max_length, bool) or not isinstance(self.max_length, int) or self.max_length < 2:
+            raise ValueError(f"max_length must be a whole number >= 2, got {self.max_length!r}")
+        if self.ce_loss not in ("pointwise", "listwise"):
+            raise ValueError(f"ce_loss must be 'pointwise' or 'listwise', got {self.ce_loss!r}")
         if self.mixed_precision not in ("auto", "no", "bf16", "fp16"):
             raise ValueError(f"mixed_precision must be 'auto', 'no', 'bf16' or 'fp16', got {self.mixed_precision!r}")
         if self.mixed_precision == "auto":  # hashed and recorded resolved, like the dense backend's precision
@@ -137,6 +144,8 @@ SETTING_HELP: dict[str, str] = {
     "max_grad_norm": "gradient clipping norm (<= 0: no clipping)",
     "grad_accumulation": "micro-batches per optimizer step (does not enlarge the pool)",
     "scale": "inverse softmax temperature (20 for cosines, 1 for raw dot products)",
+    "max_length": "cross-encoder: tokens of query + passage kept, the longer side truncated first (RocketQA: 160)",
+    "ce_loss": "cross-encoder: 'pointwise' (binary CE per pair; RocketQA) or 'listwise' (softmax CE per group)",
     "seed": "seeds the data order, the negative sampling and dropout",
     "device": "'auto', 'cpu' or 'cuda' (each process takes its local rank's GPU)",
     "mixed_precision": "'auto' (bf16 where native, else 'no'), 'no', 'bf16' or 'fp16' autocast (fp16: CUDA)",

@@ -1,6 +1,7 @@
 """Training tasks by name: a plain registry, imported lazily (a task module may import torch).
 
   dual-encoder   contrastive training of a dual encoder on query/positive/negatives groups (RocketQA)
+  cross-encoder  a re-ranker on the same groups: pointwise (RocketQA) or listwise cross-entropy
 
 A task class is built as ``cls(groups_path, config)``; see `base` for what it supplies to the loop.
 """
@@ -19,6 +20,7 @@ if TYPE_CHECKING:
 
 TASKS: dict[str, str] = {
     "dual-encoder": "rqbench.training.tasks.dual_encoder:DualEncoderTask",
+    "cross-encoder": "rqbench.training.tasks.cross_encoder:CrossEncoderTask",
 }
 
 

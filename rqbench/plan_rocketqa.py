@@ -1,0 +1,147 @@
+"""The planner's RocketQA steps (arXiv 2010.08191): a re-ranker's run (`score` then `rerank`), denoised
+hard negatives (`denoise`) and pseudo-label augmentation (`augment`), as a mixin of the planner
+(`rqbench.plan._Planner`), which supplies `suite`, `add`, `backend`, `run_of`, `checkpoint_of` and
+`_check_split`. References between variants resolve per seed (`Suite.reference`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from rqbench.backend import capabilities, params_dict
+from rqbench.errors import RqbenchError
+from rqbench.plan_values import Step, ratio, seed_of, stage_params, whole
+from rqbench.stages import STAGE_KINDS, Input, Node
+from rqbench.stages.augment import AugmentParams
+from rqbench.stages.denoise import DenoiseParams
+from rqbench.stages.rerank import RerankParams
+from rqbench.stages.score import ScoreParams
+
+if TYPE_CHECKING:
+    from rqbench.data.dataset import Dataset
+    from rqbench.suite import Suite, Variant
+
+
+class RocketQASteps:
+    """Planner methods for re-rankers and RocketQA's training data; see the module docstring."""
+
+    suite: Suite
+    _reranking: list[str]
+
+    if TYPE_CHECKING:
+        def add(self, node: Node) -> Node: ...
+        def backend(self, variant: Variant, override: dict[str, Any] | None = None) -> Any: ...
+        def run_of(self, variant: Variant, dataset: Dataset, split: str, depth: int, exclude: bool,
+                   prefix: str) -> tuple[Node, list[Step]]: ...
+        def checkpoint_of(self, variant: Variant) -> tuple[Input, list[Step]] | None: ...
+        def _check_split(self, dataset: Dataset, split: str, line: int | None, need_qrels: bool) -> None: ...
+
+    def _rerank(self, variant: Variant, dataset: Dataset, split: str, depth: int, exclude: bool,
+                prefix: str) -> tuple[Node, list[Step]]:
+        """A re-ranker's run: the `run_of` variant's run (same split, its own depth), its top-k scored by the
+        re-ranker (a `score` node, from the trained checkpoint if the variant trains), then re-ordered."""
+        backend = self.backend(variant)
+        where = self.suite.where(variant.line)
+        if "reranker" not in capabilities(type(backend)):
+            raise RqbenchError(f"variant '{variant.name}' has [variants.rerank] but backend '{variant.backend}' "
+                               "cannot re-rank", where)
+        table = variant.rerank or {}
+        k = int(table["depth"])
+        source = self.suite.reference(table["run_of"], variant)
+        if source.name in self._reranking:  # only a re-ranker's run depends on its source's run, not its training
+            cycle = " -> ".join([*self._reranking[self._reranking.index(source.name):], variant.name, source.name])
+            raise RqbenchError(f"variants re-rank each other in a cycle: {cycle}", where)
+        self._reranking.append(variant.name)
+        try:
+            run, steps = self.run_of(source, dataset, split, max(depth, source.depth), exclude, prefix + "rerank_of:")
+        finally:
+            self._reranking.pop()
+        score, score_steps = self._score_node(variant, run, dataset, split, k, prefix)
+        rerank = self.add(Node(STAGE_KINDS["rerank"], stage_params(RerankParams, where, split=split, depth=k),
+                               {"run": Input(run), "scores": Input(score)}, dataset, label=f"{variant.name} ({split})"))
+        return rerank, [*steps, *score_steps, (prefix + "rerank", rerank)]
+
+    def _score_node(self, variant: Variant, run: Node, dataset: Dataset, split: str, k: int,
+                    prefix: str) -> tuple[Node, list[Step]]:
+        """A `score` node: re-ranker `variant` (its trained checkpoint if it trains) on `run`'s top-`k`."""
+        backend = self.backend(variant)
+        where = self.suite.where(variant.line)
+        if "reranker" not in capabilities(type(backend)):
+            raise RqbenchError(f"variant '{variant.name}' (backend '{variant.backend}') cannot score pairs: "
+                               "name a cross-encoder variant", where)
+        checkpoint = self.checkpoint_of(variant)
+        steps = [(prefix + role, node) for role, node in checkpoint[1]] if checkpoint else []
+        hashed = params_dict(backend.params, include_unhashed=False)
+        describe = backend.describe()
+        if checkpoint is not None:
+            hashed["model"] = "<the model input>"  # named by the training artifact's hash
+            describe = {k_: v for k_, v in describe.items() if k_ != "model"}
+        elif Path(str(hashed.get("model", ""))).exists():
+            hashed["model"] = "<local folder: see describe>"
+        spec = {"name": variant.backend, "params": params_dict(backend.params), "where": where}
+        model_edge = checkpoint[0] if checkpoint else None
+        score = self.add(Node(STAGE_KINDS["score"], stage_params(
+            ScoreParams, where, split=split, depth=k, backend=variant.backend, backend_params=hashed,
+            describe=describe, corpus=dataset.fingerprint("corpus"), queries=dataset.fingerprint(f"queries/{split}")),
+            {"run": Input(run), **({"model": model_edge} if model_edge else {})}, dataset,
+            {"backend": spec, "model": model_edge}, f"{variant.name} ({split})", resumable=True))
+        return score, [*steps, (prefix + "score", score)]
+
+    def _denoise(self, variant: Variant, table: dict[str, Any], dataset: Dataset, split: str, hard: int,
+                 random_negatives: int, fps: dict[str, str], where: str) -> tuple[Node, list[Step]]:
+        """RocketQA step 3: groups whose negatives are scanned from `mine_from`'s run and, with
+        `denoise_with` (a re-ranker variant), filtered by its scores; without it the undenoised arm."""
+        if table.get("mine_from") is None:
+            raise RqbenchError("train.negatives_per_positive / denoise_with need train.mine_from (the retriever "
+                               "whose run is scanned for negatives)", where)
+        if not hard:
+            raise RqbenchError("train.negatives_per_positive without train.hard_negatives: the negatives would "
+                               "not be used", where)
+        if random_negatives:
+            raise RqbenchError("train.random_negatives and train.mine_from: choose one negative source", where)
+        fill_depth = whole(table, "mine_depth", int, 1000, where, minimum=1)
+        scan_depth = whole(table, "scan_depth", int, 50, where, minimum=1)
+        per_positive = whole(table, "negatives_per_positive", int, 4, where, minimum=1)
+        threshold = ratio(table, "denoise_threshold", 0.1, where)
+        if scan_depth > fill_depth:
+            raise RqbenchError(f"train.scan_depth ({scan_depth}) must not exceed train.mine_depth ({fill_depth})",
+                               where)
+        source = self.suite.reference(table["mine_from"], variant)
+        run, steps = self.run_of(source, dataset, split, fill_depth, False, "mine_from:")
+        inputs: dict[str, Input] = {"run": Input(run)}
+        denoise = table.get("denoise_with") is not None
+        if denoise:
+            scorer = self.suite.reference(table["denoise_with"], variant)
+            score, score_steps = self._score_node(scorer, run, dataset, split, scan_depth, "denoise_with:")
+            inputs["scores"] = Input(score)
+            steps += score_steps
+        node = self.add(Node(STAGE_KINDS["denoise"], stage_params(
+            DenoiseParams, where, split=split, scan_depth=scan_depth, threshold=threshold, per_positive=per_positive,
+            fill_depth=fill_depth, denoise=denoise, seed=seed_of(variant, self.suite), **fps),
+            inputs, dataset, label=variant.name))
+        return node, [*steps, ("denoise", node)]
+
+    def _augment(self, variant: Variant, table: dict[str, Any], dataset: Dataset, groups: Node,
+                 where: str) -> tuple[Node, list[Step]]:
+        """RocketQA step 4: `groups` plus pseudo-labelled groups of `augment_split`, from `augment_from`'s run
+        scored by `augment_with`."""
+        for key in ("augment_with", "augment_from"):
+            if table.get(key) is None:
+                raise RqbenchError("train.augment_with (the re-ranker that labels) and train.augment_from (the "
+                                   "retriever whose top-k it labels) go together", where)
+        split = whole(table, "augment_split", str, "unlabeled", where)
+        self._check_split(dataset, split, variant.line, need_qrels=False)
+        depth = whole(table, "augment_depth", int, 50, where, minimum=1)
+        negatives = whole(table, "augment_negatives", int, 4, where, minimum=0)
+        positive = ratio(table, "augment_positive", 0.9, where)
+        negative = ratio(table, "augment_negative", 0.1, where)
+        source = self.suite.reference(table["augment_from"], variant)
+        run, steps = self.run_of(source, dataset, split, depth, False, "augment_from:")
+        scorer = self.suite.reference(table["augment_with"], variant)
+        score, score_steps = self._score_node(scorer, run, dataset, split, depth, "augment_with:")
+        node = self.add(Node(STAGE_KINDS["augment"], stage_params(
+            AugmentParams, where, split=split, depth=depth, positive_threshold=positive, negative_threshold=negative,
+            negatives=negatives, corpus=dataset.fingerprint("corpus"), queries=dataset.fingerprint(f"queries/{split}")),
+            {"groups": Input(groups), "run": Input(run), "scores": Input(score)}, dataset, label=variant.name))
+        return node, [*steps, *score_steps, ("augment", node)]

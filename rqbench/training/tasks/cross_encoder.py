@@ -1,0 +1,120 @@
+"""The cross-encoder task: a re-ranker trained on (query, positive, negatives) groups (RocketQA, arXiv 2010.08191).
+
+Owns what is specific to the cross-encoder (`rqbench.models.cross_encoder.CrossEncoder`: one sequence-
+classification model with a 1-label head that reads query and passage together); the loop
+(`rqbench.training.loop`) does the rest. Per micro-batch each process takes `batch_size` groups and turns
+each into 1 + h (query, passage) pairs: its positive (label 1), then its h = `hard_negatives_per_query`
+negatives (label 0). Every pair is tokenized as one sequence of at most `max_length` tokens (the longer
+side truncated first; RocketQA uses 160 on MS MARCO). The loss (`ce_loss`) is
+
+* ``"pointwise"`` (the default; RocketQA's re-ranker, the one that denoises its hard negatives): binary
+  cross-entropy with logits over every pair, the mean over the pairs. The paper scores a pair with a
+  2-class softmax over [CLS] and trains it with cross-entropy; with one logit z this is exactly that loss
+  for the 2-class logits [0, z], i.e. z = logit_relevant - logit_irrelevant, and sigmoid(z) is the
+  paper's P(relevant); or
+* ``"listwise"``: the softmax cross-entropy of each group's 1 + h logits with the positive as the
+  target, the mean over the groups (RocketQAv2's re-ranker, arXiv 2110.07367; Gao et al.'s "localized
+  contrastive estimation", as Tevatron trains re-rankers).
+
+Either is this process's mean divided by the world size, so that the loop's summed gradients are the
+gradient of the mean over every process's pairs (groups): every process holds as many.
+
+Where this differs from the paper's recipe: the paper trains on every (query, positive) pair and on
+negatives sampled from the dual encoder's top-k retrieved passages; here `BatchPlan` samples one positive
+per query per epoch (as for the dual encoder), and the negatives are the group's candidate pool (mined
+from any retriever's top-k; see `rqbench.training.mining`) sampled afresh each epoch with
+``negative_sampling="random"`` (``"top"``: the first h, every epoch). A group with fewer than h negatives
+is topped up with repeats, and one with none gets other groups' positives (see `batches`). The output
+is ``model/``, written with `CrossEncoder.save` (an HF folder plus ``rqbench_cross_encoder.json`` with
+`max_length`), which `CrossEncoder.load` reads back as is.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from rqbench.errors import RqbenchError
+from rqbench.models.cross_encoder import CrossEncoder
+from rqbench.training.batches import BatchPlan, LocalBatch
+from rqbench.training.config import TrainConfig
+from rqbench.training.distributed import DistEnv
+from rqbench.training.groups import TrainingGroup, read_groups
+
+NEEDS_NEGATIVES = ("a cross-encoder needs negatives to train on: set hard_negatives_per_query >= 1 "
+                   "(the groups' negatives, or other groups' positives when they have none)")
+
+
+class CrossEncoderTask:
+    name = "cross-encoder"
+    outputs = ("model",)
+
+    def __init__(self, groups_path: str | Path, config: TrainConfig) -> None:
+        self.groups_path = Path(groups_path)
+        self.config = config
+        self._groups: list[TrainingGroup] | None = None
+
+    @property
+    def groups(self) -> list[TrainingGroup]:
+        if self._groups is None:
+            self._groups = read_groups(self.groups_path)
+        return self._groups
+
+    def data_files(self) -> dict[str, Path]:
+        return {"groups": self.groups_path}
+
+    def plan(self, world_size: int) -> BatchPlan:
+        c = self.config
+        if c.hard_negatives_per_query < 1:
+            raise RqbenchError(NEEDS_NEGATIVES)
+        return BatchPlan(self.groups, c.batch_size, world_size, c.grad_accumulation, c.epochs, c.max_steps,
+                         c.hard_negatives_per_query, c.seed, c.negative_sampling)
+
+    def summary(self) -> str:
+        h = self.config.hard_negatives_per_query
+        return (f"{len(self.groups)} groups, 1 positive + {h} negative{'s' if h != 1 else ''} each, "
+                f"{self.config.ce_loss} loss")
+
+    def load_model(self, init: Path | None) -> CrossEncoder:
+        name = str(init / "model") if init is not None else self.config.model
+        return CrossEncoder.load(name, max_length=self.config.max_length)
+
+    def loss(self, model: CrossEncoder, batch: LocalBatch, env: DistEnv) -> torch.Tensor:
+        h = self.config.hard_negatives_per_query
+        pairs, labels = group_pairs(batch, h)
+        encoded = {k: v.to(env.device) for k, v in model.tokenize(pairs).items()}
+        logits = model(encoded).float().reshape(len(batch.queries), 1 + h)
+        if self.config.ce_loss == "listwise":
+            return listwise_loss(logits) / env.world_size
+        return pointwise_loss(logits, labels.to(env.device)) / env.world_size
+
+    def save(self, model: CrossEncoder, folder: Path) -> None:
+        model.save(folder / "model")
+
+
+def group_pairs(batch: LocalBatch, h: int) -> tuple[list[tuple[str, str]], torch.Tensor]:
+    """The batch's (query, passage) pairs, group by group (positive, then its `h` negatives), and their
+    labels (n_groups, 1 + h): 1 for the positive, 0 for the negatives."""
+    n = len(batch.queries)
+    negatives = batch.pool[n:]
+    if len(negatives) != n * h:
+        raise ValueError(f"expected {n * h} negatives for {n} queries, got {len(negatives)}")
+    pairs: list[tuple[str, str]] = []
+    for i, query in enumerate(batch.queries):
+        pairs.append((query, batch.pool[batch.pos_index[i]].text))
+        pairs.extend((query, p.text) for p in negatives[i * h:(i + 1) * h])
+    labels = torch.zeros(n, 1 + h)
+    labels[:, 0] = 1.0
+    return pairs, labels
+
+
+def pointwise_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Binary cross-entropy with logits, the mean over every pair (RocketQA's 2-class cross-entropy)."""
+    return torch.nn.functional.binary_cross_entropy_with_logits(logits, labels)
+
+
+def listwise_loss(logits: torch.Tensor) -> torch.Tensor:
+    """Softmax cross-entropy of each group's logits (row) with the positive (column 0) as target."""
+    target = torch.zeros(logits.shape[0], dtype=torch.long, device=logits.device)
+    return torch.nn.functional.cross_entropy(logits, target)

@@ -1,0 +1,128 @@
+"""The RocketQA chain as one planned graph (no work done): MD0 -> MC (trained on MD0's negatives, re-ranking
+MD0) -> MD1 (MD0's negatives denoised by MC) -> MD2 (MD1's data plus MC's pseudo-labels of MD1's top-k on
+unlabeled queries), with seeds: every reference follows the seed, shared work is one node."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from rqbench.errors import RqbenchError
+from rqbench.plan import plan_suite
+from rqbench.suite import load_suite
+
+DENSE = 'backend = "dense"\nparams = { max_query_length = 16, max_passage_length = 32 }'
+SCAN = """mine_from = "md0"
+mine_depth = 100
+scan_depth = 20
+negatives_per_positive = 4
+hard_negatives = 1
+batch_size = 8
+max_steps = 1"""
+SUITE = f"""
+[suite]
+name = "rocketqa-plan"
+dataset = "scifact"
+measures = ["RR@10"]
+seeds = [1, 2]
+
+[[variants]]
+name = "md0"
+{DENSE}
+train = {{ batch_size = 8, max_steps = 1 }}
+
+[[variants]]
+name = "mc"
+backend = "cross-encoder"
+params = {{ max_length = 64 }}
+train = {{ mine_from = "md0", mine_depth = 100, hard_negatives = 4, batch_size = 4, max_steps = 1 }}
+rerank = {{ run_of = "md0", depth = 20 }}
+
+[[variants]]
+name = "md1"
+{DENSE}
+[variants.train]
+{SCAN}
+denoise_with = "mc"
+
+[[variants]]
+name = "md1-undenoised"
+{DENSE}
+[variants.train]
+{SCAN}
+
+[[variants]]
+name = "md2"
+{DENSE}
+[variants.train]
+{SCAN}
+denoise_with = "mc"
+augment_with = "mc"
+augment_from = "md1"
+augment_depth = 20
+"""
+
+
+def plan(tmp_path: Path, data_root: Path, text: str = SUITE):  # type: ignore[no-untyped-def]
+    path = tmp_path / "rq.toml"
+    path.write_text(text)
+    return plan_suite(load_suite(path), data_root)
+
+
+def test_the_chain_is_wired_seed_by_seed(tmp_path: Path, data_root: Path) -> None:
+    graph = plan(tmp_path, data_root)
+    steps = {p.variant.name: dict(p.steps) for p in graph.evaluations}
+    for s in (1, 2):
+        md0, mc, md1 = steps[f"md0[seed={s}]"], steps[f"mc[seed={s}]"], steps[f"md1[seed={s}]"]
+        plain, md2 = steps[f"md1-undenoised[seed={s}]"], steps[f"md2[seed={s}]"]
+        # MC trains on MD0's train-split run (mined) and re-ranks MD0's test run with its own checkpoint
+        assert mc["mine"].inputs["run"].node.inputs["index"].node.inputs["model"].node is md0["train"]
+        assert mc["score"].inputs["model"].node is mc["train"]
+        assert mc["score"].inputs["run"].node is md0["retrieve"]
+        assert mc["train"].params.task == "cross-encoder" and mc["train"].params.trainer["max_length"] == 64
+        # MD1: MD0's train run scanned to 20 and scored by MC's checkpoint there, then denoised
+        denoise = md1["denoise"]
+        assert denoise.params.denoise and denoise.params.scan_depth == 20 and denoise.params.fill_depth == 100
+        assert denoise.inputs["scores"].node.inputs["model"].node is mc["train"]
+        assert denoise.inputs["run"].node is mc["mine"].inputs["run"].node  # the same MD0 train run
+        assert md1["train"].inputs["groups"].node is denoise
+        # the undenoised arm: the same scan and counts, no scores
+        assert not plain["denoise"].params.denoise and "scores" not in plain["denoise"].inputs
+        assert plain["denoise"].inputs["run"].node is denoise.inputs["run"].node
+        # MD2: MD1's very groups (one node) plus MC's labels of MD1's unlabeled top 20
+        augment = md2["augment"]
+        assert augment.inputs["groups"].node is denoise
+        assert augment.params.split == "unlabeled" and augment.params.depth == 20
+        labelled_run = augment.inputs["run"].node
+        assert labelled_run.params.split == "unlabeled"
+        assert labelled_run.inputs["index"].node.inputs["model"].node is md1["train"]
+        assert augment.inputs["scores"].node.inputs["model"].node is mc["train"]
+        assert md2["train"].inputs["groups"].node is augment
+    assert steps["mc[seed=1]"]["train"].hash != steps["mc[seed=2]"]["train"].hash
+
+
+@pytest.mark.parametrize(("old", "new", "message"), [
+    ('denoise_with = "mc"\n\n[[variants]]\nname = "md1-', 'denoise_with = "md0"\n\n[[variants]]\nname = "md1-',
+     "cannot score pairs"),
+    ('augment_from = "md1"\n', "", "go together"),
+    ("mine_depth = 100\nscan", "mine_depth = 10\nscan", "must not exceed train.mine_depth"),
+    ("augment_depth = 20", 'augment_depth = 20\naugment_split = "nope"', "no queries for split 'nope'"),
+])
+def test_bad_chains_are_one_line_errors(tmp_path: Path, data_root: Path, old: str, new: str, message: str) -> None:
+    assert old in SUITE
+    with pytest.raises(RqbenchError, match=message):
+        plan(tmp_path, data_root, SUITE.replace(old, new, 1))
+
+
+def test_rerankers_reranking_each_other_are_a_cycle_but_a_reranker_of_its_own_student_is_not(
+        tmp_path: Path, data_root: Path) -> None:
+    loop = SUITE + ('\n[[variants]]\nname = "ce1"\nbackend = "cross-encoder"\nrerank = { run_of = "ce2" }\n'
+                    '\n[[variants]]\nname = "ce2"\nbackend = "cross-encoder"\nrerank = { run_of = "ce1" }\n')
+    with pytest.raises(RqbenchError, match="re-rank each other in a cycle: ce1 -> ce2 -> ce1"):
+        plan(tmp_path, data_root, loop)
+    # MC re-ranking MD2, whose training data MC denoised and labelled: no cycle (MC's training comes first)
+    graph = plan(tmp_path, data_root, SUITE.replace('rerank = { run_of = "md0", depth = 20 }',
+                                                    'rerank = { run_of = "md2", depth = 20 }'))
+    steps = {p.variant.name: dict(p.steps) for p in graph.evaluations}
+    assert steps["mc[seed=1]"]["score"].inputs["run"].node is steps["md2[seed=1]"]["retrieve"]

@@ -123,8 +123,12 @@ class _Planner(RocketQASteps):
     def dataset(self, spec: str | dict[str, Any], line: int | None = None) -> Dataset:
         key = repr(sorted(spec.items())) if isinstance(spec, dict) else spec
         if key not in self.graph.datasets:
-            self.graph.datasets[key] = load_dataset(self._dataset_spec(spec), self.data_root,
-                                                    where=self.suite.where(line))
+            dataset = load_dataset(self._dataset_spec(spec), self.data_root, where=self.suite.where(line))
+            if self.suite.splits and spec == self.suite.dataset:  # [[splits]] derive from the suite's dataset
+                from rqbench.data.derived import derive_splits
+
+                derive_splits(dataset, self.suite.splits, str(self.suite.path))
+            self.graph.datasets[key] = dataset
         return self.graph.datasets[key]
 
     def _dataset_spec(self, spec: str | dict[str, Any]) -> str | dict[str, Any]:

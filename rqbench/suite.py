@@ -64,7 +64,7 @@ from pathlib import Path
 from typing import Any
 
 from rqbench.errors import RqbenchError, did_you_mean
-from rqbench.suite_claims import Contrast, check_references, parse_contrasts, rerank_table, seed_list
+from rqbench.suite_claims import Contrast, check_references, parse_contrasts, parse_splits, rerank_table, seed_list
 from rqbench.suite_parts import EvalSet, canonical_measure, canonical_measures, check_file_names, parse_evaluations
 from rqbench.suite_parts import TextWhere as _Where
 from rqbench.suite_parts import reject_unknown as _reject_unknown
@@ -82,7 +82,7 @@ TRAIN_PIPELINE_KEYS = {"split", "nproc", "hard_negatives", "mine_from", "mine_de
                        "augment_negative", "augment_negatives"}
 # [variants.train] keys whose value names another variant of the suite
 CHECK_KEYS = {"tolerance", "two_sided", "expected", "n_resamples"}
-TOP_KEYS = {"suite", "dataset", "variants", "check", "evaluation", "contrasts"}
+TOP_KEYS = {"suite", "dataset", "variants", "check", "evaluation", "contrasts", "splits"}
 DEFAULT_MEASURES = ["RR@10", "R@100", "R@1000", "Success@100", "nDCG@10"]
 
 
@@ -132,6 +132,7 @@ class Suite:
     evaluations: list[EvalSet] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # shown in every report: deviations, changed definitions
     contrasts: list[Contrast] = field(default_factory=list)
+    splits: list[Any] = field(default_factory=list)  # derived splits of `dataset` (rqbench.data.derived.SplitSpec)
 
     def where(self, line: int | None = None) -> str:
         return f"{self.path}:{line}" if line else str(self.path)
@@ -258,6 +259,7 @@ def parse_suite(data: dict[str, Any], path: Path, text: str) -> Suite:
         evaluations=evaluations,
         notes=_string_list(head, "notes", w),
         contrasts=parse_contrasts(data.get("contrasts"), arm_names, evaluations, w),
+        splits=parse_splits(data.get("splits"), w),
     )
 
 

@@ -153,3 +153,39 @@ def check_references(variants: list[Any], w: Where) -> None:
                 raise w.error(f"{table}.{key} = '{source}': '{var.name}' needs its seed {var.seed} among "
                               f"'{source}''s seeds ({', '.join(map(str, sorted(seeds_of[source])))})",
                               w.line_of(key, var.line or 1))
+
+
+SPLIT_KEYS = {"name", "from", "sample", "exclude", "seed"}
+
+
+def parse_splits(raw: Any, w: Where) -> list[Any]:
+    """`[[splits]]`: derived splits of the suite's dataset (`rqbench.data.derived`), in order."""
+    from rqbench.data.derived import SplitSpec
+
+    if raw is None:
+        return []
+    if not isinstance(raw, list):
+        raise w.error("splits must be an array of tables ([[splits]])", w.line_of("splits"))
+    out: list[SplitSpec] = []
+    for i, table in enumerate(raw):
+        line = w.nth_table("splits", i)
+        if not isinstance(table, dict):
+            raise w.error("each split must be a table", line)
+        reject_unknown(table, SPLIT_KEYS, w, "split key")
+        for key in ("name", "from"):
+            if not isinstance(table.get(key), str) or not table[key]:
+                raise w.error(f"a derived split needs a '{key}' string", line)
+        sample, exclude, seed = table.get("sample"), table.get("exclude", []), table.get("seed", 0)
+        if sample is not None and (isinstance(sample, bool) or not isinstance(sample, int) or sample < 1):
+            raise w.error(f"split sample must be a positive number of queries, got {sample!r}", line)
+        if not isinstance(exclude, list) or not all(isinstance(e, str) for e in exclude):
+            raise w.error("split exclude must be a list of split names", line)
+        if isinstance(seed, bool) or not isinstance(seed, int):
+            raise w.error(f"split seed must be an integer, got {seed!r}", line)
+        if sample is None and not exclude:
+            raise w.error(f"split '{table['name']}' needs sample (queries held apart) or exclude (splits taken out)",
+                          line)
+        if any(s.name == table["name"] for s in out):
+            raise w.error(f"split name '{table['name']}' is used twice", line)
+        out.append(SplitSpec(table["name"], table["from"], sample, tuple(exclude), seed, line))
+    return out

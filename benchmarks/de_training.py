@@ -13,7 +13,8 @@ without it the pre-v3 loop `old_fit` (the same loop `fit` reproduces) is used, a
 Contenders: rqbench in fp32 ("ours"), rqbench under bf16 autocast ("ours-bf16", `mixed_precision =
 "bf16"`), sentence-transformers in fp32 ("st"). `--reps` rounds alternate them (each in a fresh
 process); the best round of each counts. The headline is the ratio of rqbench's default training path
-(`TrainConfig.mixed_precision`'s default) to sentence-transformers. Achieved GFLOP/s: 3 x the forward
+(`TrainConfig.mixed_precision = "auto"`, resolved on this machine: bf16 autocast where the CPU has native
+bf16, else fp32) to sentence-transformers. Achieved GFLOP/s: 3 x the forward
 FLOPs (forward + backward) of both towers over the real, unpadded token counts of the measured steps,
 against the machine's peak (`benchmarks/machine.py`).
 

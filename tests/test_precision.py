@@ -86,3 +86,34 @@ def test_fast_path_embeddings_agree_with_fp32(data_root: Path) -> None:
     full = DenseBackend(DenseParams(max_passage_length=256, threads=2, precision="fp32")).encode_docs(docs)
     cosine = np.sum(fast * full, axis=1) / (np.linalg.norm(fast, axis=1) * np.linalg.norm(full, axis=1))
     assert fast.dtype == np.float32 and float(cosine.min()) >= 0.999, float(cosine.min())
+
+
+def test_training_precision_auto_resolves_per_machine_and_is_hashed(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+                                                                    data_root: Path) -> None:
+    """mixed_precision "auto" (the training default) is bf16 autocast on a CPU with native bf16 and no autocast
+    elsewhere; the resolved value is in the train node's hashed settings, so the two never share a model."""
+    from rqbench.plan import plan_suite
+    from rqbench.suite import load_suite
+    from rqbench.training.config import TrainConfig
+
+    monkeypatch.delenv("RQBENCH_PRECISION", raising=False)
+    monkeypatch.setattr(precision, "cpu_flags", lambda: ZEN4)
+    assert TrainConfig(device="cpu").mixed_precision == "bf16"
+    monkeypatch.setattr(precision, "cpu_flags", lambda: OLDER)
+    assert TrainConfig(device="cpu").mixed_precision == "no"  # falls back cleanly
+    monkeypatch.setattr(precision, "cpu_flags", lambda: ZEN4)
+    monkeypatch.setenv("RQBENCH_PRECISION", "fp32")
+    assert TrainConfig(device="cpu").mixed_precision == "no"
+    monkeypatch.delenv("RQBENCH_PRECISION")
+
+    suite = tmp_path / "s.toml"
+    head = '[suite]\nname = "p"\ndataset = "scifact"\nmeasures = ["RR@10"]\n'
+    arm = ('[[variants]]\nname = "{n}"\nbackend = "dense"\nparams = {{ max_query_length = 16, '
+           'max_passage_length = 32 }}\ntrain = {{ batch_size = 8, max_steps = 1{extra} }}\n')
+    suite.write_text(head + arm.format(n="fast", extra="") + arm.format(n="fp32", extra=', mixed_precision = "no"'))
+    for flags, differ in ((ZEN4, True), (OLDER, False)):
+        monkeypatch.setattr(precision, "cpu_flags", lambda flags=flags: flags)
+        steps = {p.variant.name: dict(p.steps) for p in plan_suite(load_suite(suite), data_root).evaluations}
+        fast, fp32 = steps["fast"]["train"], steps["fp32"]["train"]
+        assert fast.params.trainer["mixed_precision"] == ("bf16" if differ else "no")
+        assert (fast.hash != fp32.hash) is differ

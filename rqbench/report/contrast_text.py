@@ -77,7 +77,7 @@ def _part(report: Report, r: ContrastResult, several: bool) -> str:
     numbers = (f"A - B = {fmt_diff(c.diff)}, {pct(report)}% CI {fmt_ci(c)}, {adjusted(report)} p = "
                f"{fmt_p(r.p_corrected)}")
     if r.expect == "a=b":
-        band = f"+-{fmt_short(r.margin or 0.0)}"
+        band = f"±{r.margin or 0.0:g}"
         if r.verdict == "holds":
             return f"holds{where}: the CI lies within {band} ({numbers})"
         if r.verdict == "contradicted":

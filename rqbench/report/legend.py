@@ -97,7 +97,11 @@ def contrasts_line(report: Report) -> str | None:
             f"averaged over seeds for a seeded arm) by the {test_name(report)}, p {family}; the "
             f"{pct(report)}% bootstrap interval of A - B is not adjusted. Verdict: holds (significant at "
             f"alpha = {report.alpha:g} in the claimed direction), contradicted (significant the other way), "
-            "not significant (not shown at this scale), not run (a side has no record or per-query values).")
+            "not significant (not shown at this scale), not run (a side has no record or per-query values)."
+            + (" A claim of equality (A = B) holds when the whole interval of A - B lies within its margin (a "
+               "non-significant difference alone is no evidence of equality), is contradicted by a significant "
+               "difference whose interval leaves the margin, and is inconclusive otherwise."
+               if any(c.expect == "a=b" for c in report.contrasts) else ""))
 
 
 def _baseline_lines(report: Report) -> list[str]:

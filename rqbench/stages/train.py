@@ -1,8 +1,8 @@
-"""train: a training task (the dual encoder today) on training groups, one process or several via torchrun.
+"""train: a training task (dual encoder, cross-encoder) on training groups, one process or several via torchrun.
 
-Inputs: `groups` (from `groups` or `mine`) and optionally `init`, another training's checkpoint to start
-from. The output is a checkpoint artifact holding one folder per output of the task (the dual encoder:
-`model/`). Settings that change only speed or bookkeeping (device, threads, checkpoint frequency) are
+Inputs: `groups` (from `groups`, `mine`, `denoise` or `augment`) and optionally `init`, another training's
+checkpoint to start from. The output is a checkpoint artifact holding one folder per output of the task
+(`model/` for both tasks). Settings that change only speed or bookkeeping (device, threads, checkpoint frequency) are
 not hashed, so a run may resume with other values; `resumable`: checkpoints left by a killed attempt
 are picked up.
 """
@@ -58,6 +58,6 @@ def produce(ctx: BuildContext) -> None:
 
 KIND = StageKind(
     name="train", version=2, inputs={"groups": "groups", "init": "checkpoint?"}, output="checkpoint",
-    Params=TrainParams, doc="train a task (dual encoder) on groups; torchrun for nproc > 1; resumable",
+    Params=TrainParams, doc="train a task (dual encoder, cross-encoder) on groups; torchrun for nproc > 1; resumable",
     produce=produce, resumable=True,
 )

@@ -38,38 +38,21 @@ import torch
 from rqbench.errors import RqbenchError
 from rqbench.models.cross_encoder import CrossEncoder
 from rqbench.training.batches import BatchPlan, LocalBatch
-from rqbench.training.config import TrainConfig
 from rqbench.training.distributed import DistEnv
-from rqbench.training.groups import TrainingGroup, read_groups
+from rqbench.training.tasks.groups_task import GroupsTask
 
 NEEDS_NEGATIVES = ("a cross-encoder needs negatives to train on: set hard_negatives_per_query >= 1 "
                    "(the groups' negatives, or other groups' positives when they have none)")
 
 
-class CrossEncoderTask:
+class CrossEncoderTask(GroupsTask):
     name = "cross-encoder"
     outputs = ("model",)
 
-    def __init__(self, groups_path: str | Path, config: TrainConfig) -> None:
-        self.groups_path = Path(groups_path)
-        self.config = config
-        self._groups: list[TrainingGroup] | None = None
-
-    @property
-    def groups(self) -> list[TrainingGroup]:
-        if self._groups is None:
-            self._groups = read_groups(self.groups_path)
-        return self._groups
-
-    def data_files(self) -> dict[str, Path]:
-        return {"groups": self.groups_path}
-
     def plan(self, world_size: int) -> BatchPlan:
-        c = self.config
-        if c.hard_negatives_per_query < 1:
+        if self.config.hard_negatives_per_query < 1:
             raise RqbenchError(NEEDS_NEGATIVES)
-        return BatchPlan(self.groups, c.batch_size, world_size, c.grad_accumulation, c.epochs, c.max_steps,
-                         c.hard_negatives_per_query, c.seed, c.negative_sampling)
+        return self.batch_plan(world_size)
 
     def summary(self) -> str:
         h = self.config.hard_negatives_per_query

@@ -25,39 +25,22 @@ import torch
 from rqbench.errors import RqbenchError
 from rqbench.models.dual_encoder import DualEncoder, EncoderConfig
 from rqbench.training.batches import BatchPlan, LocalBatch
-from rqbench.training.config import TrainConfig
 from rqbench.training.distributed import DistEnv
-from rqbench.training.groups import TrainingGroup, read_groups
 from rqbench.training.losses import cross_batch_loss, in_batch_loss
+from rqbench.training.tasks.groups_task import GroupsTask
 
 CROSS_BATCH_NEEDS_PROCESSES = ("cross-batch negatives need nproc >= 2 "
                                "(with one process they are in-batch negatives)")
 
 
-class DualEncoderTask:
+class DualEncoderTask(GroupsTask):
     name = "dual-encoder"
     outputs = ("model",)
 
-    def __init__(self, groups_path: str | Path, config: TrainConfig) -> None:
-        self.groups_path = Path(groups_path)
-        self.config = config
-        self._groups: list[TrainingGroup] | None = None
-
-    @property
-    def groups(self) -> list[TrainingGroup]:
-        if self._groups is None:
-            self._groups = read_groups(self.groups_path)
-        return self._groups
-
-    def data_files(self) -> dict[str, Path]:
-        return {"groups": self.groups_path}
-
     def plan(self, world_size: int) -> BatchPlan:
-        c = self.config
-        if c.negatives == "cross-batch" and world_size < 2:
+        if self.config.negatives == "cross-batch" and world_size < 2:
             raise RqbenchError(CROSS_BATCH_NEEDS_PROCESSES)
-        return BatchPlan(self.groups, c.batch_size, world_size, c.grad_accumulation, c.epochs, c.max_steps,
-                         c.hard_negatives_per_query, c.seed, c.negative_sampling)
+        return self.batch_plan(world_size)
 
     def summary(self) -> str:
         return f"{len(self.groups)} groups, {self.config.negatives} negatives"

@@ -19,6 +19,9 @@ A record (schema 1) has these keys:
     n_queries         number of queries the aggregates average over
     per_query_file    path of the sidecar, relative to the suite's results folder
     run_file          path of the TREC run, relative to the suite's results folder
+    pseudo_labels_file  (variants trained on pseudo-labels) the labels TSV, relative to the results folder
+    audits            {role: summary} of the variant's denoise / augment stages (per-query detail in the store)
+    arm, seed         (seeded variants) the arm's name and this variant's training seed
     system            {"name": variant, "run": hash of the run artifact evaluated}: a system's identity
     evaluation        {"name", "dataset", "split"}: which of the suite's evaluation sets this record is for
     stages            [{role, kind, hash, label, inputs: {role: hash}, cached, seconds, built_seconds}]: every

@@ -59,6 +59,7 @@ def write_record(plan: Plan, planned: PlannedEvaluation, results: dict[str, Node
     run_text = (results[run.hash].path / "run.trec").read_text(encoding="utf-8")
     atomic_write_text(rec.suite_dir(results_root, suite.name) / run_rel,
                       run_text.replace(f" rqbench-{run.hash[:8]}\n", f" {_tag(variant.name)}\n"))
+    labels_rel = _copy_pseudo_labels(plan, planned, results, results_root)
     stages = []
     for role, node in planned.steps:
         r = results[node.hash]
@@ -85,6 +86,7 @@ def write_record(plan: Plan, planned: PlannedEvaluation, results: dict[str, Node
                                      "qrels": dataset.fingerprint(f"qrels/{ev.split}")}},
         "measures": metrics["definitions"], "metrics": metrics["aggregate"], "curves": metrics["curves"],
         "n_queries": metrics["n_queries"], "per_query_file": sidecar, "run_file": run_rel,
+        **({"pseudo_labels_file": labels_rel} if labels_rel else {}),
         "stages": stages, "artifact_hashes": {**own, "run": run.hash}, "audits": _audits(planned, results),
         "seed": seed, "env": environment(seed, _java_info(variant.backend)),
     }
@@ -92,6 +94,19 @@ def write_record(plan: Plan, planned: PlannedEvaluation, results: dict[str, Node
         record["arm"] = variant.arm
     path = rec.append_record(results_root, record)
     return {**record, "_path": str(path)}  # as read_records gives it: sidecars resolve next to the file
+
+
+def _copy_pseudo_labels(plan: Plan, planned: PlannedEvaluation, results: dict[str, NodeResult],
+                        results_root: Path) -> str | None:
+    """The variant's own augmentation labels copied beside its run (pseudo_labels/<variant>.tsv), so that
+    anyone holding labels for those queries can check them without the store; None without augmentation."""
+    node = dict(planned.steps).get("augment")
+    if node is None:
+        return None
+    source = results[node.hash].path / "pseudo_labels.tsv"
+    rel = f"pseudo_labels/{rec._safe(planned.variant.name)}.tsv"
+    atomic_write_text(rec.suite_dir(results_root, plan.suite.name) / rel, source.read_text(encoding="utf-8"))
+    return rel
 
 
 def _audits(planned: PlannedEvaluation, results: dict[str, NodeResult]) -> dict[str, Any]:

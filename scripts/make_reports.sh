@@ -20,13 +20,17 @@ echo "smoke suite: cold ${cold}s, cached ${cached}s"
 
 suites="smoke scifact-bm25 dl19-bm25 vaswani-bm25 noveleval-bm25 ci"
 # the dense suite trains and encodes on the CPU (SciFact and the DL19 pool): about an hour on 2 cores
-[ "${1:-}" = "--dense" ] && suites="$suites dense"
+[ "${1:-}" = "--dense" ] && suites="$suites dense precision train-precision teacher-scifact"
+# RocketQA's chain and ablation, 3 seeds: about 80 minutes more
+[ "${1:-}" = "--rocketqa" ] && suites="$suites rocketqa-scifact"
 for suite in $suites; do
   rqbench run "suites/$suite.toml" --results "$results" >/dev/null
   rqbench report "suites/$suite.toml" --results "$results" --out "reports/$suite" >/dev/null
   mkdir -p "reports/$suite/records"
   cp "$results/$suite/records.jsonl" "reports/$suite/records/records.jsonl"
   cp -r "$results/$suite/perquery" "reports/$suite/records/"
+  # pseudo-labels of augmented variants, beside the report, for anyone holding labels for those queries
+  if [ -d "$results/$suite/pseudo_labels" ]; then cp -r "$results/$suite/pseudo_labels" "reports/$suite/"; fi
   echo "reports/$suite: $(tail -n 1 "reports/$suite/records/records.jsonl" | python -c 'import json,sys; r=json.load(sys.stdin); print(r["variant"], {k: round(v, 4) for k, v in r["metrics"].items()})')"
 done
 rqbench check suites/scifact-bm25.toml --results "$results"

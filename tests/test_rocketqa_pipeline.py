@@ -127,6 +127,8 @@ def test_the_chain_runs_and_records_its_audits(tmp_path: Path, data_root: Path) 
     h = md2["artifact_hashes"]["augment"]
     folder = store / "augment" / h[:2] / h
     labels = (folder / "pseudo_labels.tsv").read_text().splitlines()
+    copied = tmp_path / "results" / "rocketqa-e2e" / md2["pseudo_labels_file"]
+    assert copied.read_text().splitlines() == labels  # beside the runs, for people holding labels
     assert labels[0] == "query_id\tdoc_id\tprobability\tlabel"
     assert sum(line.endswith("\tpositive") for line in labels) == augmented["labelled"]
     groups = [json.loads(line) for line in (folder / "groups.jsonl").read_text().splitlines()]

@@ -12,7 +12,8 @@ listing the run files with their sha256 instead of the timings and environments 
 Records of a multi-seed arm (seeded records carry "arm" and "seed") count as the arm, averaged over its
 seeds (`seeds`: mean ± sd shown, significance on seed-averaged per-query values); a suite's declared
 contrasts ("suite_contrasts") are tested together under one correction (`contrasts`) and get a section of
-their own with a verdict per claim.
+their own with a verdict per claim. Records' audits of the variants' training data (RocketQA's denoised
+negatives and pseudo-labels, "audits") get an Audits section, once per variant and seed (`audits`).
 
 `build_report` (model, with significance and meta) does all the computing once; the renderers
 (terminal, markdown, html) only format, with the helpers of `format` and the wording of `legend`.
@@ -20,9 +21,9 @@ Output depends only on the records (no "generated at" timestamp), so a committed
 byte for byte. matplotlib is imported only when figures are drawn (`rqbench.report.figures`, which this
 package does not import), so importing it stays light.
 
-Modules import one way only: format, significance, meta, seeds, contrasts <- model; format, significance
-<- legend; format, legend <- contrast_text; format, legend, contrast_text <- terminal, markdown, html
-(<- figures, lazily), export <- write.
+Modules import one way only: format, significance, meta, seeds, contrasts, audits <- model; seeds <- audits;
+format, significance <- legend; format, legend <- contrast_text; format, audits <- audit_text; format,
+legend, contrast_text, audit_text <- terminal, markdown, html (<- figures, lazily); audits <- export <- write.
 """
 
 from rqbench.report.contrasts import ContrastResult

@@ -34,7 +34,12 @@ Only where a report has them (so other reports keep the shape above exactly):
    "verdict": "holds" | "contradicted" | "not significant" | "inconclusive" (a=b only) | "not run", "reason": str,
    "n_seeds_a": int, "n_seeds_b": int, "mean_a", "mean_b", "diff", "ci": [lo, hi], "p", "p_corrected",
    "t_p", "t_p_corrected", "wins", "ties", "losses"}  (numbers null for a test not run; "p_corrected" is
-  the randomization test's, "t_p_corrected" the t-test's, each corrected over all contrast tests).
+  the randomization test's, "t_p_corrected" the t-test's, each corrected over all contrast tests);
+* a report whose records carry audits of their training data adds "audits" at the top:
+  {variant: {role: [{"seed": seed | null, "summary": {...as recorded}, "rates": {...}}]}}, one entry per
+  seed (once per variant, whatever the set), "rates" for "denoise" {"drop_rate", "agreement"} and for
+  "augment" {"coverage", "negatives_per_labelled_query", "precision"} (null where undefined;
+  `rqbench.report.audits`).
 
 CSV (`report_to_csv`): one header (`CSV_COLUMNS`) for every report, numbers at full precision, empty
 cells for what a row does not have:
@@ -69,6 +74,7 @@ import io
 import math
 from typing import TYPE_CHECKING, Any
 
+from rqbench.report.audits import audit_rates
 from rqbench.report.format import UP, fmt_ci, fmt_diff, fmt_p, pct
 from rqbench.report.legend import adjusted, p_headers, test_name
 
@@ -130,6 +136,10 @@ def report_to_json(report: Report, *, per_query: bool = False) -> dict[str, Any]
            "sets": sets, "notes": list(report.notes)}
     if report.contrasts:
         out["contrasts"] = [_contrast_json(report, r) for r in report.contrasts]
+    if report.audits:
+        out["audits"] = {v: {role: [{"seed": seed, "summary": dict(summary), "rates": audit_rates(role, summary)}
+                                    for seed, summary in entries] for role, entries in roles.items()}
+                         for v, roles in report.audits.items()}
     return out
 
 

@@ -2,8 +2,9 @@
 
 The page is the Jinja template rqbench/templates/report.html (package data); this module prepares
 its context and draws the figures (matplotlib is imported only then, by `rqbench.report.figures`).
-Pairwise comparisons (pairs="all") and declared contrasts are sections of their own (`_PAIRWISE` and
-`_CONTRASTS` below), placed before the legend, so that a report without them is the template alone;
+Pairwise comparisons (pairs="all"), declared contrasts and the audits of the training data are sections of
+their own (`_PAIRWISE`, `_CONTRASTS` and `_AUDITS` below), placed before the legend, so that a report without
+them is the template alone;
 with non-default options the p-value column headings name the chosen correction. A report from run
 files (`Report.from_runs`) lists the run files with their sha256 instead of timings and environments.
 """
@@ -14,6 +15,7 @@ import base64
 import re
 from typing import TYPE_CHECKING, Any
 
+from rqbench.report.audit_text import AUDITS_INTRO, audit_tables
 from rqbench.report.contrast_text import contrast_headers, contrast_rows, contrast_sentences
 from rqbench.report.format import (
     ENV_COLUMNS,
@@ -99,6 +101,39 @@ _CONTRASTS = """<section id="contrasts">
 </section>
 
 """
+_AUDITS = """<section id="audits">
+<h2>Audits</h2>
+<p class="key">{{ intro }}</p>
+{% for t in tables %}
+<h3>{{ t.title }}</h3>
+<div class="scroll">
+<table class="audit-{{ t.role }}">
+  <thead>
+    <tr>
+      {% for h in t.headers %}
+      <th{% if loop.index <= t.n_names %} class="name"{% endif %}>{{ h }}</th>
+      {% endfor %}
+    </tr>
+  </thead>
+  <tbody>
+    {% for row in t.rows %}
+    <tr>
+      {% for c in row %}
+      <td{% if loop.index <= t.n_names %} class="name"{% endif %}>{{ c|wbr if loop.first else c }}</td>
+      {% endfor %}
+    </tr>
+    {% endfor %}
+  </tbody>
+</table>
+</div>
+<p class="key">{{ t.key }}</p>
+{% if t.footnote %}
+<p class="key">{{ t.footnote }}</p>
+{% endif %}
+{% endfor %}
+</section>
+
+"""
 
 
 def render_figures(report: Report) -> dict[str, bytes]:
@@ -172,6 +207,9 @@ def render_html(report: Report, pngs: dict[str, bytes] | None = None) -> str:
         p_raw, p_corrected = contrast_headers(report)
         extra = env.from_string(_CONTRASTS).render(rows=contrast_rows(report), sentences=contrast_sentences(report),
                                                    pct=pct(report), p_raw=p_raw, p_corrected=p_corrected)
+        page = page.replace(_LEGEND, extra + _LEGEND, 1)
+    if tables := audit_tables(report):
+        extra = env.from_string(_AUDITS).render(intro=AUDITS_INTRO, tables=tables)
         page = page.replace(_LEGEND, extra + _LEGEND, 1)
     return page
 

@@ -10,6 +10,7 @@ import re
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
+from rqbench.report.audit_text import AUDITS_INTRO, audit_tables
 from rqbench.report.contrast_text import contrast_headers, contrast_rows, contrast_sentences
 from rqbench.report.format import (
     DASH,
@@ -64,7 +65,8 @@ def render_markdown(report: Report, figure_paths: dict[str, str] | None = None) 
 
     One evaluation set: results, comparisons, legend, figures, timings, reproducibility. Several: one
     section per set (its results, comparisons and figures), then the legend, timings and reproducibility
-    once. Declared contrasts, if any, come after the results, before the legend."""
+    once. Declared contrasts, if any, come after the results, then the audits of the training data, if any,
+    before the legend."""
     figure_paths = figure_paths or {}
     per_set_figures, other_figures = place_figures(report, list(figure_paths))
     title = f"rqbench comparison: {report.label}" if report.from_runs else f"rqbench report: {report.suite}"
@@ -80,6 +82,7 @@ def render_markdown(report: Report, figure_paths: dict[str, str] | None = None) 
     else:
         out += _md_set(report, "##", [])
     out += _md_contrasts(report)
+    out += _md_audits(report)
 
     out += ["", "## Legend", ""] + [f"- {md_text(line)}" for line in legend_lines(report)]
     out += ["", "### Measures", ""]
@@ -174,6 +177,21 @@ def _md_contrasts(report: Report) -> list[str]:
                       f"**{r['verdict']}**" if r["cls"] else r["verdict"]] for r in rows],
                     ["l", "l", "l", "l", "l", "l", "r", "r", "r", "r", "l"])
     return [*out, "", *(f"- {md_text(line)}" for line in contrast_sentences(report))]
+
+
+def _md_audits(report: Report) -> list[str]:
+    """The audits of the training data: a table per role with the sentence on its columns (and its
+    footnote) below it; nothing without audits."""
+    tables = audit_tables(report)
+    if not tables:
+        return []
+    out = ["", "## Audits", "", md_text(AUDITS_INTRO)]
+    for t in tables:
+        out += ["", f"### {md_text(t.title)}", ""]
+        out += md_table([md_text(h) for h in t.headers], [[md_text(c) for c in row] for row in t.rows],
+                        ["l"] * t.n_names + ["r"] * (len(t.headers) - t.n_names))
+        out += ["", md_text(t.key)] + (["", md_text(t.footnote)] if t.footnote else [])
+    return out
 
 
 def _md_figures(figures: list[tuple[str, str]]) -> list[str]:

@@ -11,7 +11,8 @@ evaluation set gives one flat Report (as before several sets existed); several g
 Before anything else, the seed records of each multi-seed arm are replaced, per set, by one record of the
 arm averaged over its seeds (`rqbench.report.seeds`), so every comparison sees the arm, not one seed.
 After the sets are built, the suite's declared contrasts are tested across them
-(`rqbench.report.contrasts`).
+(`rqbench.report.contrasts`), and the audits of the variants' training data (denoise, augment) are
+gathered once for the whole report (`rqbench.report.audits`).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from rqbench.errors import RqbenchError, did_you_mean
 from rqbench.records import load_per_query
+from rqbench.report.audits import Audits, collect_audits
 from rqbench.report.contrasts import evaluate_contrasts, parse_contrasts
 from rqbench.report.format import DASH, DOWN, UP, measure_family
 from rqbench.report.meta import check_same_data, set_meta
@@ -80,6 +82,9 @@ class Report:
     seeds: dict[str, SeedInfo] = field(default_factory=dict)
     # every test of the suite's declared contrasts (on the report itself, never on a member of `sets`)
     contrasts: list[ContrastResult] = field(default_factory=list)
+    # variant -> role ("denoise", "augment") -> [(seed or None, summary)]: the audits of the variants' training
+    # data, once per variant and seed whatever the set (on the report itself; empty without audits)
+    audits: Audits = field(default_factory=dict)
 
     @property
     def sections(self) -> list[Report]:
@@ -188,7 +193,8 @@ def build_report(
 
     Seeded records (with an "arm") count as their arm, averaged over the seeds (`Report.seeds`).
     `contrasts` (dicts shaped like a record's "suite_contrasts") replaces the newest record's declared
-    contrasts; their tests are `Report.contrasts`, corrected together with `correction`.
+    contrasts; their tests are `Report.contrasts`, corrected together with `correction`. Records' "audits"
+    become `Report.audits` (newest record of each variant and seed, on any set).
     """
     if not records:
         raise RqbenchError("no records to report on (run the suite first)")
@@ -248,8 +254,9 @@ def build_report(
     declared = parse_contrasts(newest.get("suite_contrasts") if contrasts is None else contrasts, notes)
     tested = evaluate_contrasts(declared, sections, {key: _set_name(group) for key, group in groups.items()},
                                 groups, {**stats, **options}) if declared else []
+    audits = collect_audits(records)
     if not several:
-        sections[0].contrasts = tested
+        sections[0].contrasts, sections[0].audits = tested, audits
         return sections[0]
 
     created = sorted(str(r["created"]) for r in latest if r.get("created"))
@@ -264,7 +271,7 @@ def build_report(
         "run_files": list({tuple(f.values()): f for s in sections for f in s.meta["run_files"]}.values()),
     }
     return Report(**common, baseline=baseline, variants=variants, metrics={}, comparisons={}, curves={},
-                  per_query={}, timings={}, meta=meta, notes=notes, sets=sections, contrasts=tested)
+                  per_query={}, timings={}, meta=meta, notes=notes, sets=sections, contrasts=tested, audits=audits)
 
 
 def _set_name(group: dict[str, dict]) -> str:

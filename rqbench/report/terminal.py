@@ -7,8 +7,10 @@ beside the names go to further tables, each repeating the names (`_print_split`,
 
 from __future__ import annotations
 
+import textwrap
 from typing import TYPE_CHECKING, NamedTuple
 
+from rqbench.report.audit_text import AUDITS_INTRO, UNDENOISED, audit_tables
 from rqbench.report.contrast_text import contrast_headers, contrast_rows, contrast_sentences
 from rqbench.report.format import (
     DOWN,
@@ -47,7 +49,8 @@ def render_terminal(report: Report, console: Console, *, more: str | None = None
     """A compact table per evaluation set: variant rows, one column per measure; each cell holds the value
     with its mark and, for non-baseline variants, the difference and its CI on the lines below. With
     pairs="all", a table per measure of every compared pair follows each set's table. A multi-seed arm's
-    value is its mean over the seeds with '± sd'; declared contrasts get a table and a sentence each.
+    value is its mean over the seeds with '± sd'; declared contrasts get a table and a sentence each, the
+    audits of the training data (denoise, augment) a table each with the sentence on its columns.
 
     `more` says where the full tables are, for the footer's last sentence ("Full tables, t-tests, W/T/L and
     definitions: <more>."): None for the default (`rqbench report`, or for a report from run files
@@ -58,6 +61,7 @@ def render_terminal(report: Report, console: Console, *, more: str | None = None
         _print_results(section, console)
         _print_pairwise(section, console)
     _print_contrasts(report, console)
+    _print_audits(report, console)
     if more is None:
         more = _MORE_RUNS if report.meta.get("from_runs") else _MORE_SUITE
     if report.baseline is not None:
@@ -265,3 +269,24 @@ def _print_contrasts(report: Report, console: Console) -> None:
     _print_split(console, f"{report.suite}: declared contrasts", keys, _fold_names(keys, room), values)
     for sentence in contrast_sentences(report):
         console.print(Text(sentence), soft_wrap=False)
+
+
+def _print_audits(report: Report, console: Console) -> None:
+    """The audits of the training data: per role a table (variant and seed as names, the counts and rates
+    as values, long headings on two lines), then the sentence on its columns and its footnote, dimmed."""
+    from rich.text import Text
+
+    tables = audit_tables(report)
+    if tables:
+        console.print(Text(f"{report.suite}: audits. {AUDITS_INTRO}", style="italic"), soft_wrap=True)
+    for t in tables:
+        headers = [h[0].lower() + h[1:] if h[1:2].islower() else h for h in t.headers]  # "MC", "P(...)" kept
+        columns = [_Column(textwrap.fill(h, 16) if i >= t.n_names else h,
+                           [Text(row[i].replace(UNDENOISED, UNDENOISED.replace(" (", "\n(", 1))) for row in t.rows])
+                   for i, h in enumerate(headers)]
+        keys, values = columns[:t.n_names], columns[t.n_names:]
+        room = max(console.width // 3, console.width - _table_width([_natural(v) for v in values]) - 3 * len(keys))
+        _print_split(console, t.title, keys, _fold_names(keys, room), values)
+        for line in (t.key, t.footnote):
+            if line:
+                console.print(Text(line, style="dim"))

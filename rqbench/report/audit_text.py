@@ -1,0 +1,122 @@
+"""The tables and words of a report's Audits section, shared by the terminal, Markdown and HTML renderers.
+
+One table per audited role (denoised hard negatives, pseudo-labels), one row per variant and seed, every
+cell already text; a sentence under each table says what its columns mean, so that a reader judges the
+training data without opening the artifacts. Pure functions of a `Report`; the rates come from
+`rqbench.report.audits`.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+from rqbench.report.audits import (
+    agreement,
+    coverage,
+    drop_rate,
+    histogram_text,
+    negatives_per_labelled,
+    precision,
+)
+from rqbench.report.format import DASH
+
+if TYPE_CHECKING:
+    from rqbench.report.model import Report
+
+AUDITS_INTRO = ("The training data of each variant's own denoise and augment stages, once per variant and seed "
+                "(the same on every evaluation set).")
+UNDENOISED = "no filter (undenoised arm)"
+PRECISION_FOOTNOTE = (f"Precision {DASH}: the labeller's split had no qrels; precision needs labels: run the labeller "
+                      "on a held-apart labelled split (its qrels withheld from training).")
+_HISTOGRAM = "P(relevant) histogram"
+_BINS = "in 10 bins from 0.0-0.1 to 0.9-1.0, counts joined by '/'"
+DENOISE_KEY = (
+    "Kept / dropped: hard negatives scanned in the first-stage ranking that the cross-encoder (MC) kept, or "
+    "dropped as likely unlabelled positives (P(relevant) at or above the threshold); filled: negatives drawn from "
+    "deeper in the ranking to make up the number; short: queries still short of negatives; drop rate = dropped / "
+    "(kept + dropped); MC agreement X% (flagged / met): the MC calls X% of the judged positives it met in the scan "
+    "relevant, and a denoiser that misses judged positives cannot be trusted to find unlabelled ones; dropped "
+    "judged non-relevant: dropped candidates the qrels judge 0 (graded qrels only); histogram: the MC's "
+    f"P(relevant) of every scanned candidate {_BINS}."
+)
+AUGMENT_KEY = (
+    "Labelled (coverage): queries whose top candidate the cross-encoder scores above the positive threshold, which "
+    "becomes their pseudo-positive (coverage = labelled / queries; the others are dropped); negatives per labelled "
+    "query: the mean number of candidates below the negative threshold taken as pseudo-negatives; precision "
+    "(true / labelled): pseudo-positives the split's qrels judge relevant; negatives judged relevant: "
+    "pseudo-negatives the qrels judge relevant (false negatives added to training); groups: labelled + "
+    f"pseudo-labelled training groups; histogram: P(relevant) of every scored candidate {_BINS}."
+)
+
+
+class AuditTable(NamedTuple):
+    """One role's table: the first `n_names` columns name the row (variant, seed), the rest are values."""
+
+    role: str
+    title: str
+    headers: list[str]
+    n_names: int
+    rows: list[list[str]]
+    key: str  # what the columns mean, one sentence
+    footnote: str  # "" unless a row needs one
+
+
+def _pct(x: float | None) -> str:
+    return DASH if x is None else f"{100 * x:.1f}%"
+
+
+def _num(x: Any) -> str:
+    return DASH if x is None else f"{x:g}" if isinstance(x, float) else str(x)
+
+
+def _seed(seed: Any) -> str:
+    return DASH if seed is None else str(seed)
+
+
+def _denoise_row(name: str, seed: Any, s: dict[str, Any]) -> list[str]:
+    filtered = s.get("denoise", True) is not False
+    met, flagged = s.get("positives_in_scan"), s.get("positives_flagged")
+    agree = agreement(s)
+    return [name, _seed(seed), _num(s.get("threshold")) if filtered else DASH, _num(s.get("queries")),
+            _num(s.get("kept")), _num(s.get("dropped")), _num(s.get("filled")), _num(s.get("short")),
+            _pct(drop_rate(s)) if filtered else UNDENOISED,
+            DASH if agree is None else f"{_pct(agree)} ({flagged}/{met})",
+            _num(s.get("dropped_judged_nonrelevant")) if filtered else DASH, histogram_text(s) or DASH]
+
+
+def _augment_row(name: str, seed: Any, s: dict[str, Any]) -> list[str]:
+    labels = s.get("labels") if isinstance(s.get("labels"), dict) else None
+    prec = precision(s)
+    per_query = negatives_per_labelled(s)
+    groups = (f"{s['labelled_groups']} + {s['pseudo_labelled_groups']}"
+              if "labelled_groups" in s and "pseudo_labelled_groups" in s else DASH)
+    return [name, _seed(seed), f"{_num(s.get('positive_threshold'))} / {_num(s.get('negative_threshold'))}",
+            _num(s.get("queries")), f"{_num(s.get('labelled'))} ({_pct(coverage(s))})",
+            DASH if per_query is None else f"{per_query:.2f}",
+            DASH if prec is None or labels is None else f"{_pct(prec)} ({labels['true_positives']}/{s['labelled']})",
+            _num(labels.get("negatives_judged_relevant")) if labels else DASH, groups, histogram_text(s) or DASH]
+
+
+def audit_tables(report: Report) -> list[AuditTable]:
+    """The Audits section's tables, denoise first; [] for a report without audits."""
+    rows: dict[str, list[list[str]]] = {"denoise": [], "augment": []}
+    unlabelled = False
+    for name, roles in report.audits.items():
+        for seed, summary in roles.get("denoise", []):
+            rows["denoise"].append(_denoise_row(name, seed, summary))
+        for seed, summary in roles.get("augment", []):
+            rows["augment"].append(_augment_row(name, seed, summary))
+            unlabelled |= not isinstance(summary.get("labels"), dict)
+    tables = []
+    if rows["denoise"]:
+        tables.append(AuditTable(
+            "denoise", "Denoised hard negatives",
+            ["Variant", "Seed", "Threshold", "Queries", "Kept", "Dropped", "Filled", "Short", "Drop rate",
+             "MC agreement", "Dropped judged non-relevant", _HISTOGRAM], 2, rows["denoise"], DENOISE_KEY, ""))
+    if rows["augment"]:
+        tables.append(AuditTable(
+            "augment", "Pseudo-labels",
+            ["Variant", "Seed", "Thresholds (pos. / neg.)", "Queries", "Labelled (coverage)",
+             "Negatives per labelled query", "Precision", "Negatives judged relevant", "Groups (labelled + pseudo)",
+             _HISTOGRAM], 2, rows["augment"], AUGMENT_KEY, PRECISION_FOOTNOTE if unlabelled else ""))
+    return tables

@@ -36,6 +36,7 @@ class RocketQASteps:
                    prefix: str) -> tuple[Node, list[Step]]: ...
         def checkpoint_of(self, variant: Variant) -> tuple[Input, list[Step]] | None: ...
         def _check_split(self, dataset: Dataset, split: str, line: int | None, need_qrels: bool) -> None: ...
+        def dataset(self, spec: str | dict[str, Any], line: int | None = None) -> Dataset: ...
 
     def _rerank(self, variant: Variant, dataset: Dataset, split: str, depth: int, exclude: bool,
                 prefix: str) -> tuple[Node, list[Step]]:
@@ -132,6 +133,11 @@ class RocketQASteps:
                                    "retriever whose top-k it labels) go together", where)
         split = whole(table, "augment_split", str, "unlabeled", where)
         self._check_split(dataset, split, variant.line, need_qrels=False)
+        evaluated = [ev.name for ev in self.suite.evaluations if ev.split == split
+                     and self.dataset(ev.dataset, ev.line_of_dataset()) is dataset]
+        if evaluated:
+            raise RqbenchError(f"train.augment_split '{split}' is evaluation set '{evaluated[0]}': training on its "
+                               "pseudo-labelled queries would leak them; augment another split", where)
         depth = whole(table, "augment_depth", int, 50, where, minimum=1)
         negatives = whole(table, "augment_negatives", int, 4, where, minimum=0)
         positive = ratio(table, "augment_positive", 0.9, where)
@@ -142,6 +148,7 @@ class RocketQASteps:
         score, score_steps = self._score_node(scorer, run, dataset, split, depth, "augment_with:")
         node = self.add(Node(STAGE_KINDS["augment"], stage_params(
             AugmentParams, where, split=split, depth=depth, positive_threshold=positive, negative_threshold=negative,
-            negatives=negatives, corpus=dataset.fingerprint("corpus"), queries=dataset.fingerprint(f"queries/{split}")),
+            negatives=negatives, corpus=dataset.fingerprint("corpus"), queries=dataset.fingerprint(f"queries/{split}"),
+            qrels=dataset.fingerprint(f"qrels/{split}") if split in dataset.qrels else ""),
             {"groups": Input(groups), "run": Input(run), "scores": Input(score)}, dataset, label=variant.name))
         return node, [*steps, *score_steps, ("augment", node)]

@@ -134,3 +134,15 @@ def test_rerank_reorders_the_top_k_by_the_scores_and_resumes_after_a_kill(tmp_pa
 
     code, out3, err = finish(rq("run", "rerank.toml", "--json", cwd=first, data_root=data_root, env=chunked))
     assert code == 0 and all(s["cached"] for r in json.loads(out3) for s in r["stages"])
+
+
+def test_a_resumed_scoring_keeps_chunks_after_a_query_without_hits(tmp_path: Path) -> None:
+    """A query with no hits has no lines in the partial file; the chunks after it must still be kept."""
+    from rqbench.stages.score import PARTIAL_FILE, _keep_whole_chunks
+
+    work = [("q1", ["a", "b"]), ("q2", []), ("q3", ["c", "d"]), ("q4", ["e", "f"])]
+    partial = tmp_path / PARTIAL_FILE
+    partial.write_text("q1\ta\t1.0\nq1\tb\t2.0\nq3\tc\t3.0\nq3\td\t4.0\nq4\te\t5.")  # q4's chunk torn by a kill
+    done = _keep_whole_chunks(partial, work, size=2)
+    assert done == {"q1", "q2"}  # chunks [q1], [q2, q3], [q4], named by their first query: the first two kept
+    assert partial.read_text().splitlines() == ["q1\ta\t1.0", "q1\tb\t2.0", "q3\tc\t3.0", "q3\td\t4.0"]

@@ -108,6 +108,7 @@ def test_the_chain_is_wired_seed_by_seed(tmp_path: Path, data_root: Path) -> Non
     ('augment_from = "md1"\n', "", "go together"),
     ("mine_depth = 100\nscan", "mine_depth = 10\nscan", "must not exceed train.mine_depth"),
     ("augment_depth = 20", 'augment_depth = 20\naugment_split = "nope"', "no queries for split 'nope'"),
+    ("augment_depth = 20", 'augment_depth = 20\naugment_split = "test"', "would leak them"),
 ])
 def test_bad_chains_are_one_line_errors(tmp_path: Path, data_root: Path, old: str, new: str, message: str) -> None:
     assert old in SUITE

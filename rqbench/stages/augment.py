@@ -22,6 +22,7 @@ class AugmentParams:
     negatives: int = 4
     corpus: str = ""
     queries: str = ""
+    qrels: str = ""  # the split's qrels, when it has them: the audit measures the labeller against them
 
     def __post_init__(self) -> None:
         if self.depth < 1 or self.negatives < 0:

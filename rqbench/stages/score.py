@@ -20,6 +20,7 @@ from typing import Any
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from rqbench.io import atomic_write_text
 from rqbench.stages.base import BuildContext, StageKind
 
 SCORES_FILE = "scores.tsv"
@@ -111,11 +112,11 @@ def _keep_whole_chunks(partial: Path, work: list[tuple[str, list[str]]], size: i
     done: set[str] = set()
     lines: list[str] = []
     for chunk in chunks(work, size):
-        if not all(qid in found and len(found[qid]) == len(docids) for qid, docids in chunk):
+        if not all(len(found.get(qid, {})) == len(docids) for qid, docids in chunk):  # no hits: nothing to find
             break
         done.add(chunk[0][0])
         lines += [f"{qid}\t{d}\t{found[qid][d]!r}\n" for qid, docids in chunk for d in docids]
-    partial.write_text("".join(lines), encoding="utf-8")
+    atomic_write_text(partial, "".join(lines))  # a kill while cutting back keeps the old file
     return done
 
 

@@ -88,7 +88,7 @@ def augment_groups(run: Run, logits: dict[str, dict[str, float]], dataset: Datas
             audit.probability_histogram[min(int(p * 10), 9)] += 1
         if not ranking:
             continue
-        best = max(ranking, key=lambda d: (probs[d], d))
+        best = max(ranking, key=lambda d: (scores[d], d))  # by logit: probabilities saturate at 1.0
         if probs[best] <= positive_threshold:
             continue
         chosen = [d for d in ranking if d != best and probs[d] < negative_threshold][:negatives]

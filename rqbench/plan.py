@@ -256,15 +256,16 @@ class _Planner(RocketQASteps):
         if "sample" in table and not (hard or random_negatives):
             raise RqbenchError("train.sample without hard_negatives or random_negatives: no negatives to draw",
                                where)
-        if "negatives_per_positive" in table or table.get("denoise_with") is not None:
-            groups, denoise_steps = self._denoise(variant, table, dataset, split, hard, random_negatives, fps, where)
-            steps += denoise_steps
-        elif table.get("mine_from") is not None:
+        if table.get("mine_from") is not None:  # mined (or denoised) negatives: the same rules either way
             if not hard:
                 raise RqbenchError("train.mine_from without train.hard_negatives: the mined negatives would not "
                                    "be used", where)
             if random_negatives:
                 raise RqbenchError("train.random_negatives and train.mine_from: choose one negative source", where)
+        if "negatives_per_positive" in table or table.get("denoise_with") is not None:
+            groups, denoise_steps = self._denoise(variant, table, dataset, split, fps, where)
+            steps += denoise_steps
+        elif table.get("mine_from") is not None:
             depth = whole(table, "mine_depth", int, 100, where, minimum=1)
             source = suite.reference(table["mine_from"], variant)
             run, run_steps = self.run_of(source, dataset, split, depth, False, "mine_from:")

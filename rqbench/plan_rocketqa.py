@@ -89,18 +89,13 @@ class RocketQASteps:
             {"backend": spec, "model": model_edge}, f"{variant.name} ({split})", resumable=True))
         return score, [*steps, (prefix + "score", score)]
 
-    def _denoise(self, variant: Variant, table: dict[str, Any], dataset: Dataset, split: str, hard: int,
-                 random_negatives: int, fps: dict[str, str], where: str) -> tuple[Node, list[Step]]:
+    def _denoise(self, variant: Variant, table: dict[str, Any], dataset: Dataset, split: str,
+                 fps: dict[str, str], where: str) -> tuple[Node, list[Step]]:
         """RocketQA step 3: groups whose negatives are scanned from `mine_from`'s run and, with
         `denoise_with` (a re-ranker variant), filtered by its scores; without it the undenoised arm."""
         if table.get("mine_from") is None:
             raise RqbenchError("train.negatives_per_positive / denoise_with need train.mine_from (the retriever "
                                "whose run is scanned for negatives)", where)
-        if not hard:
-            raise RqbenchError("train.negatives_per_positive without train.hard_negatives: the negatives would "
-                               "not be used", where)
-        if random_negatives:
-            raise RqbenchError("train.random_negatives and train.mine_from: choose one negative source", where)
         fill_depth = whole(table, "mine_depth", int, 1000, where, minimum=1)
         scan_depth = whole(table, "scan_depth", int, 50, where, minimum=1)
         per_positive = whole(table, "negatives_per_positive", int, 4, where, minimum=1)

@@ -33,6 +33,9 @@ class CrossEncoderParams:
     """`model`: "minilm" (the packaged all-MiniLM-L6-v2, given a new seeded 1-logit head), a folder written
     by a cross-encoder training (or any HF sequence classifier with one label), or an HF id.
 
+    `pooling`: what the head reads, "cls" (the model's own classification path; RocketQA's pooled [CLS]) or
+    "mean" (the mean token state; for encoders trained with mean pooling, such as all-MiniLM-L6-v2).
+
     `precision` ("auto": bf16 autocast where the hardware has native bf16, see `rqbench.precision`) is
     resolved when the parameters are made and hashed: it changes scores slightly. `batch_size`, `device`
     and `threads` change speed only.
@@ -40,6 +43,7 @@ class CrossEncoderParams:
 
     model: str = "minilm"
     max_length: int = 160
+    pooling: Literal["cls", "mean"] = "cls"
     use_title: bool = True
     batch_size: int = 32
     device: str = "cpu"
@@ -49,7 +53,7 @@ class CrossEncoderParams:
 
     NOT_HASHED: ClassVar[tuple[str, ...]] = ("batch_size", "device", "threads")
     # the fields a `train` stage copies into the trainer's settings, so training and scoring agree
-    TRAIN_FIELDS: ClassVar[tuple[str, ...]] = ("model", "max_length")
+    TRAIN_FIELDS: ClassVar[tuple[str, ...]] = ("model", "max_length", "pooling")
 
     def __post_init__(self) -> None:
         if not isinstance(self.model, str) or not self.model.strip():
@@ -57,6 +61,8 @@ class CrossEncoderParams:
         for name in ("max_length", "batch_size", "threads"):
             if getattr(self, name) < (2 if name == "max_length" else 1):
                 raise ValueError(f"{name} must be >= {2 if name == 'max_length' else 1}, got {getattr(self, name)}")
+        if self.pooling not in ("cls", "mean"):
+            raise ValueError(f"pooling must be 'cls' (the model's own [CLS] head) or 'mean', got {self.pooling!r}")
         from rqbench.precision import resolve_precision
 
         object.__setattr__(self, "precision", resolve_precision(self.precision, self.device))
@@ -95,7 +101,8 @@ class CrossEncoderBackend:
                 from rqbench.models.cross_encoder import CrossEncoder
 
                 self._model = CrossEncoder.load(self.params.model, max_length=self.params.max_length,
-                                                trust_remote_code=self.params.trust_remote_code)
+                                                trust_remote_code=self.params.trust_remote_code,
+                                                pooling=self.params.pooling)
             return self._model
 
     def score_pairs(self, pairs: Sequence[tuple[str, str]]) -> np.ndarray:

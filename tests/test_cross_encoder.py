@@ -108,13 +108,31 @@ def test_auto_precision_is_resolved_and_recorded(tiny: Path, monkeypatch: pytest
 def test_save_load_round_trip_gives_identical_scores(tiny: Path, tmp_path: Path) -> None:
     ce = CrossEncoder.load(str(tiny), max_length=24)
     ce.save(tmp_path / "saved")
-    assert json.loads((tmp_path / "saved" / CROSS_ENCODER_CONFIG).read_text()) == {"max_length": 24}
+    assert json.loads((tmp_path / "saved" / CROSS_ENCODER_CONFIG).read_text()) == {"max_length": 24, "pooling": "cls"}
     assert list((tmp_path / "saved").glob("*.safetensors"))
     back = CrossEncoder.load(str(tmp_path / "saved"))
     assert back.config.max_length == 24
     for precision in ("fp32", "bf16"):
         np.testing.assert_array_equal(back.score(PAIRS, precision=precision), ce.score(PAIRS, precision=precision))
     assert CrossEncoder.load(str(tmp_path / "saved"), max_length=12).config.max_length == 12
+
+
+def test_mean_pooling_is_the_masked_mean_of_token_states_through_the_same_head(tiny: Path, tmp_path: Path) -> None:
+    ce = CrossEncoder.load(str(tiny), max_length=64, pooling="mean")
+    scores = ce.score(PAIRS, batch_size=3, precision="fp32")
+    tokenizer = transformers.AutoTokenizer.from_pretrained(str(tiny))
+    model = transformers.AutoModelForSequenceClassification.from_pretrained(str(tiny)).eval()
+    with torch.inference_mode():  # one pair at a time: no padding, so the mask is all ones
+        plain = [model.classifier(model.bert(**tokenizer(q, p, truncation=True, max_length=64, return_tensors="pt"))
+                                  .last_hidden_state[0].mean(0)).item() for q, p in PAIRS]
+    np.testing.assert_allclose(scores, plain, atol=1e-5)
+    assert not np.allclose(scores, CrossEncoder.load(str(tiny), max_length=64).score(PAIRS, precision="fp32"))
+    low = ce.score(PAIRS, precision="bf16")
+    assert spearmanr(low, scores).statistic > 0.9
+    ce.save(tmp_path / "saved")
+    back = CrossEncoder.load(str(tmp_path / "saved"))
+    assert back.config.pooling == "mean"
+    np.testing.assert_allclose(back.score(PAIRS, precision="fp32"), scores, atol=1e-6)
 
 
 def test_a_bare_encoder_gets_the_same_seeded_head_every_time(tmp_path: Path) -> None:

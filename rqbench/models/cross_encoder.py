@@ -5,6 +5,13 @@ checkpoint with one label, or a bare encoder ("minilm", an HF id or folder), whi
 head initialised from a fixed seed (so the same name always gives the same model). `save(folder)` writes
 an HF folder (safetensors, tokenizer) plus ``rqbench_cross_encoder.json``.
 
+`pooling` picks what the 1-logit head reads: "cls" is the model's own classification path (BERT: the
+pooled [CLS] state -> dropout -> Linear; RocketQA's), "mean" is the mean of the last layer's token states
+over the attention mask -> the same dropout -> the same Linear (BERT-style models only, whose head is one
+Linear). "mean" suits an encoder trained with mean pooling, as all-MiniLM-L6-v2 was: its [CLS]/pooler were
+never trained for it, and the pooler's small weights leave the head almost the same input for every pair.
+A saved folder records its pooling; a plain HF tool loading it uses its CLS path.
+
 `score(pairs)` returns float32 logits in input order. Batches are cut from the pairs sorted by their
 tokenized (truncated) length, longest first, ties by position, so each batch is padded to a near-equal
 length and the same input always gives the same batches. `precision` ("auto" by default) is resolved by
@@ -49,6 +56,10 @@ _LOW_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 @dataclass(frozen=True)
 class CrossEncoderConfig:
     max_length: int = 256
+    pooling: str = "cls"
+
+
+POOLINGS = ("cls", "mean")
 
 
 def _has_classifier(path: str, trust_remote_code: bool) -> tuple[bool, int]:
@@ -93,18 +104,22 @@ class CrossEncoder(nn.Module):
         self._twin: tuple[tuple, nn.Module] | None = None
 
     @classmethod
-    def load(cls, name: str = "minilm", max_length: int | None = None,
-             trust_remote_code: bool = False) -> CrossEncoder:
-        """From a `save` folder (its config wins unless `max_length` is given), an HF cross-encoder with one
-        label, or a bare encoder given a new seeded 1-label head. `max_length` defaults to 256."""
+    def load(cls, name: str = "minilm", max_length: int | None = None, trust_remote_code: bool = False,
+             pooling: str | None = None) -> CrossEncoder:
+        """From a `save` folder (its config wins unless `max_length`/`pooling` are given), an HF cross-encoder
+        with one label, or a bare encoder given a new seeded 1-label head. Defaults: 256 tokens, "cls"."""
         path = resolve_model(name)
         stored = Path(path) / CROSS_ENCODER_CONFIG
         fields = json.loads(stored.read_text(encoding="utf-8")) if stored.exists() else {}
         if max_length is not None:
             fields["max_length"] = max_length
+        if pooling is not None:
+            fields["pooling"] = pooling
         config = CrossEncoderConfig(**fields)
         if config.max_length < 2:
             raise RqbenchError(f"max_length must be >= 2, got {config.max_length}")
+        if config.pooling not in POOLINGS:
+            raise RqbenchError(f"pooling must be 'cls' or 'mean', got {config.pooling!r}")
         is_classifier, num_labels = _has_classifier(path, trust_remote_code)
         if is_classifier:
             if num_labels != 1:
@@ -120,6 +135,9 @@ class CrossEncoder(nn.Module):
                 # own, aligned memory instead of a view into the mmap'd file: BLAS kernels may round
                 # differently at another alignment, and a saved folder must score like its original
                 tensor.data = tensor.data.clone()
+        if config.pooling == "mean" and not isinstance(getattr(model, "classifier", None), nn.Linear):
+            raise RqbenchError(f"pooling 'mean' needs a BERT-style model whose head is one Linear layer; "
+                               f"'{name}' ({type(model).__name__}) has another head: use pooling 'cls'")
         model.eval()
         return cls(tokenizer, model, config)
 
@@ -137,7 +155,16 @@ class CrossEncoder(nn.Module):
                               truncation="longest_first", max_length=self.config.max_length, return_tensors="pt")
 
     def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        return self.model(**batch).logits.squeeze(-1)
+        return self._logits(self.model, batch)[:, 0]
+
+    def _logits(self, model: nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """(pairs, labels) logits of `model` (this model or its low-precision twin) by the configured pooling."""
+        if self.config.pooling == "cls":
+            return model(**batch).logits
+        hidden = model.base_model(**batch).last_hidden_state.float()
+        mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
+        pooled = (hidden * mask).sum(1) / mask.sum(1).clamp_min(1.0)
+        return model.classifier(model.dropout(pooled))
 
     def token_lengths(self, pairs: Sequence[tuple[str, str]]) -> np.ndarray:
         """Tokenized length of each pair, truncated as `score` truncates it."""
@@ -171,7 +198,7 @@ class CrossEncoder(nn.Module):
             for start in range(0, len(order), batch_size):
                 rows = order[start:start + batch_size]
                 batch = {k: v.to(dev) for k, v in self.tokenize([pairs[i] for i in rows]).items()}
-                logits = model(**batch).logits
+                logits = self._logits(model, batch)
                 if logits.shape[-1] != 1:
                     raise RqbenchError(f"a cross-encoder needs a 1-label head; the model has {logits.shape[-1]}")
                 out[rows] = logits[:, 0].float().cpu().numpy()

@@ -61,7 +61,7 @@ class CrossEncoderTask(GroupsTask):
 
     def load_model(self, init: Path | None) -> CrossEncoder:
         name = str(init / "model") if init is not None else self.config.model
-        return CrossEncoder.load(name, max_length=self.config.max_length)
+        return CrossEncoder.load(name, max_length=self.config.max_length, pooling=self.config.pooling)
 
     def loss(self, model: CrossEncoder, batch: LocalBatch, env: DistEnv) -> torch.Tensor:
         h = self.config.hard_negatives_per_query

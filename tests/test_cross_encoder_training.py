@@ -122,7 +122,11 @@ def test_listwise_loss_is_softmax_cross_entropy_per_group(tmp_path: Path, tiny_b
     assert abs(loss.item() - float(expected)) < 1e-6, (loss.item(), float(expected))
     pointwise = make_task("cross-encoder", tmp_path / "g.jsonl", config_for(tiny_bert, hard_negatives_per_query=3,
                                                                           batch_size=3))
-    assert abs(pointwise.loss(model, pointwise.plan(1).local_batch(0, 0, 0), CPU1).item() - float(expected)) > 1e-3
+    point = pointwise.loss(model, pointwise.plan(1).local_batch(0, 0, 0), CPU1).item()
+    assert abs(point - float(expected)) > 1e-3
+    both = make_task("cross-encoder", tmp_path / "g.jsonl", config_for(tiny_bert, ce_loss="listwise+pointwise",
+                                                                     hard_negatives_per_query=3, batch_size=3))
+    assert abs(both.loss(model, both.plan(1).local_batch(0, 0, 0), CPU1).item() - (float(expected) + point)) < 1e-5
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -134,7 +138,8 @@ def test_settings_and_the_no_negatives_error(tmp_path: Path, tiny_bert: Path) ->
     defaults = TrainConfig()
     assert (defaults.max_length, defaults.ce_loss) == (160, "pointwise")
     assert {"max_length", "ce_loss"} <= set(SETTING_HELP)
-    with pytest.raises(ValueError, match=r"^ce_loss must be 'pointwise' or 'listwise', got 'pairwise'$"):
+    wrong = r"^ce_loss must be 'pointwise', 'listwise' or 'listwise\+pointwise', got 'pairwise'$"
+    with pytest.raises(ValueError, match=wrong):
         TrainConfig(ce_loss="pairwise")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match=r"^max_length must be a whole number >= 2, got 1$"):
         TrainConfig(max_length=1)

@@ -48,7 +48,7 @@ class TrainConfig(EncoderSpec):
     grad_accumulation: int = 1
     scale: float = 20.0
     max_length: int = 160
-    ce_loss: Literal["pointwise", "listwise"] = "pointwise"
+    ce_loss: Literal["pointwise", "listwise", "listwise+pointwise"] = "pointwise"
     seed: int = 13
     device: str = "auto"
     mixed_precision: Literal["auto", "no", "bf16", "fp16"] = "auto"
@@ -76,8 +76,8 @@ class TrainConfig(EncoderSpec):
             raise ValueError(f"negative_sampling must be 'random' or 'top', got {self.negative_sampling!r}")
         if isinstance(self.max_length, bool) or not isinstance(self.max_length, int) or self.max_length < 2:
             raise ValueError(f"max_length must be a whole number >= 2, got {self.max_length!r}")
-        if self.ce_loss not in ("pointwise", "listwise"):
-            raise ValueError(f"ce_loss must be 'pointwise' or 'listwise', got {self.ce_loss!r}")
+        if self.ce_loss not in ("pointwise", "listwise", "listwise+pointwise"):
+            raise ValueError(f"ce_loss must be 'pointwise', 'listwise' or 'listwise+pointwise', got {self.ce_loss!r}")
         if self.mixed_precision not in ("auto", "no", "bf16", "fp16"):
             raise ValueError(f"mixed_precision must be 'auto', 'no', 'bf16' or 'fp16', got {self.mixed_precision!r}")
         if self.mixed_precision == "auto":  # hashed and recorded resolved, like the dense backend's precision
@@ -145,7 +145,8 @@ SETTING_HELP: dict[str, str] = {
     "grad_accumulation": "micro-batches per optimizer step (does not enlarge the pool)",
     "scale": "inverse softmax temperature (20 for cosines, 1 for raw dot products)",
     "max_length": "cross-encoder: tokens of query + passage kept, the longer side truncated first (RocketQA: 160)",
-    "ce_loss": "cross-encoder: 'pointwise' (binary CE per pair; RocketQA) or 'listwise' (softmax CE per group)",
+    "ce_loss": "cross-encoder: 'pointwise' (binary CE per pair; RocketQA), 'listwise' (softmax CE per group) "
+                 "or 'listwise+pointwise' (their sum: ranks like listwise, calibrated like pointwise)",
     "seed": "seeds the data order, the negative sampling and dropout",
     "device": "'auto', 'cpu' or 'cuda' (each process takes its local rank's GPU)",
     "mixed_precision": "'auto' (bf16 where native, else 'no'), 'no', 'bf16' or 'fp16' autocast (fp16: CUDA)",

@@ -14,7 +14,11 @@ side truncated first; RocketQA uses 160 on MS MARCO). The loss (`ce_loss`) is
   paper's P(relevant); or
 * ``"listwise"``: the softmax cross-entropy of each group's 1 + h logits with the positive as the
   target, the mean over the groups (RocketQAv2's re-ranker, arXiv 2110.07367; Gao et al.'s "localized
-  contrastive estimation", as Tevatron trains re-rankers).
+  contrastive estimation", as Tevatron trains re-rankers); or
+* ``"listwise+pointwise"``: the sum of the two. The listwise term learns the ranking within a group (it
+  cannot be lowered by shifting every logit, so it never settles on the label prior, which the pointwise
+  loss alone did at small scale), and the pointwise term keeps sigmoid(z) a probability, which the
+  thresholds of denoising and augmentation read.
 
 Either is this process's mean divided by the world size, so that the loop's summed gradients are the
 gradient of the mean over every process's pairs (groups): every process holds as many.
@@ -68,9 +72,13 @@ class CrossEncoderTask(GroupsTask):
         pairs, labels = group_pairs(batch, h)
         encoded = {k: v.to(env.device) for k, v in model.tokenize(pairs).items()}
         logits = model(encoded).float().reshape(len(batch.queries), 1 + h)
-        if self.config.ce_loss == "listwise":
-            return listwise_loss(logits) / env.world_size
-        return pointwise_loss(logits, labels.to(env.device)) / env.world_size
+        loss = self.config.ce_loss
+        total = torch.zeros((), device=logits.device)
+        if loss in ("listwise", "listwise+pointwise"):
+            total = total + listwise_loss(logits)
+        if loss in ("pointwise", "listwise+pointwise"):
+            total = total + pointwise_loss(logits, labels.to(env.device))
+        return total / env.world_size
 
     def save(self, model: CrossEncoder, folder: Path) -> None:
         model.save(folder / "model")

@@ -179,7 +179,7 @@ def test_training_learns_to_rank_positives_first(tmp_path: Path, tiny_bert: Path
     assert after >= before + 0.25 and after >= 0.7, (before, after)
 
     model_dir = outputs["model"]
-    assert json.loads((model_dir / CROSS_ENCODER_CONFIG).read_text()) == {"max_length": 32}
+    assert json.loads((model_dir / CROSS_ENCODER_CONFIG).read_text()) == {"max_length": 32, "pooling": "mean"}
     assert CrossEncoder.load(str(model_dir)).config.max_length == 32
     info = json.loads((model_dir / TRAINING_INFO).read_text())
     assert info["task"] == "cross-encoder" and info["config"]["ce_loss"] == "pointwise"

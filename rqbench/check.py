@@ -4,6 +4,10 @@ A drop is a regression when it exceeds the tolerance and, where per-query values
 the 95% paired-bootstrap CI of (fresh - baseline) lies entirely below zero: a difference the noise of
 the query sample can explain does not fail CI. With `two_sided` (reproduction suites) a deviation
 beyond the tolerance in either direction fails. Exit codes: 0 pass, 1 regression, 2 bad input.
+
+A suite with seeds is checked by arm: `md0` names the mean over its seeds (`md0[seed=13]`, ...), with
+per-query values averaged over the seeds as the report does, so one lucky or unlucky seed neither passes
+nor fails CI; a seed variant's own name still checks that seed alone.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from typing import Any
 
 from rqbench.errors import RqbenchError
 from rqbench.records import latest_by_system, load_per_query
+from rqbench.report.seeds import aggregate_set, arm_of
 from rqbench.suite import CheckSpec
 
 
@@ -39,7 +44,7 @@ def check_expected(spec: CheckSpec, records: list[dict[str, Any]], evaluation: s
     per-query data: tolerance only)."""
     if not spec.expected:
         raise RqbenchError("the suite has no [check.expected] values; pass --baseline RECORDS instead")
-    latest = {v: r for (v, e), r in latest_by_system(records).items() if evaluation is None or e in ("", evaluation)}
+    latest = {v: r for (v, e), r in systems(records).items() if evaluation is None or e in ("", evaluation)}
     rows = []
     for variant, expected in spec.expected.items():
         metrics = latest[variant]["metrics"] if variant in latest else {}
@@ -54,8 +59,8 @@ def check_baseline(spec: CheckSpec, records: list[dict[str, Any]], baseline: lis
     """Compare fresh records with baseline records of the same variants, per query where possible."""
     from rqbench.stats import paired_compare
 
-    fresh, old = latest_by_system(records), latest_by_system(baseline)
-    shared = [key for key in fresh if key in old]
+    fresh, old = systems(records), systems(baseline)
+    shared = [key for key in fresh if key in old and (arm_of(fresh[key]) is None) == (arm_of(old[key]) is None)]
     if not shared:
         raise RqbenchError("the baseline records share no variant with this suite")
     several = len({e for _, e in shared}) > 1
@@ -75,6 +80,22 @@ def check_baseline(spec: CheckSpec, records: list[dict[str, Any]], baseline: lis
                 ci = (cmp.ci_low, cmp.ci_high)
             rows.append(CheckRow(variant, measure, expected, actual, ci, _status(expected, actual, ci, spec)))
     return rows
+
+
+def systems(records: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, Any]]:
+    """(name, evaluation) -> newest record, where an arm's seeds also appear under the arm's name as one
+    record of seed-averaged metrics and per-query values (`rqbench.report.seeds.aggregate_set`)."""
+    latest = latest_by_system(records)
+    by_evaluation: dict[str, dict[str, dict[str, Any]]] = {}
+    for (variant, evaluation), record in latest.items():
+        by_evaluation.setdefault(evaluation, {})[variant] = record
+    out: dict[tuple[str, str], dict[str, Any]] = {}
+    for evaluation, group in by_evaluation.items():
+        merged, _ = aggregate_set(group, [])
+        out.update({(name, evaluation): record for name, record in merged.items()})
+    for key, record in latest.items():
+        out.setdefault(key, record)
+    return out
 
 
 def exit_code(rows: list[CheckRow]) -> int:
@@ -97,6 +118,8 @@ def _status(expected: float, actual: float | None, ci: tuple[float, float] | Non
 
 
 def _per_query(record: dict[str, Any]) -> dict[str, dict[str, float]] | None:
+    if "per_query" in record:  # an arm's seed-averaged values
+        return record["per_query"]
     try:
         return load_per_query(record)
     except RqbenchError:

@@ -80,3 +80,34 @@ def test_check_against_a_baseline_records_file_after_a_fresh_run(tmp_path: Path,
     out = rq("check", str(suite), "--baseline", str(baseline))
     assert out.returncode == 0, out.stdout + out.stderr
     assert "PASS" in out.stdout and "Traceback" not in out.stderr
+
+
+def make_seed_records(root: Path, suite: str, arms: dict[str, dict[int, np.ndarray]]) -> list[dict]:
+    for arm, by_seed in arms.items():
+        for seed, per_q in by_seed.items():
+            variant = f"{arm}[seed={seed}]"
+            per_query = {"RR@10": {f"q{i}": float(v) for i, v in enumerate(per_q)}}
+            sidecar = write_per_query(root, suite, variant, "h" * 64, per_query)
+            append_record(root, {"schema": SCHEMA, "suite": suite, "variant": variant, "arm": arm, "seed": seed,
+                                 "metrics": {"RR@10": float(np.mean(per_q))}, "per_query_file": sidecar})
+    return read_records(root / suite / "records.jsonl")
+
+
+def test_a_seeded_arm_is_checked_by_its_mean_over_seeds(tmp_path: Path) -> None:
+    rng = np.random.default_rng(1)
+    base = rng.uniform(0.2, 0.8, 200)
+    # seed 13 is unlucky (-0.1 on every query), seed 14 lucky (+0.1): the arm's mean is the baseline's
+    old = make_seed_records(tmp_path / "old", "s", {"md0": {13: base, 14: base}})
+    new = make_seed_records(tmp_path / "new", "s", {"md0": {13: base - 0.1, 14: base + 0.1}})
+    spec = CheckSpec(tolerance=0.001, n_resamples=1000)
+    rows = {r.variant: r for r in check_baseline(spec, new, old, ["RR@10"])}
+    assert rows["md0"].status == "OK" and abs(rows["md0"].diff) < 1e-9
+    assert rows["md0[seed=13]"].status == "REGRESSED" and rows["md0[seed=14]"].status == "IMPROVED"
+    # a real drop of the arm: every seed lower
+    worse = make_seed_records(tmp_path / "worse", "s", {"md0": {13: base - 0.05, 14: base - 0.03}})
+    arm = next(r for r in check_baseline(spec, worse, old, ["RR@10"]) if r.variant == "md0")
+    assert arm.status == "REGRESSED" and arm.diff == pytest.approx(-0.04) and arm.ci[1] < 0
+    # expected values name the arm: its mean over seeds
+    expected = CheckSpec(tolerance=0.005, expected={"md0": {"RR@10": float(np.mean(base))}})
+    assert [r.status for r in check_expected(expected, new)] == ["OK"]
+    assert [r.status for r in check_expected(expected, worse)] == ["REGRESSED"]

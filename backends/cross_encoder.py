@@ -34,7 +34,8 @@ class CrossEncoderParams:
     by a cross-encoder training (or any HF sequence classifier with one label), or an HF id.
 
     `pooling`: what the head reads, "cls" (the model's own classification path; RocketQA's pooled [CLS]) or
-    "mean" (the mean token state; for encoders trained with mean pooling, such as all-MiniLM-L6-v2).
+    "mean" (the mean token state; for encoders trained with mean pooling, such as all-MiniLM-L6-v2). Unset,
+    it is the pooling a saved cross-encoder folder was trained with, else "cls"; resolved here and hashed.
 
     `precision` ("auto": bf16 autocast where the hardware has native bf16, see `rqbench.precision`) is
     resolved when the parameters are made and hashed: it changes scores slightly. `batch_size`, `device`
@@ -43,7 +44,7 @@ class CrossEncoderParams:
 
     model: str = "minilm"
     max_length: int = 160
-    pooling: Literal["cls", "mean"] = "cls"
+    pooling: Literal["cls", "mean"] | None = None
     use_title: bool = True
     batch_size: int = 32
     device: str = "cpu"
@@ -61,11 +62,25 @@ class CrossEncoderParams:
         for name in ("max_length", "batch_size", "threads"):
             if getattr(self, name) < (2 if name == "max_length" else 1):
                 raise ValueError(f"{name} must be >= {2 if name == 'max_length' else 1}, got {getattr(self, name)}")
+        if self.pooling is None:  # what a saved folder was trained with, else the model's own [CLS] path
+            object.__setattr__(self, "pooling", _stored_pooling(self.model) or "cls")
         if self.pooling not in ("cls", "mean"):
             raise ValueError(f"pooling must be 'cls' (the model's own [CLS] head) or 'mean', got {self.pooling!r}")
         from rqbench.precision import resolve_precision
 
         object.__setattr__(self, "precision", resolve_precision(self.precision, self.device))
+
+
+def _stored_pooling(model: str) -> str | None:
+    """The pooling a saved cross-encoder folder was trained with; None for anything else."""
+    from rqbench.errors import RqbenchError
+    from rqbench.models.cross_encoder_config import stored_settings
+
+    try:
+        settings = stored_settings(resolve_model(model))
+    except RqbenchError:  # not a model folder: loading it says so
+        return None
+    return None if settings is None else settings["pooling"]
 
 
 def pair_text(doc: Doc, use_title: bool) -> str:

@@ -7,7 +7,9 @@ beyond the tolerance in either direction fails. Exit codes: 0 pass, 1 regression
 
 A suite with seeds is checked by arm: `md0` names the mean over its seeds (`md0[seed=13]`, ...), with
 per-query values averaged over the seeds as the report does, so one lucky or unlucky seed neither passes
-nor fails CI; a seed variant's own name still checks that seed alone.
+nor fails CI. Against a baseline, an arm in both record sets is compared as an arm only (with the same
+seeds on both sides, else it is a bad-input error); in `[check.expected]` a seed variant's own name
+still checks that seed alone.
 """
 
 from __future__ import annotations
@@ -60,7 +62,13 @@ def check_baseline(spec: CheckSpec, records: list[dict[str, Any]], baseline: lis
     from rqbench.stats import paired_compare
 
     fresh, old = systems(records), systems(baseline)
-    shared = [key for key in fresh if key in old and (arm_of(fresh[key]) is None) == (arm_of(old[key]) is None)]
+    arms = {(arm_of(r), e) for (v, e), r in fresh.items() if arm_of(r) and v != arm_of(r)}
+    # a seed variant is compared only through its arm
+    shared = [key for key in fresh if key in old and not (arm_of(fresh[key]) and key[0] != arm_of(fresh[key]))]
+    for key in shared:
+        if key in arms and fresh[key].get("seeds", {}).keys() != old[key].get("seeds", {}).keys():
+            raise RqbenchError(f"arm '{key[0]}' ran with seeds {sorted(fresh[key]['seeds'])} here and "
+                               f"{sorted(old[key].get('seeds', {}))} in the baseline; compare the same seeds")
     if not shared:
         raise RqbenchError("the baseline records share no variant with this suite")
     several = len({e for _, e in shared}) > 1
@@ -91,11 +99,19 @@ def systems(records: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, An
         by_evaluation.setdefault(evaluation, {})[variant] = record
     out: dict[tuple[str, str], dict[str, Any]] = {}
     for evaluation, group in by_evaluation.items():
-        merged, _ = aggregate_set(group, [])
+        merged, _ = aggregate_set({v: _with_per_query(r) for v, r in group.items()}, [])
         out.update({(name, evaluation): record for name, record in merged.items()})
     for key, record in latest.items():
         out.setdefault(key, record)
     return out
+
+
+def _with_per_query(record: dict[str, Any]) -> dict[str, Any]:
+    """`record` with its per-query values inline, or without any (and without the sidecar path) when they
+    cannot be read: the arm's mean then has none, and the comparison falls back to the tolerance alone."""
+    values = _per_query(record)
+    rest = {k: v for k, v in record.items() if k not in ("per_query", "_path")}
+    return rest if values is None else {**rest, "per_query": values}
 
 
 def exit_code(rows: list[CheckRow]) -> int:
@@ -120,6 +136,8 @@ def _status(expected: float, actual: float | None, ci: tuple[float, float] | Non
 def _per_query(record: dict[str, Any]) -> dict[str, dict[str, float]] | None:
     if "per_query" in record:  # an arm's seed-averaged values
         return record["per_query"]
+    if "_path" not in record:  # not read from a records file: nowhere to look
+        return None
     try:
         return load_per_query(record)
     except RqbenchError:

@@ -101,8 +101,8 @@ def test_a_seeded_arm_is_checked_by_its_mean_over_seeds(tmp_path: Path) -> None:
     new = make_seed_records(tmp_path / "new", "s", {"md0": {13: base - 0.1, 14: base + 0.1}})
     spec = CheckSpec(tolerance=0.001, n_resamples=1000)
     rows = {r.variant: r for r in check_baseline(spec, new, old, ["RR@10"])}
-    assert rows["md0"].status == "OK" and abs(rows["md0"].diff) < 1e-9
-    assert rows["md0[seed=13]"].status == "REGRESSED" and rows["md0[seed=14]"].status == "IMPROVED"
+    assert list(rows) == ["md0"]  # the seeds only through their arm
+    assert rows["md0"].status == "OK" and abs(rows["md0"].diff) < 1e-9 and exit_code(list(rows.values())) == 0
     # a real drop of the arm: every seed lower
     worse = make_seed_records(tmp_path / "worse", "s", {"md0": {13: base - 0.05, 14: base - 0.03}})
     arm = next(r for r in check_baseline(spec, worse, old, ["RR@10"]) if r.variant == "md0")
@@ -111,3 +111,25 @@ def test_a_seeded_arm_is_checked_by_its_mean_over_seeds(tmp_path: Path) -> None:
     expected = CheckSpec(tolerance=0.005, expected={"md0": {"RR@10": float(np.mean(base))}})
     assert [r.status for r in check_expected(expected, new)] == ["OK"]
     assert [r.status for r in check_expected(expected, worse)] == ["REGRESSED"]
+    one_seed = CheckSpec(tolerance=0.005, expected={"md0[seed=13]": {"RR@10": float(np.mean(base))}})
+    assert [r.status for r in check_expected(one_seed, new)] == ["REGRESSED"]
+    # other seeds in the baseline: a bad-input error, not a comparison of different things
+    other = make_seed_records(tmp_path / "other", "s", {"md0": {13: base, 15: base}})
+    with pytest.raises(RqbenchError, match=r"arm 'md0' ran with seeds \['13', '14'\] here and \['13', '15'\]"):
+        check_baseline(spec, new, other, ["RR@10"])
+    # a baseline copied without its per-query files: the arm is compared by the tolerance alone
+    for sidecar in (tmp_path / "old" / "s" / "perquery").iterdir():
+        sidecar.unlink()
+    bare = read_records(tmp_path / "old" / "s" / "records.jsonl")
+    rows = check_baseline(spec, worse, bare, ["RR@10"])
+    assert [(r.variant, r.status, r.ci) for r in rows] == [("md0", "REGRESSED", None)]
+
+
+def test_check_expected_may_name_an_arm_in_the_suite(tmp_path: Path) -> None:
+    from rqbench.suite import load_suite
+
+    path = tmp_path / "s.toml"
+    path.write_text('[suite]\nname = "s"\ndataset = "scifact"\nseeds = [1, 2]\n[[variants]]\nname = "bm25"\n'
+                    'backend = "bm25"\n[[variants]]\nname = "md0"\nbackend = "dense"\ntrain = { epochs = 1 }\n'
+                    '[check.expected.md0]\n"nDCG@10" = 0.5\n')
+    assert load_suite(path).check.expected == {"md0": {"nDCG@10": 0.5}}

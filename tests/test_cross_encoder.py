@@ -183,3 +183,32 @@ def test_fp32_agrees_with_sentence_transformers_on_real_minilm(data_root: Path, 
     st = STCrossEncoder(str(tmp_path / "ce"), max_length=128, device="cpu", activation_fn=torch.nn.Identity())
     theirs = st.predict(pairs, batch_size=8, show_progress_bar=False)
     np.testing.assert_allclose(ours, theirs, atol=1e-4)
+
+
+def test_the_backend_scores_a_saved_folder_with_the_pooling_it_was_trained_with(tiny: Path, tmp_path: Path) -> None:
+    from rqbench_backends.cross_encoder import CrossEncoderBackend, CrossEncoderParams
+
+    CrossEncoder.load(str(tiny), max_length=64, pooling="mean").save(tmp_path / "mean")
+    assert CrossEncoderParams(model=str(tmp_path / "mean")).pooling == "mean"
+    assert CrossEncoderParams(model=str(tiny)).pooling == "cls"  # an HF classifier: its own [CLS] head
+    assert CrossEncoderParams(model="minilm").pooling == "cls"
+    backend = CrossEncoderBackend(CrossEncoderParams(model=str(tmp_path / "mean"), precision="fp32"))
+    direct = CrossEncoder.load(str(tiny), max_length=64, pooling="mean").score(PAIRS, precision="fp32")
+    np.testing.assert_allclose(backend.score_pairs(PAIRS), direct, atol=1e-6)
+    # a folder saved before pooling was recorded was trained through [CLS]
+    legacy = tmp_path / "legacy"
+    CrossEncoder.load(str(tiny), max_length=64).save(legacy)
+    (legacy / CROSS_ENCODER_CONFIG).write_text('{"max_length": 64}')
+    assert CrossEncoderParams(model=str(legacy)).pooling == "cls"
+    with pytest.raises(RqbenchError, match="was trained with pooling 'cls'; pooling 'mean' would read") as info:
+        CrossEncoderBackend(CrossEncoderParams(model=str(legacy), pooling="mean")).model()
+    assert "\n" not in str(info.value)
+
+
+def test_mean_pooling_is_refused_for_a_head_that_is_not_dropout_and_one_linear(tmp_path: Path) -> None:
+    config = transformers.DistilBertConfig(dim=32, n_layers=1, n_heads=2, hidden_dim=64, num_labels=1)
+    transformers.DistilBertForSequenceClassification(config).save_pretrained(tmp_path / "distil")
+    transformers.AutoTokenizer.from_pretrained(str(packaged_minilm())).save_pretrained(tmp_path / "distil")
+    assert CrossEncoder.load(str(tmp_path / "distil")).config.pooling == "cls"
+    with pytest.raises(RqbenchError, match="needs a BERT-style model whose head is dropout \\+ one Linear"):
+        CrossEncoder.load(str(tmp_path / "distil"), pooling="mean")

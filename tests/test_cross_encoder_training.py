@@ -53,7 +53,8 @@ def tiny_bert(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def config_for(model: Path, **settings: object) -> TrainConfig:
     base: dict[str, object] = {"model": str(model), "max_length": 32, "batch_size": 4, "hard_negatives_per_query": 2,
-                               "lr": 1e-3, "threads": 1, "seed": 3, "mixed_precision": "no", "device": "cpu"}
+                               "lr": 1e-3, "threads": 1, "seed": 3, "mixed_precision": "no", "device": "cpu",
+                               "pooling": "cls"}  # the paper's; TrainConfig's own default is the dense "mean"
     return TrainConfig(**{**base, **settings})  # type: ignore[arg-type]
 
 
@@ -179,7 +180,7 @@ def test_training_learns_to_rank_positives_first(tmp_path: Path, tiny_bert: Path
     assert after >= before + 0.25 and after >= 0.7, (before, after)
 
     model_dir = outputs["model"]
-    assert json.loads((model_dir / CROSS_ENCODER_CONFIG).read_text()) == {"max_length": 32, "pooling": "mean"}
+    assert json.loads((model_dir / CROSS_ENCODER_CONFIG).read_text()) == {"max_length": 32, "pooling": "cls"}
     assert CrossEncoder.load(str(model_dir)).config.max_length == 32
     info = json.loads((model_dir / TRAINING_INFO).read_text())
     assert info["task"] == "cross-encoder" and info["config"]["ce_loss"] == "pointwise"
@@ -193,6 +194,24 @@ def test_training_learns_to_rank_positives_first(tmp_path: Path, tiny_bert: Path
 
     assert train(Finished(groups, config), config, tmp_path / "run", progress=False) == outputs
     assert run_training("cross-encoder", groups, config, tmp_path / "run", progress=False) == outputs
+
+
+def test_mean_pooling_trains_too_and_a_checkpoint_keeps_its_pooling(tmp_path: Path, tiny_bert: Path) -> None:
+    groups = write(overlap_groups(2000, 4, seed=10), tmp_path / "g.jsonl")
+    held_out = overlap_groups(40, 4, seed=11)
+    config = config_for(tiny_bert, batch_size=8, epochs=2, lr=3e-3, pooling="mean")
+    before = pairwise_accuracy(CrossEncoder.load(str(tiny_bert), max_length=32, pooling="mean"), held_out)
+    model_dir = run_training("cross-encoder", groups, config, tmp_path / "run", progress=False)["model"]
+    after = pairwise_accuracy(CrossEncoder.load(str(model_dir)), held_out)
+    print(f"mean pooling: held-out pairwise accuracy before {before:.3f} after {after:.3f}")
+    assert after >= before + 0.2, (before, after)
+    assert CrossEncoder.load(str(model_dir)).config.pooling == "mean"
+    # reading it through the other path is refused, and so is continuing its training through it
+    with pytest.raises(RqbenchError, match="was trained with pooling 'mean'; pooling 'cls' would read"):
+        CrossEncoder.load(str(model_dir), pooling="cls")
+    task = make_task("cross-encoder", groups, config_for(tiny_bert, pooling="cls"))
+    with pytest.raises(RqbenchError, match="was trained with pooling 'mean'"):
+        task.load_model(tmp_path / "run")
 
 
 def test_resume_ends_with_the_uninterrupted_weights(tmp_path: Path) -> None:

@@ -10,7 +10,9 @@ pooled [CLS] state -> dropout -> Linear; RocketQA's), "mean" is the mean of the 
 over the attention mask -> the same dropout -> the same Linear (BERT-style models only, whose head is one
 Linear). "mean" suits an encoder trained with mean pooling, as all-MiniLM-L6-v2 was: its [CLS]/pooler were
 never trained for it, and the pooler's small weights leave the head almost the same input for every pair.
-A saved folder records its pooling; a plain HF tool loading it uses its CLS path.
+A saved folder records its pooling (a folder saved before pooling was recorded was trained through [CLS]);
+asking a saved folder for another pooling than the one it was trained with is an error, since the head
+would read states it never learned from. A plain HF tool loading the folder uses its [CLS] path.
 
 `score(pairs)` returns float32 logits in input order. Batches are cut from the pairs sorted by their
 tokenized (truncated) length, longest first, ties by position, so each batch is padded to a near-equal
@@ -42,12 +44,12 @@ from torch import nn
 
 from rqbench.dense.encoding import check_device, length_order
 from rqbench.errors import RqbenchError
+from rqbench.models.cross_encoder_config import CROSS_ENCODER_CONFIG, stored_settings
 from rqbench.models.hf import load_tower, resolve_model
 from rqbench.precision import autocast_for, resolve_precision
 
 __all__ = ["CROSS_ENCODER_CONFIG", "HEAD_SEED", "CrossEncoder", "CrossEncoderConfig"]
 
-CROSS_ENCODER_CONFIG = "rqbench_cross_encoder.json"
 HEAD_SEED = 0  # seeds the new head of a bare encoder
 _LENGTH_CHUNK = 8192  # pairs tokenized at a time when measuring lengths (bounds memory)
 _LOW_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
@@ -87,6 +89,14 @@ def _quiet_transformers() -> Iterator[None]:
         logging.set_verbosity(level)
 
 
+def _plain_head(model: nn.Module) -> bool:
+    """Whether the classification head is exactly dropout -> Linear over the encoder's states (BERT's),
+    so the mean path can feed it the mean state in place of the pooled [CLS]."""
+    head = {name for name, _ in model.named_children()} - {model.base_model_prefix}
+    return (isinstance(getattr(model, "classifier", None), nn.Linear)
+            and isinstance(getattr(model, "dropout", None), nn.Dropout) and head == {"classifier", "dropout"})
+
+
 def _fp32_linear(linear: nn.Linear, x: torch.Tensor) -> torch.Tensor:
     with torch.autocast(x.device.type, enabled=False):
         return nn.functional.linear(x.float(), linear.weight, linear.bias)
@@ -109,10 +119,13 @@ class CrossEncoder(nn.Module):
         """From a `save` folder (its config wins unless `max_length`/`pooling` are given), an HF cross-encoder
         with one label, or a bare encoder given a new seeded 1-label head. Defaults: 256 tokens, "cls"."""
         path = resolve_model(name)
-        stored = Path(path) / CROSS_ENCODER_CONFIG
-        fields = json.loads(stored.read_text(encoding="utf-8")) if stored.exists() else {}
+        stored = stored_settings(path)
+        fields = dict(stored or {})
         if max_length is not None:
             fields["max_length"] = max_length
+        if pooling is not None and stored is not None and pooling != fields["pooling"]:
+            raise RqbenchError(f"cross-encoder '{name}' was trained with pooling '{fields['pooling']}'; "
+                               f"pooling '{pooling}' would read states its head never learned from")
         if pooling is not None:
             fields["pooling"] = pooling
         config = CrossEncoderConfig(**fields)
@@ -135,8 +148,8 @@ class CrossEncoder(nn.Module):
                 # own, aligned memory instead of a view into the mmap'd file: BLAS kernels may round
                 # differently at another alignment, and a saved folder must score like its original
                 tensor.data = tensor.data.clone()
-        if config.pooling == "mean" and not isinstance(getattr(model, "classifier", None), nn.Linear):
-            raise RqbenchError(f"pooling 'mean' needs a BERT-style model whose head is one Linear layer; "
+        if config.pooling == "mean" and not _plain_head(model):
+            raise RqbenchError(f"pooling 'mean' needs a BERT-style model whose head is dropout + one Linear layer; "
                                f"'{name}' ({type(model).__name__}) has another head: use pooling 'cls'")
         model.eval()
         return cls(tokenizer, model, config)

@@ -128,7 +128,8 @@ def resolve_mixed_precision(device: str) -> str:
 # One line per setting (shown by `rqbench train --help`); every field of TrainConfig has one.
 SETTING_HELP: dict[str, str] = {
     "model": "'minilm' (packaged all-MiniLM-L6-v2), a model folder, or an HF id",
-    "pooling": "'cls' (first token's state) or 'mean' (mean of the token states)",
+    "pooling": "'cls' (dual encoder: the first token's state; cross-encoder: the model's own pooled-[CLS] head) "
+               "or 'mean' (the mean of the token states)",
     "normalize": "L2-normalise the embeddings (scores are cosines)",
     "max_query_length": "query tokens kept (longer queries are truncated)",
     "max_passage_length": "passage tokens kept (longer passages are truncated)",

@@ -20,7 +20,7 @@ side truncated first; RocketQA uses 160 on MS MARCO). The loss (`ce_loss`) is
   loss alone did at small scale), and the pointwise term keeps sigmoid(z) a probability, which the
   thresholds of denoising and augmentation read.
 
-Either is this process's mean divided by the world size, so that the loop's summed gradients are the
+Each is this process's mean divided by the world size, so that the loop's summed gradients are the
 gradient of the mean over every process's pairs (groups): every process holds as many.
 
 Where this differs from the paper's recipe: the paper trains on every (query, positive) pair and on
@@ -30,7 +30,8 @@ from any retriever's top-k; see `rqbench.training.mining`) sampled afresh each e
 ``negative_sampling="random"`` (``"top"``: the first h, every epoch). A group with fewer than h negatives
 is topped up with repeats, and one with none gets other groups' positives (see `batches`). The output
 is ``model/``, written with `CrossEncoder.save` (an HF folder plus ``rqbench_cross_encoder.json`` with
-`max_length`), which `CrossEncoder.load` reads back as is.
+`max_length` and `pooling`), which `CrossEncoder.load` reads back as is. The model reads each pair
+through `pooling` ("cls": the model's own pooled-[CLS] head, the paper's; "mean": the mean token state).
 """
 
 from __future__ import annotations

@@ -118,6 +118,22 @@ class RocketQASteps:
             inputs, dataset, label=variant.name))
         return node, [*steps, ("denoise", node)]
 
+    def _users_of(self, variant: Variant) -> list[Variant]:
+        """`variant` and every variant whose results rest on its model: those that reference it (mine from
+        it, start from it, re-rank its run, denoise or label with it), transitively."""
+        from rqbench.suite_claims import REFERENCE_KEYS
+
+        users, todo = [variant], [variant]
+        while todo:
+            current = todo.pop()
+            for other in self.suite.variants:
+                refs = [((other.rerank if key == "run_of" else other.train) or {}).get(key) for key in REFERENCE_KEYS]
+                if other not in users and any(ref is not None and self.suite.reference(ref, other) is current
+                                              for ref in refs if isinstance(ref, str)):
+                    users.append(other)
+                    todo.append(other)
+        return users
+
     def _augment(self, variant: Variant, table: dict[str, Any], dataset: Dataset, groups: Node,
                  where: str) -> tuple[Node, list[Step]]:
         """RocketQA step 4: `groups` plus pseudo-labelled groups of `augment_split`, from `augment_from`'s run
@@ -128,10 +144,14 @@ class RocketQASteps:
                                    "retriever whose top-k it labels) go together", where)
         split = whole(table, "augment_split", str, "unlabeled", where)
         self._check_split(dataset, split, variant.line, need_qrels=False)
-        evaluated = [ev.name for ev in self.suite.evaluations if ev.split == split
+        users = self._users_of(variant)
+        evaluated = [(ev.name, user.name) for ev in self.suite.evaluations for user in users
+                     if ev.split == split and (user.evaluate_on is None or ev.name in user.evaluate_on)
                      and self.dataset(ev.dataset, ev.line_of_dataset()) is dataset]
         if evaluated:
-            raise RqbenchError(f"train.augment_split '{split}' is evaluation set '{evaluated[0]}': training on its "
+            name, user = evaluated[0]
+            whose = "" if user == variant.name else f" (through '{user}', which uses this model)"
+            raise RqbenchError(f"train.augment_split '{split}' is evaluation set '{name}'{whose}: training on its "
                                "pseudo-labelled queries would leak them; augment another split", where)
         depth = whole(table, "augment_depth", int, 50, where, minimum=1)
         negatives = whole(table, "augment_negatives", int, 4, where, minimum=0)

@@ -127,3 +127,22 @@ def test_rerankers_reranking_each_other_are_a_cycle_but_a_reranker_of_its_own_st
                                                     'rerank = { run_of = "md2", depth = 20 }'))
     steps = {p.variant.name: dict(p.steps) for p in graph.evaluations}
     assert steps["mc[seed=1]"]["score"].inputs["run"].node is steps["md2[seed=1]"]["retrieve"]
+
+
+def test_augmenting_a_split_is_a_leak_only_where_a_user_of_the_model_is_evaluated_on_it(
+        tmp_path: Path, data_root: Path) -> None:
+    held = ('\n[[evaluation]]\nname = "held"\nsplit = "train"\nmeasures = ["RR@10"]\n'
+            '[[evaluation]]\nname = "main"\nsplit = "test"\nmeasures = ["RR@10"]\n')
+    suite = SUITE.replace('seeds = [1, 2]\n', 'seeds = [1, 2]\n' + held, 1)
+    # md2 labels the training queries; only md0 is evaluated on them, and md0 does not use md2's model
+    suite = suite.replace("augment_depth = 20", 'augment_depth = 20\naugment_split = "train"', 1)
+    suite = suite.replace('name = "md0"\n', 'name = "md0"\nevaluate_on = ["held", "main"]\n', 1)
+    for name in ("mc", "md1", "md1-undenoised", "md2"):
+        suite = suite.replace(f'name = "{name}"\n', f'name = "{name}"\nevaluate_on = ["main"]\n', 1)
+    assert plan(tmp_path, data_root, suite).evaluations
+    # a re-ranker of md2's run evaluated on them would see queries md2 trained on
+    leaky = suite + ('\n[[variants]]\nname = "rr"\nbackend = "cross-encoder"\nevaluate_on = ["held"]\n'
+                     'train = { mine_from = "md0", mine_depth = 100, hard_negatives = 4, max_steps = 1 }\n'
+                     'rerank = { run_of = "md2", depth = 5 }\n')
+    with pytest.raises(RqbenchError, match=r"is evaluation set 'held' \(through 'rr"):
+        plan(tmp_path, data_root, leaky)

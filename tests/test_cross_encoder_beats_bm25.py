@@ -19,8 +19,11 @@ from rqbench_backends.bm25 import BM25Backend, BM25Params
 from rqbench_backends.cross_encoder import CrossEncoderBackend, CrossEncoderParams
 
 HELD_APART = 150  # evaluation queries, never trained on
-FIT = 400  # training queries: 400 groups of 1 positive + 3 BM25 negatives, 50 steps of 8 groups
+FIT = 800  # training queries: 800 groups of 1 positive + 3 BM25 negatives, 100 steps of 8 groups
 DEPTH = 10
+# Measured on 2 CPU cores (bf16 autocast): BM25 0.8367, re-ranked 0.8699 (wins 18, losses 11), about 3 minutes
+# of training. With 400 queries at 128 tokens (50 steps) the cross-encoder was not yet better (0.8291), and
+# a pointwise loss learns far more slowly at this scale (reports/teacher-scifact).
 
 
 @pytest.mark.slow
@@ -46,11 +49,11 @@ def test_a_briefly_trained_cross_encoder_reranks_bm25_above_bm25(data_root: Path
                                     tuple(Passage(d, dataset.corpus[d].contents()) for d in positives),
                                     tuple(Passage(d, dataset.corpus[d].contents()) for d in negatives)))
     write_groups(groups, tmp_path / "groups.jsonl")
-    config = TrainConfig(model="minilm", pooling="mean", max_length=128, ce_loss="listwise+pointwise",
-                         hard_negatives_per_query=3, batch_size=8, epochs=1, lr=5e-5, seed=0)
+    config = TrainConfig(model="minilm", pooling="cls", max_length=64, ce_loss="listwise", device="cpu",
+                         hard_negatives_per_query=3, batch_size=8, epochs=1, lr=1e-4, seed=0)
     outputs = run_training("cross-encoder", tmp_path / "groups.jsonl", config, tmp_path / "mc", progress=False)
 
-    reranker = CrossEncoderBackend(CrossEncoderParams(model=str(outputs["model"]), max_length=128, pooling="mean"))
+    reranker = CrossEncoderBackend(CrossEncoderParams(model=str(outputs["model"]), max_length=64, device="cpu"))
     reranked = reranker.rerank(held, held_run, dataset.corpus, DEPTH)
     held_qrels = {q.id: qrels[q.id] for q in held}
     rr10 = parse_measure("RR@10")

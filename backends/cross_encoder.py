@@ -64,7 +64,9 @@ class CrossEncoderParams:
                 raise ValueError(f"{name} must be >= {2 if name == 'max_length' else 1}, got {getattr(self, name)}")
         if self.pooling is None:  # what a saved folder was trained with, else the model's own [CLS] path
             object.__setattr__(self, "pooling", _stored_pooling(self.model) or "cls")
-        if self.pooling not in ("cls", "mean"):
+        from rqbench.models.cross_encoder_config import POOLINGS
+
+        if self.pooling not in POOLINGS:
             raise ValueError(f"pooling must be 'cls' (the model's own [CLS] head) or 'mean', got {self.pooling!r}")
         from rqbench.precision import resolve_precision
 

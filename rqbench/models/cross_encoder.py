@@ -44,7 +44,7 @@ from torch import nn
 
 from rqbench.dense.encoding import check_device, length_order
 from rqbench.errors import RqbenchError
-from rqbench.models.cross_encoder_config import CROSS_ENCODER_CONFIG, stored_settings
+from rqbench.models.cross_encoder_config import CROSS_ENCODER_CONFIG, POOLINGS, stored_settings
 from rqbench.models.hf import load_tower, resolve_model
 from rqbench.precision import autocast_for, resolve_precision
 
@@ -60,8 +60,6 @@ class CrossEncoderConfig:
     max_length: int = 256
     pooling: str = "cls"
 
-
-POOLINGS = ("cls", "mean")
 
 
 def _has_classifier(path: str, trust_remote_code: bool) -> tuple[bool, int]:

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 CROSS_ENCODER_CONFIG = "rqbench_cross_encoder.json"
+POOLINGS = ("cls", "mean")  # what the 1-logit head reads: the model's own [CLS] path, or the mean token state
 
 
 def stored_settings(folder: str | Path) -> dict | None:

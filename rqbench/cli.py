@@ -17,8 +17,9 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from rqbench.cli_board import leaderboard_command
 from rqbench.cli_eval import compare_command, eval_command
-from rqbench.cli_options import DataRoot, JsonOut, Results, console_for
+from rqbench.cli_options import DataRoot, JsonOut, console_for
 from rqbench.cli_suite import check_command, plan_command, report_command, run_command
 from rqbench.errors import RqbenchError
 from rqbench.store_cli import store_app
@@ -38,6 +39,7 @@ app.add_typer(store_app, name="store")
 app.command("run")(run_command)
 app.command("eval")(eval_command)
 app.command("compare")(compare_command)
+app.command("leaderboard")(leaderboard_command)
 app.command("report")(report_command)
 app.command("check")(check_command)
 app.command("plan")(plan_command)
@@ -58,40 +60,6 @@ def _root(
                                           help="Print the version and exit.")] = False,
 ) -> None:
     """Evaluation and benchmarking harness for dense passage retrieval."""
-
-
-@app.command()
-def leaderboard(
-    results: Results = Path("results"),
-    measure: Annotated[str, typer.Option("--measure", "-m", metavar="MEASURE", help="The measure to rank by "
-                                         "(any name `eval` accepts).")] = "nDCG@10",
-    markdown: Annotated[Path | None, typer.Option("--markdown", metavar="FILE", help="Also write the table "
-                                                  "here.")] = None,
-    json_out: JsonOut = False,
-) -> None:
-    """Systems x datasets for one measure, across every suite's records (ranked by the mean over the datasets;
-    systems missing a dataset come after, by their mean over what they have)."""
-    from rqbench.io import atomic_write_text
-    from rqbench.leaderboard import build_leaderboard
-    from rqbench.measures import parse_measure
-
-    measure = str(parse_measure(measure))  # aliases (MRR@10, Hit@10) name what records store (RR@10, ...)
-    board = build_leaderboard(results, measure)
-    if json_out:
-        print(json.dumps({"measure": board.measure, "datasets": board.datasets, "conflicts": board.conflicts,
-                          "rows": [{"system": s, "values": v, "mean": m} for s, v, m in board.rows]}, indent=2))
-    else:
-        table = Table(title=f"leaderboard: {measure}")
-        table.add_column("system", overflow="fold", min_width=6)
-        for column in board.datasets:
-            table.add_column(escape(column), justify="right")
-        table.add_column("mean", justify="right")
-        for system, values, mean in board.rows:
-            table.add_row(escape(system), *[f"{values[d]:.4f}" if d in values else "-" for d in board.datasets],
-                          "-" if mean is None else f"{mean:.4f}")
-        Console().print(table)
-    if markdown is not None:
-        atomic_write_text(markdown, board.to_markdown())
 
 
 @app.command()

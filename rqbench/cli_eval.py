@@ -178,10 +178,10 @@ def compare_command(
 
     Paired randomization test and paired t-test per measure, a (1 - alpha) bootstrap CI of each difference,
     win/tie/loss counts, corrected across the comparisons; the same report a suite gets."""
-    from rqbench.compare import records_from_runs
     from rqbench.coverage import coverage_of, require_coverage
     from rqbench.measures import parse_measure_list
     from rqbench.report import build_report
+    from rqbench.run_files import records_from_runs
 
     fmt = "json" if json_out else fmt
     if fmt not in FORMATS:

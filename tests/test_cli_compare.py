@@ -7,6 +7,7 @@ import csv
 import io
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -122,10 +123,14 @@ def test_report_does_not_overwrite_committed_reports_by_default(repo_root: Path,
 def test_leaderboard_and_backends_json(repo_root: Path, tmp_path: Path) -> None:
     results = tmp_path / "results" / "dl19-bm25"
     results.mkdir(parents=True)
-    (results / "records.jsonl").write_text((repo_root / "reports" / "dl19-bm25" / "records" / "records.jsonl")
-                                           .read_text())
+    committed = repo_root / "reports" / "dl19-bm25" / "records"
+    (results / "records.jsonl").write_text((committed / "records.jsonl").read_text())
+    shutil.copytree(committed / "perquery", results / "perquery")  # per-query values: the tie groups
     board = json.loads(cli("leaderboard", "--results", str(tmp_path / "results"), "-m", "ndcg_cut_10", "--json")
                        .stdout)
-    assert board["measure"] == "nDCG@10" and board["rows"] and set(board["rows"][0]) == {"system", "values", "mean"}
+    assert board["columns"] == [{"dataset": "msmarco-dl19 (dl19)", "measure": "nDCG@10"}]
+    top = board["systems"][0]
+    assert top["name"] == "published-splade-pp" and top["cells"]["msmarco-dl19 (dl19) nDCG@10"]["groups"] == "a"
+    assert {"value", "rank", "groups", "n_queries", "missing"} <= set(top["cells"]["msmarco-dl19 (dl19) nDCG@10"])
     backends = json.loads(cli("backends", "--json").stdout)
     assert {"bm25", "dense", "trec-run"} <= {b["name"] for b in backends}

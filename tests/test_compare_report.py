@@ -1,4 +1,4 @@
-"""Reports from run files (rqbench.compare), the report options (test, correction, pairs), the JSON / CSV /
+"""Reports from run files (rqbench.run_files), the report options (test, correction, pairs), the JSON / CSV /
 LaTeX exports and the terminal tables (names, titles and values never cut on a piped console)."""
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ import ir_measures
 import pytest
 from rich.console import Console
 
-from rqbench.compare import compare_runs, records_from_runs, run_names
 from rqbench.errors import RqbenchError
 from rqbench.report import (
     DOWN,
@@ -30,6 +29,7 @@ from rqbench.report import (
 )
 from rqbench.report.export import CSV_COLUMNS, latex_escape
 from rqbench.report.format import pairwise_rows
+from rqbench.run_files import compare_runs, records_from_runs, run_names
 from rqbench.stats import paired_compare
 from rqbench.types import read_qrels, read_trec_run
 

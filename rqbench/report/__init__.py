@@ -7,7 +7,7 @@ means; recall curves; per-stage timings; and the environment needed to reproduce
 of several evaluation sets (dataset, split) give one section per set, compared within the set. Options
 choose the deciding test, the correction (Holm, Bonferroni, none) and whether every pair of variants is
 compared (`build_report`); `export` turns a Report into JSON, CSV or LaTeX. Records made from run files
-(`rqbench.compare`, marked "source": "runs") give a comparison (`Report.from_runs`) titled by its qrels,
+(`rqbench.run_files`, marked "source": "runs") give a comparison (`Report.from_runs`) titled by its qrels,
 listing the run files with their sha256 instead of the timings and environments such records lack.
 Records of a multi-seed arm (seeded records carry "arm" and "seed") count as the arm, averaged over its
 seeds (`seeds`: mean ± sd shown, significance on seed-averaged per-query values); a suite's declared

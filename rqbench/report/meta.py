@@ -60,7 +60,7 @@ def _display_path(source: str | None) -> str | None:
 
 def run_files(latest: dict[str, dict]) -> list[dict[str, Any]]:
     """{variant, path, sha256} of each record made from a run file ("source": "runs", as
-    `rqbench.compare.records_from_runs` makes them), in variant order."""
+    `rqbench.run_files.records_from_runs` makes them), in variant order."""
     return [{"variant": v, "path": _display_path(r.get("run_file")), "sha256": (r.get("system") or {}).get("run")}
             for v, r in latest.items() if r.get("source") == "runs"]
 

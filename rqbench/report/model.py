@@ -6,7 +6,7 @@ variants, with pairs="all"), with a family-wise correction (Holm by default) wit
 evaluation set gives one flat Report (as before several sets existed); several give a Report whose
 `sets` holds one such Report per evaluation set. Per-query values come from a record's sidecar file
 (records read by `read_records`) or from its own "per_query" key ({measure: {qid: value}}, as
-`rqbench.compare.records_from_runs` makes them).
+`rqbench.run_files.records_from_runs` makes them).
 
 Before anything else, the seed records of each multi-seed arm are replaced, per set, by one record of the
 arm averaged over its seeds (`rqbench.report.seeds`), so every comparison sees the arm, not one seed.
@@ -126,6 +126,40 @@ class Report:
     def options(self) -> dict[str, str]:
         """The report options: test, correction, pairs."""
         return {"test": self.test, "correction": self.correction, "pairs": self.pairs}
+
+    # renderers, for notebooks (imported lazily: the model stays free of jinja, matplotlib and pandas)
+    def to_markdown(self) -> str:
+        from rqbench.report.markdown import render_markdown
+
+        return render_markdown(self)
+
+    def to_html(self) -> str:
+        """One self-contained page, figures embedded."""
+        from rqbench.report.html import render_html
+
+        return render_html(self)
+
+    def to_csv(self) -> str:
+        """One row per (set, variant, measure) with its comparison (`rqbench.report.export`)."""
+        from rqbench.report.export import report_to_csv
+
+        return report_to_csv(self)
+
+    def to_dict(self) -> dict[str, Any]:
+        from rqbench.report.export import report_to_json
+
+        return report_to_json(self)
+
+    def to_frame(self) -> Any:
+        """`to_csv` as a pandas DataFrame."""
+        import io
+
+        import pandas as pd
+
+        return pd.read_csv(io.StringIO(self.to_csv()))
+
+    def _repr_markdown_(self) -> str:  # Jupyter shows the Markdown
+        return self.to_markdown()
 
     def _mark(self, c: PairedComparison | None) -> str:
         if c is None or not c.significant(self.alpha, self.test):

@@ -76,6 +76,7 @@ def records_from_runs(
             "n_queries": result.n_queries,
             "run_file": str(path) if path is not None else None,
             "system": {"name": name, "run": digest},
+            "unanswered": sorted(q for q in qrels if q not in run),  # judged queries the run lacks: they score 0
             "evaluation": {"name": dataset_label, "dataset": dataset_label, "split": split},
             "artifact_hashes": {"run": digest} if digest else {},
             "stages": [],

@@ -1,0 +1,142 @@
+"""The Python API, for notebooks: the objects the CLI renders, built from run files, qrels and records.
+
+    import rqbench
+    qrels = rqbench.load_qrels("qrels.dl19.txt")
+    runs = {"bm25": rqbench.load_run("bm25.trec"), "tas-b": rqbench.load_run("tasb.trec")}
+    rqbench.evaluate(runs["bm25"], qrels, ["nDCG@10", "RR(rel=2)@10"])   # {"nDCG@10": 0.5058, ...}
+    report = rqbench.compare(qrels, runs, ["nDCG@10"])                    # a Report: to_markdown(), to_frame()
+    board = rqbench.leaderboard(runs=runs, qrels=qrels, measures=["nDCG@10"])  # or leaderboard("results/")
+
+Runs and qrels may be given as paths or as loaded objects. Queries are aligned explicitly: every judged
+query counts, a query a run does not answer scores 0 and is counted; a run sharing no query with the
+qrels, two systems of one name and a missing file are one-line errors (`rqbench.errors.RqbenchError`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from rqbench.errors import RqbenchError
+from rqbench.types import Qrels, Run, read_qrels, read_trec_run
+
+if TYPE_CHECKING:
+    from rqbench.board import Leaderboard
+    from rqbench.report import Report
+
+RunLike = Run | str | Path
+QrelsLike = Qrels | str | Path
+DEFAULT_MEASURES = ("nDCG@10", "RR@10", "R@100")
+
+
+def load_run(path: str | Path) -> Run:
+    """A TREC run file (qid Q0 docid rank score tag)."""
+    return read_trec_run(path)
+
+
+def load_qrels(path: str | Path) -> Qrels:
+    """A qrels file (TREC or BEIR TSV)."""
+    return read_qrels(path)
+
+
+def _qrels(qrels: QrelsLike) -> Qrels:
+    return read_qrels(qrels) if isinstance(qrels, str | Path) else qrels
+
+
+def _runs(runs: Mapping[str, RunLike] | Sequence[str | Path], qrels: Qrels) -> tuple[dict[str, Run], dict[str, Path]]:
+    """name -> Run (and name -> file for those given as paths); names of a sequence are the files' stems."""
+    if isinstance(runs, Mapping):
+        named = {str(k): v for k, v in runs.items()}
+        if len(named) != len(runs):
+            raise RqbenchError("two runs have the same name")
+    else:
+        from rqbench.run_files import run_names
+
+        paths = [Path(p) for p in runs]
+        named = dict(zip(run_names(paths), paths, strict=True))
+    if not named:
+        raise RqbenchError("no runs given")
+    loaded: dict[str, Run] = {}
+    files: dict[str, Path] = {}
+    for name, run in named.items():
+        if isinstance(run, str | Path):
+            files[name] = Path(run)
+            run = read_trec_run(run)
+        if run and not set(run) & set(qrels):
+            raise RqbenchError(f"run '{name}' shares no query with the qrels (a run of another dataset?)")
+        loaded[name] = run
+    return loaded, files
+
+
+def evaluate(run: RunLike, qrels: QrelsLike, measures: Sequence[str] = DEFAULT_MEASURES) -> dict[str, float]:
+    """The mean of each measure over every judged query (an unanswered one scores 0)."""
+    from rqbench.measures import evaluate as _evaluate
+    from rqbench.measures import parse_measure_list
+
+    q = _qrels(qrels)
+    loaded, _ = _runs({"run": run}, q)
+    return _evaluate(loaded["run"], q, parse_measure_list(list(measures))).aggregate
+
+
+def compare(
+    qrels: QrelsLike,
+    runs: Mapping[str, RunLike] | Sequence[str | Path],
+    measures: Sequence[str] = DEFAULT_MEASURES,
+    *,
+    baseline: str | None = None,
+    dataset: str | None = None,
+    **options: Any,
+) -> Report:
+    """The significance report of `compare`: each run against `baseline` (default the first), paired by
+    query; `options` go to `rqbench.report.build_report` (alpha, test, correction, pairs="all", ...)."""
+    from rqbench.measures import parse_measure_list
+    from rqbench.report import build_report
+    from rqbench.run_files import records_from_runs
+
+    q = _qrels(qrels)
+    loaded, files = _runs(runs, q)
+    names = [str(m) for m in parse_measure_list(list(measures))]
+    label = dataset or (Path(qrels).stem if isinstance(qrels, str | Path) else "qrels")
+    records = records_from_runs(q, loaded, names, dataset_label=label, split=None, run_paths=files,
+                                qrels_path=Path(qrels) if isinstance(qrels, str | Path) else None)
+    return build_report(records, baseline=baseline or next(iter(loaded)), measures=names, **options)
+
+
+def leaderboard(
+    *sources: str | Path,
+    runs: Mapping[str, RunLike] | Sequence[str | Path] | None = None,
+    qrels: QrelsLike | None = None,
+    dataset: str | None = None,
+    measures: Sequence[str] | None = None,
+    datasets: Sequence[str] | None = None,
+    sort: str | None = None,
+    alpha: float = 0.05,
+    test: str = "randomization",
+    correction: str = "holm",
+    cost: bool = False,
+) -> Leaderboard:
+    """A Leaderboard from records (`sources`: results folders, suite folders, committed reports or
+    records.jsonl files) and/or `runs` on `qrels` (named `dataset`, default the qrels file's stem)."""
+    from rqbench.board import Options, build_leaderboard, load_records
+
+    records: list[dict[str, Any]] = load_records(sources) if sources else []
+    if runs is not None:
+        if qrels is None:
+            raise RqbenchError("runs need qrels to be evaluated")
+        from rqbench.run_files import records_from_runs
+
+        q = _qrels(qrels)
+        loaded, files = _runs(runs, q)
+        names = list(measures or ("nDCG@10",))
+        from rqbench.measures import parse_measure_list
+
+        names = [str(m) for m in parse_measure_list(names)]
+        label = dataset or (Path(qrels).stem if isinstance(qrels, str | Path) else "qrels")
+        records += records_from_runs(q, loaded, names, dataset_label=label, split=None, run_paths=files,
+                                     qrels_path=Path(qrels) if isinstance(qrels, str | Path) else None,
+                                     suite="runs")
+    if not records:
+        raise RqbenchError("nothing to rank: give records (folders or files) or runs with qrels")
+    return build_leaderboard(records, Options(measures=measures, datasets=datasets, sort=sort, alpha=alpha,
+                                              test=test, correction=correction, cost=cost))

@@ -1,0 +1,350 @@
+"""A Leaderboard from records of any number of suites (or from run files' record-like dicts).
+
+Systems. Each suite contributes, per evaluation set, its newest record of each variant; the seeds of a
+multi-seed arm become one system, the arm, whose per-query values are the means over its seeds (as the
+suite's report shows it). A system is its name plus what it evaluated: the run's hash (for an arm, its
+seeds' runs). Two suites whose systems of one name evaluated the same run on the same evaluation set share
+one cell; different runs are a conflict: each suite's is shown as its own row "name (suite)", listed
+under the table, never silently overwritten.
+
+Columns and alignment. A column is one measure on one evaluation set "dataset (split)", identified by its
+qrels' fingerprint too: two suites' splits of one name with different qrels (a "probe" split drawn with
+another seed) are different columns, labelled with their suite. In a column every system is averaged over
+the same queries, the union of those any system has: a query a system has no value for scores 0, and it
+is counted (`Cell.missing`) and noted, never dropped.
+
+Tie groups: `rqbench.board.ties` over each column's paired systems.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from rqbench.board.model import Cell, Column, Leaderboard, System
+from rqbench.board.ties import tie_groups
+from rqbench.errors import RqbenchError, did_you_mean
+from rqbench.records import load_per_query
+from rqbench.report.model import latest_by_eval_set
+from rqbench.report.seeds import aggregate_set, arm_of
+
+EPS = 1e-12
+
+
+@dataclass
+class _Entry:
+    """One system's newest record on one evaluation set in one suite (an arm: its seed-averaged record)."""
+
+    suite: str
+    name: str
+    run: str | None
+    dataset: str  # "name (split)"
+    qrels: str | None
+    record: dict[str, Any]
+    seeds: tuple[Any, ...] = ()
+    sd: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Options:
+    measures: Sequence[str] | None = None  # None: nDCG@10 where records have it, else their first measure
+    datasets: Sequence[str] | None = None  # keep these evaluation sets ("name" or "name (split)")
+    sort: str | None = None  # a measure (its mean, or its column with one set) or a column "dataset measure"
+    alpha: float = 0.05
+    test: str = "randomization"
+    correction: str = "holm"
+    n_resamples: int = 10000
+    seed: int = 0
+    cost: bool = False  # show the cost columns (training, indexing, search) where records have them
+
+
+def build_leaderboard(records: Sequence[dict[str, Any]], options: Options | None = None) -> Leaderboard:
+    """The leaderboard of `records` (as `read_records` or `records_from_runs` give them)."""
+    options = options or Options()
+    if not records:
+        raise RqbenchError("no records to rank")
+    notes: list[str] = []
+    entries = _entries(records, notes)
+    entries = _label_datasets(entries, notes)
+    entries = _filter_datasets(entries, options.datasets)
+    measures = _measures(entries, options.measures)
+    entries, conflicts = _resolve_conflicts(entries)
+    columns = [Column(ds, m) for ds in dict.fromkeys(e.dataset for e in entries) for m in measures
+               if any(m in (e.record.get("metrics") or {}) for e in entries if e.dataset == ds)]
+    cells: dict[tuple[str, Column], Cell] = {}
+    for column in columns:
+        cells.update(_column_cells(column, [e for e in entries if e.dataset == column.dataset], options, notes))
+    systems = _systems(entries, columns, cells)
+    means = _means(systems, columns, cells)
+    sort_key, order = _order(systems, columns, cells, means, options.sort)
+    return Leaderboard(columns=columns, systems=[systems[n] for n in order], cells=cells, means=means,
+                       sort_key=sort_key, alpha=options.alpha, test=options.test, correction=options.correction,
+                       notes=list(dict.fromkeys(notes)), conflicts=conflicts,
+                       show_cost=options.cost)
+
+
+def _entries(records: Sequence[dict[str, Any]], notes: list[str]) -> list[_Entry]:
+    by_suite: dict[str, list[dict[str, Any]]] = {}
+    for rec in records:
+        by_suite.setdefault(str(rec.get("suite") or "?"), []).append(rec)
+    out: list[_Entry] = []
+    for suite, recs in by_suite.items():
+        for group in latest_by_eval_set(recs).values():
+            arm_runs: dict[str, list[str]] = {}
+            for rec in group.values():
+                if arm_of(rec):
+                    arm_runs.setdefault(arm_of(rec), []).append(str(_run_of(rec) or "?"))
+            folded, info = aggregate_set(group, notes)
+            for name, rec in folded.items():
+                ds = rec.get("dataset") or {}
+                label = f"{ds.get('name')} ({ds['split']})" if ds.get("split") else str(ds.get("name"))
+                seeded = name in info
+                out.append(_Entry(
+                    suite=suite, name=name if seeded else _system_name(rec),
+                    run="seeds:" + ",".join(sorted(arm_runs[name])) if seeded else _run_of(rec),
+                    dataset=label, qrels=(ds.get("fingerprints") or {}).get("qrels"), record=rec,
+                    seeds=tuple(info[name]["seeds"]) if seeded else (),
+                    sd=dict(info[name]["sd"]) if seeded else {}))
+    return out
+
+
+def _system_name(record: dict[str, Any]) -> str:
+    return str((record.get("system") or {}).get("name") or record["variant"])
+
+
+def _run_of(record: dict[str, Any]) -> str | None:
+    run = (record.get("system") or {}).get("run") or (record.get("artifact_hashes") or {}).get("retrieve")
+    return str(run) if run else None
+
+
+def _label_datasets(entries: list[_Entry], notes: list[str]) -> list[_Entry]:
+    """Evaluation sets of one label with different qrels become columns labelled by their suites."""
+    for label in dict.fromkeys(e.dataset for e in entries):
+        same = [e for e in entries if e.dataset == label]
+        versions = list(dict.fromkeys(e.qrels for e in same))
+        if len(versions) < 2:
+            continue
+        for version in versions:
+            suites = sorted({e.suite for e in same if e.qrels == version})
+            for e in same:
+                if e.qrels == version:
+                    e.dataset = f"{label} [{', '.join(suites)}]"
+        notes.append(f"'{label}' has different qrels in different suites: one column per version, labelled "
+                     "with its suites")
+    return entries
+
+
+def _filter_datasets(entries: list[_Entry], wanted: Sequence[str] | None) -> list[_Entry]:
+    if not wanted:
+        return entries
+    labels = list(dict.fromkeys(e.dataset for e in entries))
+    keep: set[str] = set()
+    for w in wanted:
+        hits = [label for label in labels if label == w or label.split(" (")[0] == w or label.split(" [")[0] == w]
+        if not hits:
+            raise RqbenchError(f"no records for dataset '{w}'" + did_you_mean(w, labels))
+        keep.update(hits)
+    return [e for e in entries if e.dataset in keep]
+
+
+def _measures(entries: list[_Entry], wanted: Sequence[str] | None) -> list[str]:
+    present = list(dict.fromkeys(m for e in entries for m in (e.record.get("metrics") or {})))
+    if not wanted:
+        return ["nDCG@10"] if "nDCG@10" in present else present[:1]
+    from rqbench.measures import parse_measure
+
+    out = []
+    for w in wanted:
+        name = str(parse_measure(w))  # aliases (MRR@10) name what records store (RR@10)
+        if name not in present:
+            raise RqbenchError(f"no record has measure '{w}'" + did_you_mean(name, present))
+        out.append(name)
+    return list(dict.fromkeys(out))
+
+
+def _resolve_conflicts(entries: list[_Entry]) -> tuple[list[_Entry], list[str]]:
+    """One entry per (name, evaluation set) when its suites evaluated the same run; otherwise every
+    suite's entry under "name (suite)" and a line saying so."""
+    cells: dict[tuple[str, str], list[_Entry]] = {}
+    for e in entries:
+        cells.setdefault((e.name, e.dataset), []).append(e)
+    split_names: set[tuple[str, str]] = set()
+    lines: list[str] = []
+    for (name, dataset), group in cells.items():
+        runs = {e.run if e.run is not None else ("?", e.suite) for e in group}
+        if len(runs) > 1:
+            split_names.update((name, e.suite) for e in group)
+            listed = "; ".join(f"suite '{e.suite}' run {e.run[:12] if e.run else 'unknown'}" for e in group)
+            lines.append(f"'{name}' on {dataset} evaluated different runs: {listed}")
+    out: list[_Entry] = []
+    kept: set[tuple[str, str]] = set()
+    for e in entries:
+        if (e.name, e.suite) in split_names:
+            e.name = f"{e.name} ({e.suite})"
+        if (e.name, e.dataset) in kept:  # the same run in another suite: one cell, every suite credited
+            continue
+        kept.add((e.name, e.dataset))
+        e.suite = ", ".join(sorted({x.suite for x in cells.get((e.name, e.dataset), [e])})) or e.suite
+        out.append(e)
+    return out, lines
+
+
+def _per_query(entry: _Entry, measure: str, notes: list[str]) -> dict[str, float] | None:
+    rec = entry.record
+    try:
+        values = rec["per_query"] if "per_query" in rec else (
+            load_per_query(rec) if rec.get("per_query_file") and rec.get("_path") else None)
+    except RqbenchError as exc:
+        notes.append(f"'{entry.name}' ({entry.suite}): {exc.one_line()}; its mean is shown, outside the tie groups")
+        return None
+    if values is None or measure not in values:
+        return None
+    return {str(q): float(v) for q, v in values[measure].items()}
+
+
+def _column_cells(column: Column, entries: list[_Entry], options: Options,
+                  notes: list[str]) -> dict[tuple[str, Column], Cell]:
+    have = [e for e in entries if column.measure in (e.record.get("metrics") or {})]
+    per_query = {e.name: pq for e in have if (pq := _per_query(e, column.measure, notes)) is not None}
+    queries = sorted({q for pq in per_query.values() for q in pq})
+    aligned = {name: {q: pq.get(q, 0.0) for q in queries} for name, pq in per_query.items()}
+    values: dict[str, float] = {}
+    for e in have:
+        if e.name in aligned and queries:
+            values[e.name] = statistics.fmean(aligned[e.name].values())
+        else:
+            values[e.name] = float(e.record["metrics"][column.measure])
+            if e.name not in per_query:
+                notes.append(f"'{e.name}' has no per-query values for {column.label}: its mean is shown, "
+                             "outside the tie groups")
+    unanswered = {e.name: set(e.record.get("unanswered") or ()) for e in have}  # run files: scored 0 already
+    missing_of = {name: len(queries) - len(pq) + len(unanswered.get(name, set()) & set(pq))
+                  for name, pq in per_query.items()}
+    for name, missing in missing_of.items():
+        if missing:
+            notes.append(f"'{name}' has no value for {missing} of the {len(queries)} queries of {column.dataset}: "
+                         "they score 0")
+    ordered = sorted(values, key=lambda n: -values[n])
+    paired = [n for n in ordered if n in aligned]
+    letters = tie_groups(aligned, paired, column.measure, alpha=options.alpha, test=options.test,
+                         correction=options.correction, n_resamples=options.n_resamples, seed=options.seed) \
+        if paired and queries else {}
+    sd = {e.name: e.sd.get(column.measure) for e in have if e.seeds}
+    out = {}
+    for name in ordered:
+        rank = 1 + sum(values[o] > values[name] + EPS for o in ordered)
+        out[(name, column)] = Cell(
+            value=values[name], rank=rank, groups=letters.get(name, ""), n_queries=len(queries),
+            missing=missing_of.get(name, 0),
+            sd=sd.get(name), paired=name in aligned)
+    return out
+
+
+def _systems(entries: list[_Entry], columns: list[Column], cells: dict[tuple[str, Column], Cell]) -> dict[str, System]:
+    datasets = list(dict.fromkeys(c.dataset for c in columns))
+    out: dict[str, System] = {}
+    by_name: dict[str, list[_Entry]] = {}
+    for e in entries:
+        by_name.setdefault(e.name, []).append(e)
+    for name, group in by_name.items():
+        if not any((name, c) in cells for c in columns):
+            continue
+        group.sort(key=lambda e: datasets.index(e.dataset) if e.dataset in datasets else len(datasets))
+        first = group[0].record
+        system = first.get("system") or {}
+        suites = tuple(dict.fromkeys(s for e in group for s in e.suite.split(", ")))
+        out[name] = System(name=name, suites=suites, backend=str(first.get("backend") or ""),
+                           description=str(system.get("description") or ""), about=dict(system.get("about") or {}),
+                           seeds=group[0].seeds, cost=(cost := _cost(first)),
+                           hardware=_hardware(first) if cost else "")
+    return out
+
+
+def _cost(record: dict[str, Any]) -> dict[str, float]:
+    """Training and indexing seconds and search speed from the record's own stages, as first built (an
+    arm: the mean over its seeds); nothing for a run file."""
+    per_seed: dict[Any, dict[str, float]] = {}
+    for st in record.get("stages") or []:
+        if ":" in str(st.get("role", "")):  # a stage of another variant this one builds on
+            continue
+        seconds = float(st.get("built_seconds") or 0.0)
+        slot = per_seed.setdefault(st.get("seed"), {})
+        kind = st.get("kind")
+        if kind == "train":
+            slot["train_s"] = slot.get("train_s", 0.0) + seconds
+        elif kind == "index":
+            slot["index_s"] = slot.get("index_s", 0.0) + seconds
+        elif kind in ("retrieve", "rerank") and seconds > 0:
+            slot["search_s"] = slot.get("search_s", 0.0) + seconds
+    out: dict[str, float] = {}
+    for key in ("train_s", "index_s"):
+        values = [s[key] for s in per_seed.values() if key in s]
+        if values:
+            out[key] = statistics.fmean(values)
+    searches = [s["search_s"] for s in per_seed.values() if "search_s" in s]
+    n = record.get("n_queries")
+    if searches and n:
+        out["search_qps"] = float(n) / statistics.fmean(searches)
+    return out
+
+
+def _hardware(record: dict[str, Any]) -> str:
+    env = record.get("env") or {}
+    if not env.get("cpu"):
+        return ""
+    cpu = f"{env['cpu']} ×{env['cpu_count']}" if env.get("cpu_count") else str(env["cpu"])
+    gpu = env.get("gpu")
+    return f"{cpu} + {gpu}" if gpu else cpu
+
+
+def _means(systems: dict[str, System], columns: list[Column],
+           cells: dict[tuple[str, Column], Cell]) -> dict[str, dict[str, float]]:
+    out: dict[str, dict[str, float]] = {}
+    for measure in dict.fromkeys(c.measure for c in columns):
+        mine = [c for c in columns if c.measure == measure]
+        out[measure] = {name: statistics.fmean(cells[(name, c)].value for c in mine)
+                        for name in systems if all((name, c) in cells for c in mine)}
+    return out
+
+
+def _order(systems: dict[str, System], columns: list[Column], cells: dict[tuple[str, Column], Cell],
+           means: dict[str, dict[str, float]], sort: str | None) -> tuple[str, list[str]]:
+    """(what the rows are sorted by, the system names in that order). By a measure: its mean over the
+    evaluation sets, and a system missing one after those that have them all, by its mean over the sets
+    it has (never by its best single score). By a column: that column's value, absent last."""
+    datasets = list(dict.fromkeys(c.dataset for c in columns))
+    measures = list(means)
+    target: Column | str
+    if sort is None:
+        target = measures[0] if len(datasets) > 1 else columns[0]
+    else:
+        target = _sort_target(sort, columns, measures, len(datasets))
+    if isinstance(target, Column):
+        def key(name: str) -> tuple:
+            cell = cells.get((name, target))
+            return (cell is None, -cell.value if cell else 0.0, name)
+        return target.label, sorted(systems, key=key)
+
+    def by_mean(name: str) -> tuple:
+        have = [cells[(name, c)].value for c in columns if c.measure == target and (name, c) in cells]
+        complete = name in means[target]
+        return (not complete, not have, -len(have), -(statistics.fmean(have) if have else 0.0), name)
+    return f"mean {target}", sorted(systems, key=by_mean)
+
+
+def _sort_target(sort: str, columns: list[Column], measures: list[str], n_datasets: int) -> Column | str:
+    labels = {c.label: c for c in columns}
+    if sort in labels:
+        return labels[sort]
+    from rqbench.measures import parse_measure
+
+    try:
+        name = str(parse_measure(sort))
+    except RqbenchError:
+        name = sort
+    if name in measures:
+        return name if n_datasets > 1 else next(c for c in columns if c.measure == name)
+    raise RqbenchError(f"cannot sort by '{sort}': not a measure or column of this leaderboard"
+                       + did_you_mean(sort, [*measures, *labels]))

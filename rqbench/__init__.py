@@ -2,14 +2,14 @@
 
 Importing this package loads no torch, JVM or faiss; heavy backends are imported on first use. The
 notebook API (`rqbench.api`) is reachable from here: `rqbench.evaluate`, `rqbench.compare`,
-`rqbench.leaderboard`, `rqbench.load_run`, `rqbench.load_qrels`.
+`rqbench.drilldown`, `rqbench.leaderboard`, `rqbench.load_run`, `rqbench.load_qrels`.
 """
 
 from typing import Any
 
 __version__ = "0.1.0"
 
-_API = ("evaluate", "compare", "leaderboard", "load_run", "load_qrels")
+_API = ("evaluate", "compare", "drilldown", "leaderboard", "load_run", "load_qrels")
 __all__ = ["__version__", *_API]
 
 

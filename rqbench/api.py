@@ -5,6 +5,7 @@
     runs = {"bm25": rqbench.load_run("bm25.trec"), "tas-b": rqbench.load_run("tasb.trec")}
     rqbench.evaluate(runs["bm25"], qrels, ["nDCG@10", "RR(rel=2)@10"])   # {"nDCG@10": 0.5058, ...}
     report = rqbench.compare(qrels, runs, ["nDCG@10"])                    # a Report: to_markdown(), to_frame()
+    rqbench.drilldown(qrels, runs, "nDCG@10", dataset="msmarco-dl19")   # the queries they differ on most
     board = rqbench.leaderboard(runs=runs, qrels=qrels, measures=["nDCG@10"])  # or leaderboard("results/")
 
 Runs and qrels may be given as paths or as loaded objects. Queries are aligned explicitly: every judged
@@ -23,6 +24,7 @@ from rqbench.types import Qrels, Run, read_qrels, read_trec_run
 
 if TYPE_CHECKING:
     from rqbench.board import Leaderboard
+    from rqbench.pair_detail import PairDetail
     from rqbench.report import Report
 
 RunLike = Run | str | Path
@@ -140,3 +142,32 @@ def leaderboard(
         raise RqbenchError("nothing to rank: give records (folders or files) or runs with qrels")
     return build_leaderboard(records, Options(measures=measures, datasets=datasets, sort=sort, alpha=alpha,
                                               test=test, correction=correction, cost=cost))
+
+
+def drilldown(
+    qrels: QrelsLike,
+    runs: Mapping[str, RunLike] | Sequence[str | Path],
+    measure: str = "nDCG@10",
+    *,
+    dataset: str | None = None,
+    split: str | None = None,
+    n: int = 10,
+    top: int = 3,
+) -> PairDetail:
+    """Two runs query by query: win / tie / loss, every query's difference, and the `n` queries where they
+    differ most with both runs' `top` passages; texts from `dataset` (a name under the data root or a
+    folder; its `split`'s queries, default the only or the "test" split) when given."""
+    from rqbench.pair_detail import pair_detail
+
+    q = _qrels(qrels)
+    loaded, _ = _runs(runs, q)
+    queries = corpus = None
+    if dataset is not None:
+        from rqbench.data import load_dataset, resolve_data_root
+
+        data = load_dataset(dataset, resolve_data_root(None))
+        chosen = split or (data.splits[0] if len(data.splits) == 1 else "test")
+        queries = {x.id: x.text for x in data.split_queries(chosen)}
+        corpus = {d.id: d.contents() for d in data.corpus.values()}
+    label = Path(qrels).stem if isinstance(qrels, str | Path) else (dataset or "qrels")
+    return pair_detail(loaded, q, measure, label=label, queries=queries, corpus=corpus, n=n, top=top)

@@ -35,12 +35,26 @@ class LoadedRun:
     run: dict
 
 
-def load_qrels_and_runs(files: list[Path], dataset: str | None, split: str | None, data_root: str | None
-                        ) -> tuple[dict, str, list[LoadedRun]]:
-    """(qrels, a label naming where they come from, the runs) with the file-order mistakes explained."""
+def load_qrels_and_runs(files: list[Path], dataset: str | None, split: str | None, data_root: str | None,
+                        results: Path | None = None) -> tuple[dict, str, list[LoadedRun]]:
+    """(qrels, a label naming where they come from, the runs) with the file-order mistakes explained.
+
+    With `results`, an argument `SUITE:VARIANT` that is not a file is a recorded system (its run file);
+    when the first argument is one, the qrels are those of the dataset and split it was evaluated on."""
     from rqbench.coverage import looks_like, swapped_hint
     from rqbench.types import read_qrels, read_trec_run
 
+    recorded: dict[Path, Any] = {}
+    if results is not None:
+        from rqbench.recorded import is_reference, resolve_recorded
+
+        recorded = {f: resolve_recorded(str(f), results) for f in files if is_reference(f)}
+        if files and files[0] in recorded and dataset is None:
+            sets = sorted({(r.dataset, r.split) for r in recorded.values()})
+            if len(sets) > 1:
+                raise RqbenchError("the recorded systems were evaluated on different datasets: "
+                                   + "; ".join(f"{d} ({s})" for d, s in sets))
+            dataset, split = sets[0]
     if split is not None and dataset is None:
         raise RqbenchError("--split names a split of --dataset; without --dataset give a QRELS file")
     split = split or "test"
@@ -63,6 +77,10 @@ def load_qrels_and_runs(files: list[Path], dataset: str | None, split: str | Non
         raise RqbenchError("give at least one RUN file")
     runs = []
     for path in run_paths:
+        if path in recorded:
+            ref = recorded[path]
+            runs.append(LoadedRun(ref.name, ref.path, read_trec_run(ref.path)))
+            continue
         try:
             runs.append(LoadedRun(path.name, path, read_trec_run(path)))
         except RqbenchError as exc:
@@ -76,11 +94,14 @@ def load_qrels_and_runs(files: list[Path], dataset: str | None, split: str | Non
         if r.path.resolve() in seen:
             raise RqbenchError(f"'{r.path}' is given twice")
         seen.add(r.path.resolve())
-    return qrels, label, _unique_names(runs)
+    return qrels, label, _unique_names(runs, {r.path for r in recorded.values()})
 
 
-def _unique_names(runs: list[LoadedRun]) -> list[LoadedRun]:
-    """File names, or parent/name where two runs share a file name."""
+def _unique_names(runs: list[LoadedRun], recorded: set[Path] | frozenset[Path] = frozenset()) -> list[LoadedRun]:
+    """File names, or parent/name where two runs share a file name; a recorded system keeps its name."""
+    if recorded:
+        return runs if len({r.name for r in runs}) == len(runs) else [
+            LoadedRun(r.name if r.path in recorded else str(r.path), r.path, r.run) for r in runs]
     names = [r.path.name for r in runs]
     if len(set(names)) < len(names):
         names = [str(Path(r.path.parent.name) / r.path.name) for r in runs]
@@ -173,11 +194,20 @@ def compare_command(
     dataset: Dataset = None,
     split: Split = None,
     data_root: DataRoot = None,
+    results: Annotated[Path, typer.Option("--results", metavar="DIR", help="Where SUITE:VARIANT arguments "
+                                          "(recorded systems) are looked up.")] = Path("results"),
+    detail: Annotated[int | None, typer.Option("--detail", metavar="N", help="With two systems: the N queries "
+                                               "with the largest differences, both systems' top passages side "
+                                               "by side (default 10 for two systems; 0: none).")] = None,
+    top: Annotated[int, typer.Option("--top", metavar="K", help="Passages per system in --detail.")] = 3,
 ) -> None:
     """Significance table of run files: `rqbench compare QRELS RUN RUN... -m nDCG@10`, no corpus needed.
 
     Paired randomization test and paired t-test per measure, a (1 - alpha) bootstrap CI of each difference,
-    win/tie/loss counts, corrected across the comparisons; the same report a suite gets."""
+    win/tie/loss counts, corrected across the comparisons; the same report a suite gets. A run may be a
+    recorded system, SUITE:VARIANT (its qrels are then its dataset's). With exactly two systems, the queries
+    where they differ most follow, with both systems' top passages side by side (texts with --dataset or
+    recorded systems), on the first measure; --out also writes them as queries.md and queries.html."""
     from rqbench.coverage import coverage_of, require_coverage
     from rqbench.measures import parse_measure_list
     from rqbench.report import build_report
@@ -187,9 +217,11 @@ def compare_command(
     if fmt not in FORMATS:
         raise RqbenchError(f"unknown --format '{fmt}'" + did_you_mean(fmt, FORMATS))
     measures = [str(m) for m in parse_measure_list(measure or DEFAULT_MEASURES)]
-    qrels, label, runs = load_qrels_and_runs(files, dataset, split, data_root)
+    qrels, label, runs = load_qrels_and_runs(files, dataset, split, data_root, results)
     if len(runs) < 2:
         raise RqbenchError("compare needs at least two runs (use `rqbench eval` for one)")
+    if detail is not None and (detail < 0 or top < 1):
+        raise RqbenchError("--detail must be >= 0 and --top >= 1")
     notes = []
     for r in runs:
         cov = coverage_of(r.run, qrels)
@@ -199,12 +231,55 @@ def compare_command(
     names = [r.name for r in runs]
     if baseline is not None and baseline not in names:
         raise RqbenchError(f"unknown --baseline '{baseline}'" + did_you_mean(baseline, names))
-    records = records_from_runs(qrels, {r.name: r.run for r in runs}, measures, dataset_label=label,
-                                split=(split or "test") if dataset is not None else None,
+    named_split = (split or "test") if dataset is not None else None  # the label already says "name (split)"
+    records = records_from_runs(qrels, {r.name: r.run for r in runs}, measures,
+                                dataset_label=label.removesuffix(f" ({named_split})") if named_split else label,
+                                split=named_split,
                                 run_paths={r.name: r.path for r in runs}, notes=notes)
     report = build_report(records, baseline=baseline or names[0], measures=measures, alpha=alpha, test=test,
                           correction=correction, pairs="all" if all_pairs else "baseline")
     emit_report(report, fmt, out)
+    n_detail = detail if detail is not None else (10 if len(runs) == 2 else 0)
+    if n_detail:
+        if len(runs) != 2:
+            raise RqbenchError(f"--detail compares two systems query by query; {len(runs)} were given")
+        emit_detail(runs, qrels, label, measures[0], n_detail, top, fmt, out,
+                    _dataset_of(files, dataset, split, results), data_root)
+
+
+def _dataset_of(files: list[Path], dataset: str | None, split: str | None,
+                results: Path) -> tuple[str, str] | None:
+    """(dataset, split) whose texts the detail shows: --dataset, else the first recorded system's."""
+    if dataset is not None:
+        return dataset, split or "test"
+    from rqbench.recorded import is_reference, resolve_recorded
+
+    refs = [resolve_recorded(str(f), results) for f in files if is_reference(f)]
+    return (refs[0].dataset, refs[0].split) if refs and is_reference(files[0]) else None
+
+
+def emit_detail(runs: list[LoadedRun], qrels: dict, label: str, measure: str, n: int, top: int, fmt: str,
+                out: Path | None, dataset: tuple[str, str] | None, data_root: str | None) -> None:
+    """The two systems' query-by-query drill-down: on the terminal after the table (stderr in machine
+    formats), and queries.md / queries.html under --out."""
+    from rqbench.io import atomic_write_text
+    from rqbench.pair_detail import pair_detail
+    from rqbench.pair_render import print_terminal
+
+    queries = corpus = None
+    if dataset is not None:
+        from rqbench.data import load_dataset, resolve_data_root
+
+        data = load_dataset(dataset[0], resolve_data_root(data_root))
+        queries = {q.id: q.text for q in data.split_queries(dataset[1])} if dataset[1] in data.queries else {}
+        corpus = {d.id: d.contents() for d in data.corpus.values()}
+    d = pair_detail({runs[0].name: runs[0].run, runs[1].name: runs[1].run}, qrels, measure, label=label,
+                    queries=queries, corpus=corpus, n=n, top=top)
+    print_terminal(d, Console(stderr=fmt != "table"))
+    if out is not None:
+        atomic_write_text(out / "queries.md", d.to_markdown())
+        atomic_write_text(out / "queries.html", d.to_html())
+        Console(stderr=True).print(escape(f"wrote {out / 'queries.md'} and {out / 'queries.html'}"))
 
 
 def emit_report(report: Any, fmt: str, out: Path | None) -> None:

@@ -71,7 +71,7 @@ from rqbench.suite_parts import reject_unknown as _reject_unknown
 
 SUITE_KEYS = {"name", "description", "dataset", "split", "measures", "baseline", "depth",
               "exclude_query_id", "seed", "seeds", "notes"}
-VARIANT_KEYS = {"name", "backend", "params", "grid", "description", "depth", "train", "evaluate_on", "seeds",
+VARIANT_KEYS = {"name", "backend", "params", "grid", "description", "about", "depth", "train", "evaluate_on", "seeds",
                 "rerank"}
 # [variants.train] keys the planner itself reads; the rest go to the trainer's config (validated there)
 TRAIN_PIPELINE_KEYS = {"split", "nproc", "hard_negatives", "mine_from", "mine_depth", "random_negatives",
@@ -99,6 +99,7 @@ class Variant:
     arm: str = ""  # the name before seed expansion, for a variant that is one seed of an arm
     seed: int | None = None  # that seed (the trainer's and the training groups'); None: the suite's seed
     rerank: dict[str, Any] | None = None  # a re-ranker's {run_of: variant, depth: k}
+    about: dict[str, Any] = field(default_factory=dict)  # provenance shown in leaderboards (paper, model_size, notes)
 
     @property
     def arm_name(self) -> str:
@@ -307,6 +308,10 @@ def _parse_variants(raw: Any, depth: int, suite_seeds: list[int] | None, w: _Whe
         if train is not None and not isinstance(train, dict):
             raise w.error("train must be a table ([variants.train])", w.line_of("train", line or 1))
         rerank = rerank_table(v.get("rerank"), w, line)
+        about = v.get("about", {})
+        if not isinstance(about, dict) or not all(isinstance(x, str | int | float | bool) for x in about.values()):
+            raise w.error("about must be a table of strings or numbers (paper, model_size, notes, url, ...)",
+                          w.line_of("about", line or 1))
         evaluate_on = v.get("evaluate_on")
         if evaluate_on is not None and (not isinstance(evaluate_on, list) or not evaluate_on
                                         or not all(isinstance(e, str) for e in evaluate_on)):
@@ -328,7 +333,8 @@ def _parse_variants(raw: Any, depth: int, suite_seeds: list[int] | None, w: _Whe
             common = {"backend": v["backend"], "params": {**params, **combo}, "depth": vdepth,
                       "description": str(v.get("description", "")), "line": line,
                       "train": dict(train) if train is not None else None,
-                      "evaluate_on": tuple(evaluate_on) if evaluate_on else None, "rerank": rerank}
+                      "evaluate_on": tuple(evaluate_on) if evaluate_on else None, "rerank": rerank,
+                      "about": dict(about)}
             if seeds is None:
                 out.append(Variant(name=arm, **common))
                 continue

@@ -20,6 +20,7 @@ def test_the_readme_python_example_runs(repo_root: Path, data_root: Path, monkey
         exec(compile(code, "README.md", "exec"), namespace)
     printed = out.getvalue()
     assert "'nDCG@10': 0.5058" in printed  # the published BM25 figure
+    assert "9 34 [" in printed and len(namespace["pair"].queries) == 3
     board = namespace["board"]
     assert [s.name for s in board.systems] == ["splade++", "tas-b", "bm25"]
     frame = namespace["frame"]

@@ -140,9 +140,20 @@ def test_different_runs_under_one_name_are_a_conflict(tmp_path: Path) -> None:
     assert values["de"] == {"dl19 (dl19)": 0.63}
     assert values["bm25"] == {"scifact (test)": 0.67}
     (line,) = board.conflicts
-    assert "'de' on scifact (test)" in line and "suite 'a' run aaaaaaaaaaaa" in line and "suite 'b' run bbbb" in line
+    assert line == "'de' on scifact (test) evaluated different runs: run aaaaaaaaaaaa in 'a'; run bbbbbbbbbbbb in 'b'"
     md = board.to_markdown()
     assert "| de (a) | 0.6200† |" in md and f"- Conflict: {line}" in md
+
+
+def test_suites_sharing_a_run_share_one_row_beside_a_conflicting_one(tmp_path: Path) -> None:
+    for suite in ("x", "y", "z"):
+        _write(tmp_path, suite, [_record("bm25", "scifact", "test", 0.6789, run="same")])
+    _write(tmp_path, "w", [_record("bm25", "scifact", "test", 0.60, run="other")])
+    board = _board(tmp_path)
+    assert _values(board) == {"bm25 (x)": {"scifact (test)": 0.6789}, "bm25 (w)": {"scifact (test)": 0.60}}
+    assert board.system("bm25 (x)").suites == ("x", "y", "z")
+    assert board.conflicts == ["'bm25' on scifact (test) evaluated different runs: run other in 'w'; "
+                               "run same in 'x', 'y', 'z'"]
 
 
 def test_older_records_fall_back_to_variant_and_retrieve_hash(tmp_path: Path) -> None:

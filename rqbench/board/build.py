@@ -164,29 +164,42 @@ def _measures(entries: list[_Entry], wanted: Sequence[str] | None) -> list[str]:
     return list(dict.fromkeys(out))
 
 
+def _run_key(e: _Entry) -> Any:
+    """What an entry evaluated; an unidentified run is the same as nothing else but its own suite's."""
+    return e.run if e.run is not None else ("?", e.suite)
+
+
 def _resolve_conflicts(entries: list[_Entry]) -> tuple[list[_Entry], list[str]]:
-    """One entry per (name, evaluation set) when its suites evaluated the same run; otherwise every
-    suite's entry under "name (suite)" and a line saying so."""
+    """One entry per (name, evaluation set, run). A name whose suites evaluated different runs on one set
+    is shown as "name (suite)" rows, a line saying so; suites that evaluated the same run share one cell,
+    under the first of them (by name), every one of them credited."""
     cells: dict[tuple[str, str], list[_Entry]] = {}
     for e in entries:
         cells.setdefault((e.name, e.dataset), []).append(e)
     split_names: set[tuple[str, str]] = set()
     lines: list[str] = []
     for (name, dataset), group in cells.items():
-        runs = {e.run if e.run is not None else ("?", e.suite) for e in group}
-        if len(runs) > 1:
+        by_run: dict[Any, list[str]] = {}
+        for e in group:
+            by_run.setdefault(_run_key(e), []).append(e.suite)
+        if len(by_run) > 1:
             split_names.update((name, e.suite) for e in group)
-            listed = "; ".join(f"suite '{e.suite}' run {e.run[:12] if e.run else 'unknown'}" for e in group)
+            listed = "; ".join(f"run {run[:12] if isinstance(run, str) else 'unknown'} in "
+                               + ", ".join(f"'{x}'" for x in sorted(suites)) for run, suites in by_run.items())
             lines.append(f"'{name}' on {dataset} evaluated different runs: {listed}")
-    out: list[_Entry] = []
-    kept: set[tuple[str, str]] = set()
+    same: dict[tuple[str, str, Any], list[_Entry]] = {}
     for e in entries:
+        same.setdefault((e.name, e.dataset, _run_key(e)), []).append(e)
+    out: list[_Entry] = []
+    for e in entries:
+        group = same[(e.name, e.dataset, _run_key(e))]
+        keeper = min(group, key=lambda x: x.suite)
+        if e is not keeper:
+            continue
+        suites = sorted({x.suite for x in group})
         if (e.name, e.suite) in split_names:
             e.name = f"{e.name} ({e.suite})"
-        if (e.name, e.dataset) in kept:  # the same run in another suite: one cell, every suite credited
-            continue
-        kept.add((e.name, e.dataset))
-        e.suite = ", ".join(sorted({x.suite for x in cells.get((e.name, e.dataset), [e])})) or e.suite
+        e.suite = ", ".join(suites)
         out.append(e)
     return out, lines
 

@@ -67,7 +67,8 @@ def write_record(plan: Plan, planned: PlannedEvaluation, results: dict[str, Node
         attributed.add(node.hash)
         stages.append({"role": role, "kind": node.kind.name, "hash": node.hash, "label": node.label,
                        "inputs": {k: e.node.hash for k, e in node.inputs.items()}, "cached": r.cached or shared,
-                       "seconds": 0.0 if shared else round(r.seconds, 3), "built_seconds": r.built_seconds})
+                       "seconds": 0.0 if shared else round(r.seconds, 3), "built_seconds": r.built_seconds,
+                       "bytes": _artifact_bytes(r.path)})
     own = {role: node.hash for role, node in planned.steps if ":" not in role}
     record = {
         "schema": rec.SCHEMA, "record_id": rec.new_record_id(), "created": rec.now_iso(),
@@ -96,6 +97,15 @@ def write_record(plan: Plan, planned: PlannedEvaluation, results: dict[str, Node
         record["arm"] = variant.arm
     path = rec.append_record(results_root, record)
     return {**record, "_path": str(path)}  # as read_records gives it: sidecars resolve next to the file
+
+
+def _artifact_bytes(folder: Path) -> int | None:
+    """The artifact's size on disk from its manifest (what `rqbench leaderboard --cost` shows for an index)."""
+    try:
+        files = json.loads((folder / "manifest.json").read_text(encoding="utf-8")).get("files") or {}
+        return int(sum(int(entry.get("size", 0)) for entry in files.values()))
+    except (OSError, ValueError, TypeError, AttributeError):
+        return None
 
 
 def _copy_pseudo_labels(plan: Plan, planned: PlannedEvaluation, results: dict[str, NodeResult],

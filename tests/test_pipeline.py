@@ -196,5 +196,13 @@ def test_leaderboard_across_suites(work: Path, repo_root: Path) -> None:
     smoke = read_records(work / "results" / "smoke" / "records.jsonl")[-1]
     assert f"| {smoke['variant']} |" in board and f"{smoke['metrics']['nDCG@10']:.4f}" in board
     assert "| published-bm25 |" in board and "0.5058" in board
+    # cost beside quality: the index's size on disk and build time come from the records
+    (index,) = [st for st in smoke["stages"] if st["kind"] == "index"]
+    on_disk = sum(p.stat().st_size for p in (work / ".rqbench" / "store" / "index").rglob("*")
+                  if p.is_file() and index["hash"] in str(p) and p.name != "manifest.json")
+    assert index["bytes"] == on_disk > 0
+    cost = rq("leaderboard", "-m", "nDCG@10", "--cost", "--json", cwd=work)
+    system = next(s for s in json.loads(cost.stdout)["systems"] if s["name"] == smoke["variant"])
+    assert system["cost"]["index_mb"] == pytest.approx(on_disk / 1e6) and system["hardware"]
     bad = rq("leaderboard", "-m", "nDGC@10", cwd=work)
     assert bad.returncode == 2 and "did you mean 'nDCG@10'" in bad.stderr

@@ -289,10 +289,12 @@ def _cost(record: dict[str, Any]) -> dict[str, float]:
             slot["train_s"] = slot.get("train_s", 0.0) + seconds
         elif kind == "index":
             slot["index_s"] = slot.get("index_s", 0.0) + seconds
+            if st.get("bytes") is not None:
+                slot["index_mb"] = slot.get("index_mb", 0.0) + float(st["bytes"]) / 1e6
         elif kind in ("retrieve", "rerank") and seconds > 0:
             slot["search_s"] = slot.get("search_s", 0.0) + seconds
     out: dict[str, float] = {}
-    for key in ("train_s", "index_s"):
+    for key in ("train_s", "index_s", "index_mb"):
         values = [s[key] for s in per_seed.values() if key in s]
         if values:
             out[key] = statistics.fmean(values)

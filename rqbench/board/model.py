@@ -57,6 +57,7 @@ class System:
 COST_FIELDS: dict[str, tuple[str, str, bool]] = {
     "train_s": ("training", "s", False),
     "index_s": ("indexing", "s", False),
+    "index_mb": ("index size", "MB", False),
     "search_qps": ("search", "queries/s", True),
 }
 

@@ -31,7 +31,7 @@ def _fmt(cell: Cell | None, *, markdown: bool) -> str:
 def _cost(value: float | None, field: str) -> str:
     if value is None:
         return DASH
-    return f"{value:,.1f}" if COST_FIELDS[field][1] == "s" else f"{value:,.2f}"
+    return f"{value:,.1f}" if COST_FIELDS[field][1] in ("s", "MB") else f"{value:,.2f}"
 
 
 def header(board: Leaderboard, sep: str = " ") -> list[str]:
@@ -70,8 +70,8 @@ def legend(board: Leaderboard) -> list[str]:
     if any(not c.paired for c in cells):
         lines.append("† : no per-query values were found: the record's mean, outside the tie groups.")
     if board.cost_fields():
-        lines.append("Cost: wall time as first built (indexing and search on the system's first evaluation set), "
-                     "on the hardware shown.")
+        lines.append("Cost: wall time as first built (indexing and search on the system's first evaluation set, "
+                     "search including loading the index and the model or JVM), on the hardware shown.")
     lines += [f"Note: {n}" for n in board.notes]
     lines += [f"Conflict: {c}" for c in board.conflicts]
     return lines

@@ -5,8 +5,10 @@ systems' top passages side by side. Inline CSS and SVG only: no script, no exter
 from __future__ import annotations
 
 from html import escape
+from typing import TYPE_CHECKING
 
-from rqbench.pair_detail import PairDetail, Passage, QueryDiff
+if TYPE_CHECKING:
+    from rqbench.pair_detail import PairDetail, Passage, QueryDiff
 
 EPS = 1e-12  # differences within EPS of 0 are ties (as in rqbench.stats)
 TRUNCATE = 400  # characters of a passage shown before "more"

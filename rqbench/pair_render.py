@@ -3,9 +3,10 @@ then each query with both systems' top passages side by side) and Markdown."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from rqbench.pair_detail import PairDetail, Passage, QueryDiff
+if TYPE_CHECKING:
+    from rqbench.pair_detail import PairDetail, Passage, QueryDiff
 
 BARS = "▁▂▃▄▅▆▇█"
 SNIPPET = 160  # characters of a passage in the terminal and in Markdown

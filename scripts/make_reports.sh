@@ -18,7 +18,7 @@ rm -rf "$cold_store"
 printf '{"cold_seconds": %.2f, "cached_seconds": %.2f}\n' "$cold" "$cached" > reports/smoke-timing.json
 echo "smoke suite: cold ${cold}s, cached ${cached}s"
 
-suites="smoke scifact-bm25 dl19-bm25 vaswani-bm25 noveleval-bm25 ci"
+suites="smoke scifact-bm25 dl19-bm25 dl19-leaderboard vaswani-bm25 noveleval-bm25 ci"
 # the dense suite trains and encodes on the CPU (SciFact and the DL19 pool): about an hour on 2 cores
 [ "${1:-}" = "--dense" ] && suites="$suites dense precision train-precision teacher-scifact"
 # RocketQA's chain and ablation: SciFact (3 seeds) about 2 hours more, MS MARCO dev-mini (2 seeds) about 4;
@@ -36,3 +36,5 @@ for suite in $suites; do
 done
 rqbench check suites/scifact-bm25.toml --results "$results"
 rqbench check suites/ci.toml --results "$results"
+rqbench check suites/dl19-leaderboard.toml --results "$results"
+bash scripts/make_leaderboards.sh

@@ -11,8 +11,12 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from html import escape
+from typing import TYPE_CHECKING
 
-from rqbench.board.model import COST_FIELDS, Column, Leaderboard, System
+from rqbench.board.cost import COST_FIELDS
+
+if TYPE_CHECKING:
+    from rqbench.board.model import Column, Leaderboard, System
 
 DASH = "–"
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from rqbench.board.cost import COST_FIELDS
+
 
 @dataclass(frozen=True, order=True)
 class Column:
@@ -53,13 +55,6 @@ class System:
     hardware: str = ""  # what the cost was measured on ("AMD EPYC x2", "... + NVIDIA H200")
 
 
-# name -> (label, unit, higher is better)
-COST_FIELDS: dict[str, tuple[str, str, bool]] = {
-    "train_s": ("training", "s", False),
-    "index_s": ("indexing", "s", False),
-    "index_mb": ("index size", "MB", False),
-    "search_qps": ("search", "queries/s", True),
-}
 
 
 @dataclass(frozen=True)

@@ -6,9 +6,12 @@ from __future__ import annotations
 
 import csv
 import io
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from rqbench.board.model import COST_FIELDS, Cell, Leaderboard
+from rqbench.board.cost import COST_FIELDS
+
+if TYPE_CHECKING:
+    from rqbench.board.model import Cell, Leaderboard
 
 DASH = "–"
 

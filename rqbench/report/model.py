@@ -27,6 +27,7 @@ from rqbench.report.audits import Audits, collect_audits
 from rqbench.report.contrasts import evaluate_contrasts, parse_contrasts
 from rqbench.report.format import DASH, DOWN, UP, measure_family
 from rqbench.report.meta import check_same_data, set_meta
+from rqbench.report.outputs import ReportOutputs
 from rqbench.report.seeds import SeedInfo, aggregate_set, report_name
 from rqbench.report.significance import check_options, compare_set
 
@@ -47,7 +48,7 @@ _FALLBACK_DEFINITIONS = {
 
 
 @dataclass
-class Report:
+class Report(ReportOutputs):
     """Everything a renderer needs, computed once from the latest record of each variant (per set).
 
     With one evaluation set every field describes it and `sets` is empty. With several, `sets` holds one
@@ -126,40 +127,6 @@ class Report:
     def options(self) -> dict[str, str]:
         """The report options: test, correction, pairs."""
         return {"test": self.test, "correction": self.correction, "pairs": self.pairs}
-
-    # renderers, for notebooks (imported lazily: the model stays free of jinja, matplotlib and pandas)
-    def to_markdown(self) -> str:
-        from rqbench.report.markdown import render_markdown
-
-        return render_markdown(self)
-
-    def to_html(self) -> str:
-        """One self-contained page, figures embedded."""
-        from rqbench.report.html import render_html
-
-        return render_html(self)
-
-    def to_csv(self) -> str:
-        """One row per (set, variant, measure) with its comparison (`rqbench.report.export`)."""
-        from rqbench.report.export import report_to_csv
-
-        return report_to_csv(self)
-
-    def to_dict(self) -> dict[str, Any]:
-        from rqbench.report.export import report_to_json
-
-        return report_to_json(self)
-
-    def to_frame(self) -> Any:
-        """`to_csv` as a pandas DataFrame."""
-        import io
-
-        import pandas as pd
-
-        return pd.read_csv(io.StringIO(self.to_csv()))
-
-    def _repr_markdown_(self) -> str:  # Jupyter shows the Markdown
-        return self.to_markdown()
 
     def _mark(self, c: PairedComparison | None) -> str:
         if c is None or not c.significant(self.alpha, self.test):

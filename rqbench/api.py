@@ -130,6 +130,11 @@ def leaderboard(
 
         q = _qrels(qrels)
         loaded, files = _runs(runs, q)
+        recorded = {str((r.get("system") or {}).get("name") or r["variant"]) for r in records}
+        recorded |= {str(r["arm"]) for r in records if r.get("arm")}
+        clash = sorted(set(loaded) & recorded)
+        if clash:
+            raise RqbenchError(f"run name '{clash[0]}' is also a system in the records: name the run otherwise")
         names = list(measures or ("nDCG@10",))
         from rqbench.measures import parse_measure_list
 

@@ -254,6 +254,10 @@ def test_runs_with_different_query_sets_are_aligned_and_counted(tmp_path: Path) 
         rqbench.leaderboard(runs={"other": {"zz": []}, "full": full}, qrels=qrels)
     with pytest.raises(RqbenchError, match=r"not found|no such file"):
         rqbench.leaderboard(runs=[tmp_path / "missing.trec"], qrels=qrels)
+    records = tmp_path / "records"
+    _write(records, "s", [_record("full", "toy", "test", 0.5, run="x")])
+    with pytest.raises(RqbenchError, match="run name 'full' is also a system in the records"):
+        rqbench.leaderboard(records, runs=[full], qrels=qrels)
     with pytest.raises(RqbenchError, match=r"given twice"):
         from rqbench.run_files import run_names
         run_names([full, partial], ["a", "a"])

@@ -110,6 +110,7 @@ def leaderboard(
     runs: Mapping[str, RunLike] | Sequence[str | Path] | None = None,
     qrels: QrelsLike | None = None,
     dataset: str | None = None,
+    split: str | None = None,
     measures: Sequence[str] | None = None,
     datasets: Sequence[str] | None = None,
     sort: str | None = None,
@@ -119,7 +120,8 @@ def leaderboard(
     cost: bool = False,
 ) -> Leaderboard:
     """A Leaderboard from records (`sources`: results folders, suite folders, committed reports or
-    records.jsonl files) and/or `runs` on `qrels` (named `dataset`, default the qrels file's stem)."""
+    records.jsonl files) and/or `runs` on `qrels` (named `dataset`, default the qrels file's stem, and
+    `split`: with the dataset and split of a suite's records and the same qrels, the runs join its column)."""
     from rqbench.board import Options, build_leaderboard, load_records
 
     records: list[dict[str, Any]] = load_records(sources) if sources else []
@@ -140,7 +142,7 @@ def leaderboard(
 
         names = [str(m) for m in parse_measure_list(names)]
         label = dataset or (Path(qrels).stem if isinstance(qrels, str | Path) else "qrels")
-        records += records_from_runs(q, loaded, names, dataset_label=label, split=None, run_paths=files,
+        records += records_from_runs(q, loaded, names, dataset_label=label, split=split, run_paths=files,
                                      qrels_path=Path(qrels) if isinstance(qrels, str | Path) else None,
                                      suite="runs")
     if not records:

@@ -50,6 +50,8 @@ def load_qrels_and_runs(files: list[Path], dataset: str | None, split: str | Non
 
         recorded = {f: resolve_recorded(str(f), results) for f in files if is_reference(f)}
         if files and files[0] in recorded and dataset is None:
+            if split is not None:
+                raise RqbenchError("--split names a split of --dataset; recorded systems bring their own")
             sets = sorted({(r.dataset, r.split) for r in recorded.values()})
             if len(sets) > 1:
                 raise RqbenchError("the recorded systems were evaluated on different datasets: "
@@ -222,6 +224,9 @@ def compare_command(
         raise RqbenchError("compare needs at least two runs (use `rqbench eval` for one)")
     if detail is not None and (detail < 0 or top < 1):
         raise RqbenchError("--detail must be >= 0 and --top >= 1")
+    n_detail = detail if detail is not None else (10 if len(runs) == 2 else 0)
+    if n_detail and len(runs) != 2:
+        raise RqbenchError(f"--detail compares two systems query by query; {len(runs)} were given")
     notes = []
     for r in runs:
         cov = coverage_of(r.run, qrels)
@@ -239,12 +244,9 @@ def compare_command(
     report = build_report(records, baseline=baseline or names[0], measures=measures, alpha=alpha, test=test,
                           correction=correction, pairs="all" if all_pairs else "baseline")
     emit_report(report, fmt, out)
-    n_detail = detail if detail is not None else (10 if len(runs) == 2 else 0)
     if n_detail:
-        if len(runs) != 2:
-            raise RqbenchError(f"--detail compares two systems query by query; {len(runs)} were given")
         emit_detail(runs, qrels, label, measures[0], n_detail, top, fmt, out,
-                    _dataset_of(files, dataset, split, results), data_root)
+                    _dataset_of(files, dataset, split, results), data_root, alpha)
 
 
 def _dataset_of(files: list[Path], dataset: str | None, split: str | None,
@@ -259,7 +261,7 @@ def _dataset_of(files: list[Path], dataset: str | None, split: str | None,
 
 
 def emit_detail(runs: list[LoadedRun], qrels: dict, label: str, measure: str, n: int, top: int, fmt: str,
-                out: Path | None, dataset: tuple[str, str] | None, data_root: str | None) -> None:
+                out: Path | None, dataset: tuple[str, str] | None, data_root: str | None, alpha: float) -> None:
     """The two systems' query-by-query drill-down: on the terminal after the table (stderr in machine
     formats), and queries.md / queries.html under --out."""
     from rqbench.io import atomic_write_text
@@ -274,7 +276,7 @@ def emit_detail(runs: list[LoadedRun], qrels: dict, label: str, measure: str, n:
         queries = {q.id: q.text for q in data.split_queries(dataset[1])} if dataset[1] in data.queries else {}
         corpus = {d.id: d.contents() for d in data.corpus.values()}
     d = pair_detail({runs[0].name: runs[0].run, runs[1].name: runs[1].run}, qrels, measure, label=label,
-                    queries=queries, corpus=corpus, n=n, top=top)
+                    queries=queries, corpus=corpus, n=n, top=top, alpha=alpha)
     print_terminal(d, Console(stderr=fmt != "table"))
     if out is not None:
         atomic_write_text(out / "queries.md", d.to_markdown())

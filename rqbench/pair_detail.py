@@ -51,6 +51,7 @@ class PairDetail:
     queries: list[QueryDiff]  # as many of A's largest wins as of B's (where both have them), largest |a - b| first
     top: int  # passages shown per system
     notes: list[str] = field(default_factory=list)
+    alpha: float = 0.05  # the CI is the (1 - alpha) paired bootstrap interval
 
     def to_markdown(self) -> str:
         from rqbench.pair_render import to_markdown
@@ -86,6 +87,7 @@ def pair_detail(
     top: int = 3,
     n_resamples: int = 10000,
     seed: int = 0,
+    alpha: float = 0.05,
 ) -> PairDetail:
     """The drill-down of the two runs in `runs` (first = A, second = B) on `measure`: the `n` queries with
     the largest differences, half where A wins most and half where B does (all of one side when the other
@@ -101,7 +103,7 @@ def pair_detail(
     name = str(m)
     values_a = evaluate(run_a, qrels, [m]).per_query[name]
     values_b = evaluate(run_b, qrels, [m]).per_query[name]
-    comparison = paired_compare(values_a, values_b, name, n_resamples=n_resamples, seed=seed)
+    comparison = paired_compare(values_a, values_b, name, n_resamples=n_resamples, seed=seed, alpha=alpha)
     diffs = {q: values_a.get(q, 0.0) - values_b.get(q, 0.0) for q in sorted(qrels)}
     chosen = _largest(diffs, n)
     notes = []
@@ -117,7 +119,7 @@ def pair_detail(
         if unknown:
             notes.append(f"{len(unknown)} shown passage(s) are not in the corpus (no text): {', '.join(unknown[:5])}")
     return PairDetail(a=a, b=b, measure=name, label=label, comparison=comparison, diffs=diffs, queries=out,
-                      top=top, notes=notes)
+                      top=top, notes=notes, alpha=alpha)
 
 
 def _largest(diffs: dict[str, float], n: int) -> list[str]:

@@ -65,7 +65,7 @@ def _summary(detail: PairDetail) -> str:
     a, b = escape(detail.a), escape(detail.b)
     return (
         f'<p class="summary">mean {a}: <b>{c.mean_a:.4f}</b> · mean {b}: <b>{c.mean_b:.4f}</b> · '
-        f'difference <b>{c.diff:+.4f}</b> (95% CI {c.ci_low:+.4f} to {c.ci_high:+.4f}) · '
+        f'difference <b>{c.diff:+.4f}</b> ({100 * (1 - detail.alpha):g}% CI {c.ci_low:+.4f} to {c.ci_high:+.4f}) · '
         f"randomization p = {_p(c.rand_p)} · t-test p = {_p(c.t_p)} · "
         f'for {a}: <span class="wins">{c.wins}</span> wins / <span class="ties">{c.ties}</span> ties / '
         f'<span class="losses">{c.losses}</span> losses · <span class="n">{c.n}</span> queries</p>'

@@ -14,9 +14,10 @@ SNIPPET = 160  # characters of a passage in the terminal and in Markdown
 
 def summary(d: PairDetail) -> str:
     c = d.comparison
+    ci = f"{100 * (1 - d.alpha):g}% CI {c.ci_low:+.4f}, {c.ci_high:+.4f}"
     return (f"{d.a} vs {d.b} on {d.measure} ({d.label}, {c.n} queries): {c.mean_a:.4f} vs {c.mean_b:.4f}, "
-            f"difference {c.diff:+.4f} [95% CI {c.ci_low:+.4f}, {c.ci_high:+.4f}], randomization p {c.rand_p:.4g}, "
-            f"t-test p {c.t_p:.4g}; {d.a} wins {c.wins}, ties {c.ties}, loses {c.losses}")
+            f"difference {c.diff:+.4f} [{ci}], randomization p {c.rand_p:.4g}, t-test p {c.t_p:.4g}; "
+            f"{d.a} wins {c.wins}, ties {c.ties}, loses {c.losses}")
 
 
 def sparkline(diffs: list[float], width: int = 80) -> str:

@@ -75,6 +75,23 @@ def test_letters_are_runs_of_consecutive_tied_systems() -> None:
     assert letters_for(order, tied) == {"A": "a", "B": "ab", "C": "bc", "D": "c"}
 
 
+def test_a_shared_letter_means_exactly_not_significantly_different() -> None:
+    import itertools
+    import random
+
+    # A > B significantly, C tied with both: C shares a letter with each, A and B share none
+    assert letters_for(["A", "B", "C"], {("A", "B"): False, ("A", "C"): True, ("B", "C"): True}) == \
+        {"A": "a", "B": "b", "C": "ab"}
+    rng = random.Random(0)
+    for _ in range(300):
+        order = [str(i) for i in range(rng.randint(1, 9))]
+        tied = {pair: rng.random() < 0.5 for pair in itertools.combinations(order, 2)}
+        letters = letters_for(order, tied)
+        assert all(letters[x] for x in order)
+        for a, b in itertools.combinations(order, 2):
+            assert bool(set(letters[a]) & set(letters[b])) == tied[(a, b)], (tied, letters)
+
+
 def test_ranks_and_tie_groups_from_per_query_values(tmp_path: Path) -> None:
     queries = [f"q{i}" for i in range(40)]
     best = dict.fromkeys(queries, 1.0)
@@ -137,7 +154,7 @@ def test_different_runs_under_one_name_are_a_conflict(tmp_path: Path) -> None:
     values = _values(board)
     assert values["de (a)"] == {"scifact (test)": 0.62, "vaswani (test)": 0.40}  # kept, not overwritten
     assert values["de (b)"] == {"scifact (test)": 0.65}
-    assert values["de"] == {"dl19 (dl19)": 0.63}
+    assert values["de (c)"] == {"dl19 (dl19)": 0.63}  # a split name: c shares no set with a or b
     assert values["bm25"] == {"scifact (test)": 0.67}
     (line,) = board.conflicts
     assert line == "'de' on scifact (test) evaluated different runs: run aaaaaaaaaaaa in 'a'; run bbbbbbbbbbbb in 'b'"
@@ -150,10 +167,22 @@ def test_suites_sharing_a_run_share_one_row_beside_a_conflicting_one(tmp_path: P
         _write(tmp_path, suite, [_record("bm25", "scifact", "test", 0.6789, run="same")])
     _write(tmp_path, "w", [_record("bm25", "scifact", "test", 0.60, run="other")])
     board = _board(tmp_path)
-    assert _values(board) == {"bm25 (x)": {"scifact (test)": 0.6789}, "bm25 (w)": {"scifact (test)": 0.60}}
-    assert board.system("bm25 (x)").suites == ("x", "y", "z")
+    assert _values(board) == {"bm25 (x +2)": {"scifact (test)": 0.6789}, "bm25 (w)": {"scifact (test)": 0.60}}
+    assert board.system("bm25 (x +2)").suites == ("x", "y", "z")
     assert board.conflicts == ["'bm25' on scifact (test) evaluated different runs: run other in 'w'; "
                                "run same in 'x', 'y', 'z'"]
+
+
+def test_a_split_name_keeps_every_cell_once(tmp_path: Path) -> None:
+    # suite names that sort around ", " and a suite agreeing with one row on one set and adding another
+    _write(tmp_path, "a", [_record("bm25", "d1", "test", 0.5, run="r1")])
+    _write(tmp_path, "a+b", [_record("bm25", "d1", "test", 0.5, run="r1"),
+                             _record("bm25", "d2", "test", 0.7, run="r3")])
+    _write(tmp_path, "c", [_record("bm25", "d1", "test", 0.4, run="r2")])
+    board = _board(tmp_path)
+    assert _values(board) == {"bm25 (a +1)": {"d1 (test)": 0.5, "d2 (test)": 0.7}, "bm25 (c)": {"d1 (test)": 0.4}}
+    assert board.system("bm25 (a +1)").suites == ("a", "a+b")
+    assert board.means[NDCG] == {"bm25 (a +1)": pytest.approx(0.6)}
 
 
 def test_older_records_fall_back_to_variant_and_retrieve_hash(tmp_path: Path) -> None:
@@ -297,3 +326,37 @@ def test_csv_and_markdown_read_back_to_the_same_numbers(tmp_path: Path) -> None:
     frame = board.to_frame()
     assert list(frame.index) == [s.name for s in board.systems]
     assert frame.loc["c", f"mean {NDCG}"] == board.means[NDCG]["c"]
+
+
+def test_options_and_record_order_and_qrels_versions(tmp_path: Path) -> None:
+    _write(tmp_path / "new", "s", [_record("de", "d", "test", 0.62, run="new", created=5)])
+    _write(tmp_path / "old", "s", [_record("de", "d", "test", 0.50, run="old", created=1)])
+    # the committed copy read after the fresh one: the newest record still wins
+    board = build_leaderboard(load_records([tmp_path / "new", tmp_path / "old"]))
+    assert _values(board) == {"de": {"d (test)": 0.62}}
+    with pytest.raises(RqbenchError, match="unknown test 'ttest'"):
+        build_leaderboard(load_records([tmp_path / "new"]), Options(test="ttest"))
+    with pytest.raises(RqbenchError, match="alpha must be between 0 and 1"):
+        build_leaderboard(load_records([tmp_path / "new"]), Options(alpha=1.5))
+    with pytest.raises(RqbenchError, match="no record has any measure"):
+        build_leaderboard([{**_record("x", "d", "test", 0.1), "metrics": {}}])
+    # one suite, one split name, two qrels versions (re-run after the qrels changed): two labelled columns
+    two = [_record("a", "d", "probe", 0.5, run="1", qrels="aaaaaaaaaa1", created=1),
+           _record("b", "d", "probe", 0.6, run="2", qrels="bbbbbbbbbb2", created=2)]
+    board = build_leaderboard([{**r, "suite": "s"} for r in two])
+    assert board.datasets == ["d (probe) [s, qrels aaaaaaaa]", "d (probe) [s, qrels bbbbbbbb]"]
+
+
+def test_runs_join_a_suite_column_with_the_same_qrels(tmp_path: Path) -> None:
+    import rqbench
+    from rqbench.data.dataset import Dataset
+
+    qrels = {"q1": {"d1": 1}, "q2": {"d2": 1}}
+    fingerprint = Dataset("toy", "", {}, {}, {"test": qrels}).fingerprint("qrels/test")
+    _write(tmp_path / "results", "s", [_record("bm25", "toy", "test", run="b", qrels=fingerprint,
+                                               per_query={"q1": 1.0, "q2": 0.0})])
+    run = tmp_path / "mine.trec"
+    run.write_text("q1 Q0 d1 1 1.0 m\nq2 Q0 d2 1 1.0 m\n")
+    board = rqbench.leaderboard(tmp_path / "results", runs=[run], qrels=qrels, dataset="toy", split="test",
+                                measures=["nDCG@10"])
+    assert board.datasets == ["toy (test)"] and [s.name for s in board.systems] == ["mine", "bm25"]

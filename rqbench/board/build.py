@@ -18,6 +18,7 @@ Tie groups: `rqbench.board.ties` over each column's paired systems.
 
 from __future__ import annotations
 
+import dataclasses
 import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -65,6 +66,11 @@ def build_leaderboard(records: Sequence[dict[str, Any]], options: Options | None
     options = options or Options()
     if not records:
         raise RqbenchError("no records to rank")
+    from rqbench.report.significance import check_options
+
+    check_options(options.test, options.correction, "baseline")
+    if not 0.0 < options.alpha < 1.0:
+        raise RqbenchError(f"alpha must be between 0 and 1, got {options.alpha}")
     notes: list[str] = []
     entries = _entries(records, notes)
     entries = _label_datasets(entries, notes)
@@ -87,7 +93,7 @@ def build_leaderboard(records: Sequence[dict[str, Any]], options: Options | None
 
 def _entries(records: Sequence[dict[str, Any]], notes: list[str]) -> list[_Entry]:
     by_suite: dict[str, list[dict[str, Any]]] = {}
-    for rec in records:
+    for rec in sorted(records, key=lambda r: str(r.get("created") or "")):  # stable: newest last per suite
         by_suite.setdefault(str(rec.get("suite") or "?"), []).append(rec)
     out: list[_Entry] = []
     for suite, recs in by_suite.items():
@@ -126,11 +132,11 @@ def _label_datasets(entries: list[_Entry], notes: list[str]) -> list[_Entry]:
         versions = list(dict.fromkeys(e.qrels for e in same))
         if len(versions) < 2:
             continue
-        for version in versions:
-            suites = sorted({e.suite for e in same if e.qrels == version})
-            for e in same:
-                if e.qrels == version:
-                    e.dataset = f"{label} [{', '.join(suites)}]"
+        tags = {v: ", ".join(sorted({e.suite for e in same if e.qrels == v})) for v in versions}
+        if len(set(tags.values())) < len(tags):  # one suite holds two versions: the fingerprint tells them apart
+            tags = {v: f"{tag}, qrels {str(v)[:8]}" for v, tag in tags.items()}
+        for e in same:
+            e.dataset = f"{label} [{tags[e.qrels]}]"
         notes.append(f"'{label}' has different qrels in different suites: one column per version, labelled "
                      "with its suites")
     return entries
@@ -151,6 +157,8 @@ def _filter_datasets(entries: list[_Entry], wanted: Sequence[str] | None) -> lis
 
 def _measures(entries: list[_Entry], wanted: Sequence[str] | None) -> list[str]:
     present = list(dict.fromkeys(m for e in entries for m in (e.record.get("metrics") or {})))
+    if not present:
+        raise RqbenchError("no record has any measure")
     if not wanted:
         return ["nDCG@10"] if "nDCG@10" in present else present[:1]
     from rqbench.measures import parse_measure
@@ -170,38 +178,66 @@ def _run_key(e: _Entry) -> Any:
 
 
 def _resolve_conflicts(entries: list[_Entry]) -> tuple[list[_Entry], list[str]]:
-    """One entry per (name, evaluation set, run). A name whose suites evaluated different runs on one set
-    is shown as "name (suite)" rows, a line saying so; suites that evaluated the same run share one cell,
-    under the first of them (by name), every one of them credited."""
-    cells: dict[tuple[str, str], list[_Entry]] = {}
-    for e in entries:
-        cells.setdefault((e.name, e.dataset), []).append(e)
-    split_names: set[tuple[str, str]] = set()
+    """One entry per (row, evaluation set). A name that evaluated one run per evaluation set across its
+    suites is one row. A name whose suites evaluated different runs on one set is split: its suites are
+    grouped (in name order, each joining the group it agrees with on the most sets, at least one, never a
+    group it disagrees with), each group a row "name (first suite)" or "name (first suite +n)"; the
+    conflicts are listed. Suites sharing a run share its cell, every one credited."""
     lines: list[str] = []
-    for (name, dataset), group in cells.items():
+    by_name: dict[str, list[_Entry]] = {}
+    for e in entries:
+        by_name.setdefault(e.name, []).append(e)
+    order = {id(e): i for i, e in enumerate(entries)}
+    out: list[tuple[int, _Entry]] = []
+    for name, group in by_name.items():
+        conflicted = _conflict_lines(name, group)
+        lines += conflicted
+        suites = sorted({e.suite for e in group})
+        signature = {s: {e.dataset: _run_key(e) for e in group if e.suite == s} for s in suites}
+        rows = [(suites, {})] if not conflicted else _group_suites(suites, signature)
+        for members, _ in rows:
+            label = name if len(rows) == 1 else \
+                f"{name} ({members[0]}{f' +{len(members) - 1}' if len(members) > 1 else ''})"
+            mine = [e for e in group if e.suite in members]
+            for dataset in dict.fromkeys(e.dataset for e in mine):
+                cell = [e for e in mine if e.dataset == dataset]
+                keeper = min(cell, key=lambda e: e.suite)
+                credited = ", ".join(sorted({e.suite for e in cell}))
+                out.append((order[id(keeper)], dataclasses.replace(keeper, name=label, suite=credited)))
+    return [e for _, e in sorted(out, key=lambda item: item[0])], lines
+
+
+def _conflict_lines(name: str, group: list[_Entry]) -> list[str]:
+    lines = []
+    for dataset in dict.fromkeys(e.dataset for e in group):
         by_run: dict[Any, list[str]] = {}
         for e in group:
-            by_run.setdefault(_run_key(e), []).append(e.suite)
+            if e.dataset == dataset:
+                by_run.setdefault(_run_key(e), []).append(e.suite)
         if len(by_run) > 1:
-            split_names.update((name, e.suite) for e in group)
             listed = "; ".join(f"run {run[:12] if isinstance(run, str) else 'unknown'} in "
-                               + ", ".join(f"'{x}'" for x in sorted(suites)) for run, suites in by_run.items())
+                               + ", ".join(f"'{x}'" for x in sorted(members)) for run, members in by_run.items())
             lines.append(f"'{name}' on {dataset} evaluated different runs: {listed}")
-    same: dict[tuple[str, str, Any], list[_Entry]] = {}
-    for e in entries:
-        same.setdefault((e.name, e.dataset, _run_key(e)), []).append(e)
-    out: list[_Entry] = []
-    for e in entries:
-        group = same[(e.name, e.dataset, _run_key(e))]
-        keeper = min(group, key=lambda x: x.suite)
-        if e is not keeper:
-            continue
-        suites = sorted({x.suite for x in group})
-        if (e.name, e.suite) in split_names:
-            e.name = f"{e.name} ({e.suite})"
-        e.suite = ", ".join(suites)
-        out.append(e)
-    return out, lines
+    return lines
+
+
+def _group_suites(suites: list[str], signature: dict[str, dict[str, Any]]) -> list[tuple[list[str], dict[str, Any]]]:
+    """Suites into rows: each joins the row it agrees with on the most evaluation sets (at least one,
+    none in disagreement), else starts its own."""
+    rows: list[tuple[list[str], dict[str, Any]]] = []
+    for suite in suites:
+        mine = signature[suite]
+        best, agree = None, 0
+        for row in rows:
+            shared = set(row[1]) & set(mine)
+            if all(row[1][d] == mine[d] for d in shared) and len(shared) > agree:
+                best, agree = row, len(shared)
+        if best is None:
+            rows.append(([suite], dict(mine)))
+        else:
+            best[0].append(suite)
+            best[1].update(mine)
+    return rows
 
 
 def _per_query(entry: _Entry, measure: str, notes: list[str]) -> dict[str, float] | None:

@@ -135,7 +135,7 @@ def _specs(board: Leaderboard) -> list[_Spec]:
         label, unit, higher = COST_FIELDS[f]
         specs.append(_Spec("cost", f"{label} ({unit})", f, True, higher,
                            lambda i, s, f=f: _number(s.cost.get(f), ",.4g")))
-    if any(s.hardware for s in board.systems):
+    if any(s.hardware for s in board.systems) and board.cost_fields():
         specs.append(_Spec("", "hardware", "hardware", False, False,
                            lambda i, s: (s.hardware, _e(s.hardware) or DASH)))
     return specs

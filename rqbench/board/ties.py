@@ -1,11 +1,12 @@
 """Statistical tie groups, as IR papers print them: the systems of one column ordered by score, every pair
-tested (paired by query), the p-values corrected over the column's pairs, and each maximal run of
-consecutive systems with no significant difference among them given a letter ("a" for the run holding
-the best system). A system may carry several letters; two systems sharing a letter are not significantly
-different; two systems with no letter in common are.
+tested (paired by query), the p-values corrected over the column's pairs, and letters such that two
+systems share a letter exactly when they are not significantly different (a compact letter display).
 
-Runs of consecutive systems are the "lines under the means" display: significance need not be transitive
-(A ~ B, B ~ C, A > C gives "a", "ab", "b"), and the letters say exactly which pairs are tied.
+The groups are built by Piepho's insert-absorb (2004): start from one group holding every system; for each
+significant pair, replace every group holding both by two copies, one without each; drop any group inside
+another. What remains are the maximal sets of mutually tied systems, so every tied pair shares a group
+and no significant pair does. Significance need not be transitive (A ~ C, B ~ C, A > B gives "a", "b",
+"ab"). Letters go to the groups in the order of their best system ("a" holds the top system).
 """
 
 from __future__ import annotations
@@ -20,26 +21,25 @@ from rqbench.stats import compare_pairs
 def letters_for(ordered: Sequence[str], tied: Mapping[tuple[str, str], bool]) -> dict[str, str]:
     """Letters per system from the systems in score order (best first) and `tied[(a, b)]` (either order
     present) for each pair: True when not significantly different."""
-    n = len(ordered)
+    position = {name: i for i, name in enumerate(ordered)}
 
     def is_tied(a: str, b: str) -> bool:
         return tied.get((a, b), tied.get((b, a), False))
 
-    ends = []
-    for i in range(n):  # the furthest j such that ordered[i..j] is pairwise tied
-        j = i
-        while j + 1 < n and all(is_tied(ordered[k], ordered[j + 1]) for k in range(i, j + 1)):
-            j += 1
-        ends.append(j)
-    out = {name: "" for name in ordered}
-    letter = 0
-    for i, j in enumerate(ends):
-        if i > 0 and j <= ends[i - 1]:  # contained in the previous run
+    groups: list[frozenset[str]] = [frozenset(ordered)] if ordered else []
+    for a, b in combinations(ordered, 2):
+        if is_tied(a, b):
             continue
-        mark = _letter(letter)
-        letter += 1
-        for k in range(i, j + 1):
-            out[ordered[k]] += mark
+        split: list[frozenset[str]] = []
+        for g in groups:
+            split += [g - {a}, g - {b}] if a in g and b in g else [g]
+        unique = list(dict.fromkeys(g for g in split if g))
+        groups = [g for g in unique if not any(g < other for other in unique)]
+    groups.sort(key=lambda g: sorted(position[n] for n in g))
+    out = {name: "" for name in ordered}
+    for i, group in enumerate(groups):
+        for name in sorted(group, key=position.__getitem__):
+            out[name] += _letter(i)
     return out
 
 

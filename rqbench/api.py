@@ -71,14 +71,41 @@ def _runs(runs: Mapping[str, RunLike] | Sequence[str | Path], qrels: Qrels) -> t
     return loaded, files
 
 
-def evaluate(run: RunLike, qrels: QrelsLike, measures: Sequence[str] = DEFAULT_MEASURES) -> dict[str, float]:
+class Scores(dict):
+    """measure -> mean over every judged query; a dict that also renders itself like the CLI's objects."""
+
+    def _rows(self) -> list[tuple[str, float]]:
+        return [(str(m), float(v)) for m, v in self.items()]
+
+    def to_markdown(self) -> str:
+        return "| measure | value |\n|---|---:|\n" + "".join(f"| {m} | {v:.4f} |\n" for m, v in self._rows())
+
+    def to_csv(self) -> str:
+        return "measure,value\n" + "".join(f"{m},{v!r}\n" for m, v in self._rows())
+
+    def to_html(self) -> str:
+        from html import escape
+
+        rows = "".join(f"<tr><td>{escape(m)}</td><td>{v:.4f}</td></tr>" for m, v in self._rows())
+        return f"<table><tr><th>measure</th><th>value</th></tr>{rows}</table>"
+
+    def to_frame(self) -> Any:
+        import pandas as pd
+
+        return pd.DataFrame(self._rows(), columns=["measure", "value"]).set_index("measure")
+
+    def _repr_markdown_(self) -> str:
+        return self.to_markdown()
+
+
+def evaluate(run: RunLike, qrels: QrelsLike, measures: Sequence[str] = DEFAULT_MEASURES) -> Scores:
     """The mean of each measure over every judged query (an unanswered one scores 0)."""
     from rqbench.measures import evaluate as _evaluate
     from rqbench.measures import parse_measure_list
 
     q = _qrels(qrels)
     loaded, _ = _runs({"run": run}, q)
-    return _evaluate(loaded["run"], q, parse_measure_list(list(measures))).aggregate
+    return Scores(_evaluate(loaded["run"], q, parse_measure_list(list(measures))).aggregate)
 
 
 def compare(

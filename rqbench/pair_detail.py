@@ -71,6 +71,21 @@ class PairDetail:
                             for q in self.queries],
                 "notes": self.notes}
 
+    def to_csv(self) -> str:
+        """One row per judged query: qid, the difference a - b, and whether the detail shows it."""
+        shown = {q.qid for q in self.queries}
+        lines = ["qid,diff,shown"]
+        lines += [f"{q},{d + 0.0!r},{'' if q not in shown else 'yes'}" for q, d in self.diffs.items()]
+        return "\n".join(lines) + "\n"
+
+    def to_frame(self) -> Any:
+        """Every judged query's difference (a - b) and whether the detail shows it, as a DataFrame."""
+        import pandas as pd
+
+        shown = {q.qid for q in self.queries}
+        return pd.DataFrame([{"qid": q, "diff": d, "shown": q in shown} for q, d in self.diffs.items()]
+                            ).set_index("qid")
+
     def _repr_markdown_(self) -> str:
         return self.to_markdown()
 

@@ -8,6 +8,8 @@ import io
 import re
 from pathlib import Path
 
+import pytest
+
 
 def test_the_readme_python_example_runs(repo_root: Path, data_root: Path, monkeypatch) -> None:
     readme = (repo_root / "README.md").read_text(encoding="utf-8")
@@ -21,6 +23,11 @@ def test_the_readme_python_example_runs(repo_root: Path, data_root: Path, monkey
     printed = out.getvalue()
     assert "'nDCG@10': 0.5058" in printed  # the published BM25 figure
     assert "9 34 [" in printed and len(namespace["pair"].queries) == 3
+    pair = namespace["pair"]
+    assert pair.to_frame()["diff"].to_dict() == pytest.approx(pair.diffs) and pair.to_csv().count("\n") == 44
+    scores = namespace["rqbench"].evaluate(namespace["runs"]["bm25"], namespace["qrels"], ["nDCG@10"])
+    assert scores.to_frame().loc["nDCG@10", "value"] == scores["nDCG@10"]
+    assert "| nDCG@10 | 0.5058 |" in scores.to_markdown()
     board = namespace["board"]
     assert [s.name for s in board.systems] == ["splade++", "tas-b", "bm25"]
     frame = namespace["frame"]

@@ -4,13 +4,9 @@ in headless chromium: the DOM after its scripts ran, sorted from the URL fragmen
 from __future__ import annotations
 
 import re
-import shutil
-import subprocess
 from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import urlencode
-
-import pytest
 
 from rqbench.board.html import to_html
 from rqbench.board.model import Cell, Column, Leaderboard, System
@@ -109,36 +105,18 @@ def test_page_escapes_marks_and_stays_offline() -> None:
     assert "<link" not in page and "<img" not in page and "<script src" not in page
 
 
-def _browser() -> str:
-    for name in ("chromium", "chromium-browser", "google-chrome"):
-        if found := shutil.which(name):
-            return found
-    pytest.fail("no headless browser (chromium) on PATH: run `bash scripts/install.sh` (as root it installs "
-                "Debian's chromium) or `apt-get install --no-install-recommends chromium`")
-
-
-def _dump(browser: str, page: Path, profile: Path, fragment: str = "") -> str:
-    url = page.as_uri() + (f"#{fragment}" if fragment else "")
-    cmd = [browser, "--headless", "--disable-gpu", "--no-sandbox", "--no-first-run", "--disable-extensions",
-           f"--user-data-dir={profile}", "--dump-dom", url]
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=60, check=False)
-    assert done.returncode == 0 and "</table>" in done.stdout, f"{browser} failed: {done.stderr[-2000:]}"
-    return done.stdout
-
-
-def test_page_in_headless_chromium(tmp_path: Path) -> None:
+def test_page_in_headless_chromium(tmp_path: Path, dump_dom) -> None:
     board = _board()
     page = tmp_path / "board.html"
     page.write_text(to_html(board), encoding="utf-8")
-    browser = _browser()
 
     def rows(key: str = "", direction: str = "") -> list[str]:
         fragment = urlencode({"sort": key, "dir": direction}) if key else ""
-        dom = _Dom(_dump(browser, page, tmp_path / "profile", fragment))
+        dom = _Dom(dump_dom(page, fragment))
         assert sorted(dom.rows) == sorted(VALUES)
         return dom.rows
 
-    dom = _Dom(_dump(browser, page, tmp_path / "profile"))
+    dom = _Dom(dump_dom(page))
     assert "table" in dom.tags and "x" not in dom.tags and ODD in "".join(dom.text)
     assert {c.label for c in board.columns} | {"rank", "system", "mean RR@10"} <= set(dom.sort_keys)
     assert dom.rows == list(VALUES)  # the board's order when no sort is asked

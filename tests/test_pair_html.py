@@ -4,8 +4,6 @@ string (sections, tables, figure, escaping, offline), then opened in headless ch
 from __future__ import annotations
 
 import re
-import shutil
-import subprocess
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -143,22 +141,10 @@ def test_escaping_missing_passages_and_edge_cases() -> None:
     assert dom.qids == [] and "0 wins / 2 ties / 0 losses" in dom.summary and "no dataset given" in page
 
 
-def _browser() -> str:
-    for name in ("chromium", "chromium-browser", "google-chrome"):
-        if found := shutil.which(name):
-            return found
-    pytest.fail("no headless browser (chromium) on PATH: run `bash scripts/install.sh` (as root it installs "
-                "Debian's chromium) or `apt-get install --no-install-recommends chromium`")
-
-
-def test_page_in_headless_chromium(detail: PairDetail, tmp_path: Path) -> None:
+def test_page_in_headless_chromium(detail: PairDetail, tmp_path: Path, dump_dom) -> None:
     page = tmp_path / "pair.html"
     page.write_text(to_html(detail), encoding="utf-8")
-    browser = _browser()
-    cmd = [browser, "--headless", "--disable-gpu", "--no-sandbox", "--no-first-run", "--disable-extensions",
-           f"--user-data-dir={tmp_path / 'profile'}", "--dump-dom", page.as_uri()]
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=60, check=False)
-    assert done.returncode == 0 and "</table>" in done.stdout, f"{browser} failed: {done.stderr[-2000:]}"
-    dom = _Dom(done.stdout)
+    done = dump_dom(page)
+    dom = _Dom(done)
     _check_structure(dom, detail)
     assert "svg" in dom.tags and "section" in dom.tags

@@ -138,12 +138,16 @@ def pair_detail(
 
 
 def _largest(diffs: dict[str, float], n: int) -> list[str]:
-    """Up to n query ids: A's largest wins and B's largest wins alternately (ties by id), zeros never."""
+    """Up to n query ids: A's largest wins and B's largest wins alternately, starting with the side holding
+    the largest difference (ties by id); zero differences never."""
     wins_a = sorted((q for q, d in diffs.items() if d > 0), key=lambda q: (-diffs[q], q))
     wins_b = sorted((q for q, d in diffs.items() if d < 0), key=lambda q: (diffs[q], q))
+    sides = (wins_a, wins_b)
+    if wins_a and wins_b and abs(diffs[wins_b[0]]) > abs(diffs[wins_a[0]]):
+        sides = (wins_b, wins_a)  # the larger single difference first (it decides an odd n)
     out: list[str] = []
     while len(out) < n and (wins_a or wins_b):
-        for side in (wins_a, wins_b):
+        for side in sides:
             if side and len(out) < n:
                 out.append(side.pop(0))
     return sorted(out, key=lambda q: (-abs(diffs[q]), q))

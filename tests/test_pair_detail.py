@@ -26,6 +26,8 @@ def test_the_largest_differences_of_both_sides_alternate() -> None:
     assert _largest(diffs, 10) == ["a", "e", "b", "d", "c"]  # a tie (f) is never a "difference"
     assert _largest({"a": 0.3, "b": 0.2, "c": -0.1}, 2) == ["a", "c"]
     assert _largest({"a": 0.3, "b": 0.2}, 2) == ["a", "b"]  # one side only: all from it
+    assert _largest({"a": 0.3, "b": -0.8, "c": -0.5}, 1) == ["b"]  # an odd n: the larger side first
+    assert _largest({"a": 0.3, "b": -0.8, "c": -0.5}, 2) == ["b", "a"]  # one of each side
     assert sparkline([1.0, 0.0, -1.0]) == "█ █" and sparkline([]) == ""
 
 

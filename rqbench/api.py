@@ -46,6 +46,11 @@ def _qrels(qrels: QrelsLike) -> Qrels:
     return read_qrels(qrels) if isinstance(qrels, str | Path) else qrels
 
 
+def _label(qrels: QrelsLike, dataset: str | None) -> str:
+    """The column / report label of runs on `qrels`: `dataset`, else the qrels file's stem."""
+    return dataset or (Path(qrels).stem if isinstance(qrels, str | Path) else "qrels")
+
+
 def _runs(runs: Mapping[str, RunLike] | Sequence[str | Path], qrels: Qrels) -> tuple[dict[str, Run], dict[str, Path]]:
     """name -> Run (and name -> file for those given as paths); names of a sequence are the files' stems."""
     if isinstance(runs, Mapping):
@@ -126,7 +131,7 @@ def compare(
     q = _qrels(qrels)
     loaded, files = _runs(runs, q)
     names = [str(m) for m in parse_measure_list(list(measures))]
-    label = dataset or (Path(qrels).stem if isinstance(qrels, str | Path) else "qrels")
+    label = _label(qrels, dataset)
     records = records_from_runs(q, loaded, names, dataset_label=label, split=None, run_paths=files,
                                 qrels_path=Path(qrels) if isinstance(qrels, str | Path) else None)
     return build_report(records, baseline=baseline or next(iter(loaded)), measures=names, **options)
@@ -168,7 +173,7 @@ def leaderboard(
         from rqbench.measures import parse_measure_list
 
         names = [str(m) for m in parse_measure_list(names)]
-        label = dataset or (Path(qrels).stem if isinstance(qrels, str | Path) else "qrels")
+        label = _label(qrels, dataset)
         records += records_from_runs(q, loaded, names, dataset_label=label, split=split, run_paths=files,
                                      qrels_path=Path(qrels) if isinstance(qrels, str | Path) else None,
                                      suite="runs")
@@ -191,17 +196,10 @@ def drilldown(
     """Two runs query by query: win / tie / loss, every query's difference, and the `n` queries where they
     differ most with both runs' `top` passages; texts from `dataset` (a name under the data root or a
     folder; its `split`'s queries, default the only or the "test" split) when given."""
-    from rqbench.pair_detail import pair_detail
+    from rqbench.pair_detail import pair_detail, texts_of
 
     q = _qrels(qrels)
     loaded, _ = _runs(runs, q)
-    queries = corpus = None
-    if dataset is not None:
-        from rqbench.data import load_dataset, resolve_data_root
-
-        data = load_dataset(dataset, resolve_data_root(None))
-        chosen = split or (data.splits[0] if len(data.splits) == 1 else "test")
-        queries = {x.id: x.text for x in data.split_queries(chosen)}
-        corpus = {d.id: d.contents() for d in data.corpus.values()}
+    queries, corpus = texts_of(dataset, split) if dataset is not None else (None, None)
     label = Path(qrels).stem if isinstance(qrels, str | Path) else (dataset or "qrels")
     return pair_detail(loaded, q, measure, label=label, queries=queries, corpus=corpus, n=n, top=top)

@@ -33,6 +33,7 @@ class LoadedRun:
     name: str
     path: Path
     run: dict
+    source: tuple[str, str] | None = None  # (dataset, split) a recorded system was evaluated on
 
 
 def load_qrels_and_runs(files: list[Path], dataset: str | None, split: str | None, data_root: str | None,
@@ -81,7 +82,7 @@ def load_qrels_and_runs(files: list[Path], dataset: str | None, split: str | Non
     for path in run_paths:
         if path in recorded:
             ref = recorded[path]
-            runs.append(LoadedRun(ref.name, ref.path, read_trec_run(ref.path)))
+            runs.append(LoadedRun(ref.name, ref.path, read_trec_run(ref.path), (ref.dataset, ref.split)))
             continue
         try:
             runs.append(LoadedRun(path.name, path, read_trec_run(path)))
@@ -103,7 +104,7 @@ def _unique_names(runs: list[LoadedRun], recorded: set[Path] | frozenset[Path] =
     """File names, or parent/name where two runs share a file name; a recorded system keeps its name."""
     if recorded:
         return runs if len({r.name for r in runs}) == len(runs) else [
-            LoadedRun(r.name if r.path in recorded else str(r.path), r.path, r.run) for r in runs]
+            LoadedRun(r.name if r.path in recorded else str(r.path), r.path, r.run, r.source) for r in runs]
     names = [r.path.name for r in runs]
     if len(set(names)) < len(names):
         names = [str(Path(r.path.parent.name) / r.path.name) for r in runs]
@@ -246,18 +247,17 @@ def compare_command(
     emit_report(report, fmt, out)
     if n_detail:
         emit_detail(runs, qrels, label, measures[0], n_detail, top, fmt, out,
-                    _dataset_of(files, dataset, split, results), data_root, alpha)
+                    _dataset_of(files, runs, dataset, split), data_root, alpha)
 
 
-def _dataset_of(files: list[Path], dataset: str | None, split: str | None,
-                results: Path) -> tuple[str, str] | None:
-    """(dataset, split) whose texts the detail shows: --dataset, else the first recorded system's."""
+def _dataset_of(files: list[Path], runs: list[LoadedRun], dataset: str | None,
+                split: str | None) -> tuple[str, str] | None:
+    """(dataset, split) whose texts the detail shows: --dataset, else the first recorded system's when the
+    first argument is one (its qrels are then that dataset's)."""
     if dataset is not None:
         return dataset, split or "test"
-    from rqbench.recorded import is_reference, resolve_recorded
-
-    refs = [resolve_recorded(str(f), results) for f in files if is_reference(f)]
-    return (refs[0].dataset, refs[0].split) if refs and is_reference(files[0]) else None
+    first_is_recorded = len(runs) == len(files)  # no QRELS argument: every argument is a run
+    return runs[0].source if runs and first_is_recorded else None
 
 
 def emit_detail(runs: list[LoadedRun], qrels: dict, label: str, measure: str, n: int, top: int, fmt: str,
@@ -265,16 +265,10 @@ def emit_detail(runs: list[LoadedRun], qrels: dict, label: str, measure: str, n:
     """The two systems' query-by-query drill-down: on the terminal after the table (stderr in machine
     formats), and queries.md / queries.html under --out."""
     from rqbench.io import atomic_write_text
-    from rqbench.pair_detail import pair_detail
+    from rqbench.pair_detail import pair_detail, texts_of
     from rqbench.pair_render import print_terminal
 
-    queries = corpus = None
-    if dataset is not None:
-        from rqbench.data import load_dataset, resolve_data_root
-
-        data = load_dataset(dataset[0], resolve_data_root(data_root))
-        queries = {q.id: q.text for q in data.split_queries(dataset[1])} if dataset[1] in data.queries else {}
-        corpus = {d.id: d.contents() for d in data.corpus.values()}
+    queries, corpus = texts_of(*dataset, data_root, strict=False) if dataset is not None else (None, None)
     d = pair_detail({runs[0].name: runs[0].run, runs[1].name: runs[1].run}, qrels, measure, label=label,
                     queries=queries, corpus=corpus, n=n, top=top, alpha=alpha)
     print_terminal(d, Console(stderr=fmt != "table"))

@@ -137,6 +137,18 @@ def pair_detail(
                       top=top, notes=notes, alpha=alpha)
 
 
+def texts_of(dataset: str, split: str | None, data_root: str | None = None, *,
+             strict: bool = True) -> tuple[dict[str, str], dict[str, str]]:
+    """(query id -> text of `split`, passage id -> title + text) of a dataset, for the detail. `split`
+    None: the dataset's only split, else "test". Not `strict`: a split without queries gives none."""
+    from rqbench.data import load_dataset, resolve_data_root
+
+    data = load_dataset(dataset, resolve_data_root(data_root))
+    chosen = split or (data.splits[0] if len(data.splits) == 1 else "test")
+    queries = {q.id: q.text for q in data.split_queries(chosen)} if strict or chosen in data.queries else {}
+    return queries, {d.id: d.contents() for d in data.corpus.values()}
+
+
 def _largest(diffs: dict[str, float], n: int) -> list[str]:
     """Up to n query ids: A's largest wins and B's largest wins alternately, starting with the side holding
     the largest difference (ties by id); zero differences never."""

@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import threading
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -144,6 +145,7 @@ class DenseBackend:
         self.params = params if params is not None else DenseParams()
         self._model: DualEncoder | None = None
         self._describe: dict[str, Any] | None = None
+        self._lock = threading.Lock()  # with `run --jobs N`, stages of one variant may ask for the model at once
 
     # ---- identity ------------------------------------------------------------------------------------
 
@@ -169,26 +171,30 @@ class DenseBackend:
 
     def model(self) -> DualEncoder:
         """The DualEncoder for these parameters (loaded once per backend instance)."""
-        if self._model is None:
-            from rqbench.models.dual_encoder import DualEncoder, EncoderConfig
+        with self._lock:
+            if self._model is None:
+                self._model = self._load()
+            return self._model
 
-            p = self.params
-            towers = _tower_folders(p.model, p.query_model)
-            shared = towers["query"] == towers["passage"]
-            config = EncoderConfig.from_spec(p, shared=shared)
-            passage_dir = Path(str(towers["passage"]))
-            stored = passage_dir / ENCODER_CONFIG
-            if not stored.exists() and passage_dir.name == "passage":  # a separate-tower save: one folder up
-                stored = passage_dir.parent / ENCODER_CONFIG
-            if stored.exists():  # a DualEncoder.save folder: its training-time pooling/normalize win
-                saved = json.loads(stored.read_text(encoding="utf-8"))
-                config = EncoderConfig(pooling=saved.get("pooling", p.pooling),
-                                       normalize=saved.get("normalize", p.normalize), shared=config.shared,
-                                       max_query_length=p.max_query_length, max_passage_length=p.max_passage_length)
-            query = str(towers["query"])
-            passage = None if config.shared else str(towers["passage"])
-            self._model = DualEncoder(query, passage, config, trust_remote_code=p.trust_remote_code)
-        return self._model
+    def _load(self) -> DualEncoder:
+        from rqbench.models.dual_encoder import DualEncoder, EncoderConfig
+
+        p = self.params
+        towers = _tower_folders(p.model, p.query_model)
+        shared = towers["query"] == towers["passage"]
+        config = EncoderConfig.from_spec(p, shared=shared)
+        passage_dir = Path(str(towers["passage"]))
+        stored = passage_dir / ENCODER_CONFIG
+        if not stored.exists() and passage_dir.name == "passage":  # a separate-tower save: one folder up
+            stored = passage_dir.parent / ENCODER_CONFIG
+        if stored.exists():  # a DualEncoder.save folder: its training-time pooling/normalize win
+            saved = json.loads(stored.read_text(encoding="utf-8"))
+            config = EncoderConfig(pooling=saved.get("pooling", p.pooling),
+                                   normalize=saved.get("normalize", p.normalize), shared=config.shared,
+                                   max_query_length=p.max_query_length, max_passage_length=p.max_passage_length)
+        query = str(towers["query"])
+        passage = None if config.shared else str(towers["passage"])
+        return DualEncoder(query, passage, config, trust_remote_code=p.trust_remote_code)
 
     # ---- Encoder -------------------------------------------------------------------------------------
 

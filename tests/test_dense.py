@@ -398,3 +398,23 @@ def test_registry_params_and_cheap_import():
             "print(any(m in sys.modules for m in ('torch', 'faiss', 'transformers')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60)
     assert out.stdout.strip() == "False"
+
+
+def test_threads_asking_for_the_model_at_once_share_one_load(tiny_a):
+    """`run --jobs N` builds a variant's stages in threads that share one backend: the model loads once."""
+    import threading
+
+    backend = DenseBackend(DenseParams(model=str(tiny_a)))
+    barrier = threading.Barrier(4)
+    got: list[DualEncoder] = []
+
+    def ask() -> None:
+        barrier.wait()
+        got.append(backend.model())
+
+    threads = [threading.Thread(target=ask) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(got) == 4 and all(m is got[0] for m in got)

@@ -68,7 +68,7 @@ def write_record(plan: Plan, planned: PlannedEvaluation, results: dict[str, Node
         stages.append({"role": role, "kind": node.kind.name, "hash": node.hash, "label": node.label,
                        "inputs": {k: e.node.hash for k, e in node.inputs.items()}, "cached": r.cached or shared,
                        "seconds": 0.0 if shared else round(r.seconds, 3), "built_seconds": r.built_seconds,
-                       "bytes": _artifact_bytes(r.path)})
+                       "bytes": _artifact_bytes(r.path), **_search_seconds(node.kind.name, r.path)})
     own = {role: node.hash for role, node in planned.steps if ":" not in role}
     record = {
         "schema": rec.SCHEMA, "record_id": rec.new_record_id(), "created": rec.now_iso(),
@@ -106,6 +106,17 @@ def _artifact_bytes(folder: Path) -> int | None:
         return int(sum(int(entry.get("size", 0)) for entry in files.values()))
     except (OSError, ValueError, TypeError, AttributeError):
         return None
+
+
+def _search_seconds(kind: str, folder: Path) -> dict[str, float]:
+    """A retrieve stage's search time without opening the index (its timing file; older artifacts lack it)."""
+    if kind != "retrieve":
+        return {}
+    try:
+        return {"search_seconds": float(json.loads((folder / "timing.json").read_text(encoding="utf-8"))
+                                        ["search_seconds"])}
+    except (OSError, ValueError, TypeError, KeyError):
+        return {}
 
 
 def _copy_pseudo_labels(plan: Plan, planned: PlannedEvaluation, results: dict[str, NodeResult],

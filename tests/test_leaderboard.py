@@ -360,3 +360,16 @@ def test_runs_join_a_suite_column_with_the_same_qrels(tmp_path: Path) -> None:
     board = rqbench.leaderboard(tmp_path / "results", runs=[run], qrels=qrels, dataset="toy", split="test",
                                 measures=["nDCG@10"])
     assert board.datasets == ["toy (test)"] and [s.name for s in board.systems] == ["mine", "bm25"]
+
+
+def test_a_rerankers_search_cost_adds_its_sources_search_and_its_scoring() -> None:
+    from rqbench.board.build import _cost
+
+    stages = [{"role": "mine_from:retrieve", "kind": "retrieve", "built_seconds": 50.0},  # its training data
+              {"role": "train", "kind": "train", "built_seconds": 100.0},
+              {"role": "rerank_of:retrieve", "kind": "retrieve", "built_seconds": 9.0, "search_seconds": 2.0},
+              {"role": "score", "kind": "score", "built_seconds": 7.0},
+              {"role": "rerank", "kind": "rerank", "built_seconds": 1.0}]
+    cost = _cost({"n_queries": 50, "stages": stages})
+    assert cost["train_s"] == 100.0
+    assert cost["search_qps"] == pytest.approx(50 / (2.0 + 7.0 + 1.0))

@@ -313,12 +313,15 @@ def _systems(entries: list[_Entry], columns: list[Column], cells: dict[tuple[str
 
 def _cost(record: dict[str, Any]) -> dict[str, float]:
     """Training and indexing seconds and search speed from the record's own stages, as first built (an
-    arm: the mean over its seeds); nothing for a run file."""
+    arm: the mean over its seeds); nothing for a run file. Search time excludes opening the index where the
+    stage timed it apart; a re-ranker's adds its source's search and its scoring."""
     per_seed: dict[Any, dict[str, float]] = {}
     for st in record.get("stages") or []:
-        if ":" in str(st.get("role", "")):  # a stage of another variant this one builds on
+        role = str(st.get("role", ""))
+        # a stage of another variant this one builds on; but a re-ranker's queries go through its source's search
+        if ":" in role and role != "rerank_of:retrieve":
             continue
-        seconds = float(st.get("built_seconds") or 0.0)
+        seconds = float(st.get("search_seconds") or st.get("built_seconds") or 0.0)
         slot = per_seed.setdefault(st.get("seed"), {})
         kind = st.get("kind")
         if kind == "train":
@@ -327,7 +330,7 @@ def _cost(record: dict[str, Any]) -> dict[str, float]:
             slot["index_s"] = slot.get("index_s", 0.0) + seconds
             if st.get("bytes") is not None:
                 slot["index_mb"] = slot.get("index_mb", 0.0) + float(st["bytes"]) / 1e6
-        elif kind in ("retrieve", "rerank") and seconds > 0:
+        elif kind in ("retrieve", "score", "rerank") and seconds > 0:  # a re-ranker: search, score, reorder
             slot["search_s"] = slot.get("search_s", 0.0) + seconds
     out: dict[str, float] = {}
     for key in ("train_s", "index_s", "index_mb"):

@@ -83,6 +83,8 @@ def report_command(
     all_pairs: AllPairs = False,
     fmt: Format = "table",
     json_out: Annotated[bool, typer.Option("--json", help="The same as --format json.")] = False,
+    findings: Annotated[Path | None, typer.Option("--findings", metavar="FILE", help="Markdown with your reading "
+                                                  "of the results, shown in the report as written by hand.")] = None,
 ) -> None:
     """Render a report from records only: on stdout a table (and Markdown + HTML with figures in --out,
     default RESULTS/<suite>/report), or JSON, CSV, LaTeX, Markdown or HTML (--format; files only with --out)."""
@@ -95,10 +97,14 @@ def report_command(
     fmt = "json" if json_out else fmt
     if fmt not in FORMATS:
         raise RqbenchError(f"unknown --format '{fmt}'" + did_you_mean(fmt, FORMATS))
+    from rqbench.report.findings import read_findings
+
+    note = read_findings(findings) if findings is not None else ""  # a bad file fails before any work
     records_path, _, suite_baseline, suite_measures = _records_for(target, results)
     measures = [str(m) for m in parse_measure_list(measure)] if measure else suite_measures
     report = build_report(read_records(records_path), baseline=baseline or suite_baseline, measures=measures,
                           alpha=alpha, test=test, correction=correction, pairs="all" if all_pairs else "baseline")
+    report.findings = note
     # the report folder: always for the table view; with a machine format on stdout only when asked (--out)
     emit_report(report, fmt, out or (records_path.parent / "report" if fmt == "table" else None))
 

@@ -26,7 +26,9 @@ suites="smoke scifact-bm25 dl19-bm25 dl19-leaderboard vaswani-bm25 noveleval-bm2
 [ "${1:-}" = "--rocketqa" ] && suites="$suites rocketqa-scifact rocketqa-devmini"
 for suite in $suites; do
   rqbench run "suites/$suite.toml" --results "$results" >/dev/null
-  rqbench report "suites/$suite.toml" --results "$results" --out "reports/$suite" >/dev/null
+  # reports/<suite>/findings.md, where there is one: a person's reading of the results (not generated)
+  findings=(); [ -f "reports/$suite/findings.md" ] && findings=(--findings "reports/$suite/findings.md")
+  rqbench report "suites/$suite.toml" --results "$results" --out "reports/$suite" "${findings[@]}" >/dev/null
   mkdir -p "reports/$suite/records"
   cp "$results/$suite/records.jsonl" "reports/$suite/records/records.jsonl"
   cp -r "$results/$suite/perquery" "reports/$suite/records/"

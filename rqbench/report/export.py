@@ -134,6 +134,8 @@ def report_to_json(report: Report, *, per_query: bool = False) -> dict[str, Any]
     out = {"schema": JSON_SCHEMA, "suite": report.suite, "measures": list(report.measures), "alpha": report.alpha,
            "test": report.test, "correction": report.correction, "pairs": report.pairs, "baseline": report.baseline,
            "sets": sets, "notes": list(report.notes)}
+    if report.findings:
+        out["findings"] = report.findings
     if report.contrasts:
         out["contrasts"] = [_contrast_json(report, r) for r in report.contrasts]
     if report.audits:

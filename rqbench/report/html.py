@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from rqbench.report.audit_text import AUDITS_INTRO, audit_tables
 from rqbench.report.contrast_text import contrast_headers, contrast_rows, contrast_sentences
+from rqbench.report.findings import findings_section_html
 from rqbench.report.format import (
     ENV_COLUMNS,
     compared_measures,
@@ -208,6 +209,8 @@ def render_html(report: Report, pngs: dict[str, bytes] | None = None) -> str:
         extra = env.from_string(_CONTRASTS).render(rows=contrast_rows(report), sentences=contrast_sentences(report),
                                                    pct=pct(report), p_raw=p_raw, p_corrected=p_corrected)
         page = page.replace(_LEGEND, extra + _LEGEND, 1)
+    if report.findings:
+        page = page.replace(_LEGEND, findings_section_html(report.findings) + _LEGEND, 1)
     if tables := audit_tables(report):
         extra = env.from_string(_AUDITS).render(intro=AUDITS_INTRO, tables=tables)
         page = page.replace(_LEGEND, extra + _LEGEND, 1)

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from rqbench.report.audit_text import AUDITS_INTRO, audit_tables
 from rqbench.report.contrast_text import contrast_headers, contrast_rows, contrast_sentences
+from rqbench.report.findings import findings_markdown
 from rqbench.report.format import (
     DASH,
     ENV_COLUMNS,
@@ -82,6 +83,8 @@ def render_markdown(report: Report, figure_paths: dict[str, str] | None = None) 
     else:
         out += _md_set(report, "##", [])
     out += _md_contrasts(report)
+    if report.findings:
+        out += findings_markdown(report.findings)
     out += _md_audits(report)
 
     out += ["", "## Legend", ""] + [f"- {md_text(line)}" for line in legend_lines(report)]

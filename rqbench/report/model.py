@@ -86,6 +86,7 @@ class Report(ReportOutputs):
     # variant -> role ("denoise", "augment") -> [(seed or None, summary)]: the audits of the variants' training
     # data, once per variant and seed whatever the set (on the report itself; empty without audits)
     audits: Audits = field(default_factory=dict)
+    findings: str = ""  # a person's reading of the results (Markdown; `rqbench report --findings`), shown as such
 
     @property
     def sections(self) -> list[Report]:

@@ -1,0 +1,58 @@
+"""`rqbench report --findings FILE`: a person's reading of the results, shown in every report format under its
+own heading, marked as written by hand, escaped in HTML; a bad file is a one-line error before any work."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from rqbench.report.findings import MARK, findings_html, findings_markdown
+
+NOTE = """The cross-batch claim is **not shown** here: the set is `easy`.
+
+- Denoising: *no* difference, because the teacher is weak.
+  It kept most candidates.
+- <script>alert(1)</script> stays text.
+"""
+
+
+def cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "rqbench.cli", *args], capture_output=True, text=True, timeout=300)
+
+
+def test_html_keeps_paragraphs_lists_and_inline_marks_and_escapes_the_rest() -> None:
+    page = findings_html(NOTE)
+    assert "<p>The cross-batch claim is <strong>not shown</strong> here: the set is <code>easy</code>.</p>" in page
+    assert "<li>Denoising: <em>no</em> difference, because the teacher is weak. It kept most candidates.</li>" in page
+    assert "<script>" not in page and "&lt;script&gt;alert(1)&lt;/script&gt; stays text." in page
+    assert findings_markdown(NOTE)[1:5] == ["## Findings", "", f"*{MARK}*", ""]
+
+
+def test_report_shows_the_findings_in_every_format(repo_root: Path, tmp_path: Path) -> None:
+    records = repo_root / "reports" / "rocketqa-scifact" / "records" / "records.jsonl"
+    note = tmp_path / "findings.md"
+    note.write_text(NOTE, encoding="utf-8")
+    out = cli("report", str(records), "--findings", str(note), "--json", "--out", str(tmp_path / "rep"))
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["findings"] == NOTE
+    md = (tmp_path / "rep" / "report.md").read_text(encoding="utf-8")
+    # after the claims it reads, before the audits
+    assert md.index("## Contrasts") < md.index("## Findings") < md.index("## Audits")
+    assert NOTE.strip() in md and MARK in md
+    page = (tmp_path / "rep" / "report.html").read_text(encoding="utf-8")
+    assert '<section id="findings">' in page and "<strong>not shown</strong>" in page and "<script>alert" not in page
+    without = cli("report", str(records), "--json")
+    assert "findings" not in json.loads(without.stdout)
+
+
+def test_a_missing_or_empty_findings_file_is_one_line(repo_root: Path, tmp_path: Path) -> None:
+    records = repo_root / "reports" / "rocketqa-scifact" / "records" / "records.jsonl"
+    empty = tmp_path / "empty.md"
+    empty.write_text("\n  \n", encoding="utf-8")
+    for path, problem in ((tmp_path / "nope.md", "no such findings file"), (empty, "findings file is empty")):
+        out = cli("report", str(records), "--findings", str(path), "--out", str(tmp_path / "rep"))
+        lines = out.stderr.strip().splitlines()
+        assert out.returncode == 2 and len(lines) == 1 and str(path) in lines[0] and problem in lines[0], out.stderr
+    assert not (tmp_path / "rep").exists()

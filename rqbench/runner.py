@@ -80,6 +80,7 @@ def write_record(plan: Plan, planned: PlannedEvaluation, results: dict[str, Node
                    **({"about": variant.about} if variant.about else {})},
         "evaluation": {"name": ev.name, "dataset": dataset.name, "split": ev.split},
         "config": {"params": _params(planned, own), "depth": variant.depth, "split": ev.split,
+                   "measures": list(ev.measures),  # the evaluation's order, which a report keeps
                    "exclude_query_id": ev.exclude_query_id, "baseline": suite.baseline,
                    "describe": _describe(planned), "train": variant.train},
         "dataset": {"name": dataset.name, "source": dataset.source, "split": ev.split,

@@ -204,6 +204,13 @@ def test_leaderboard_across_suites(work: Path, repo_root: Path) -> None:
     cost = rq("leaderboard", "-m", "nDCG@10", "--cost", "--json", cwd=work)
     system = next(s for s in json.loads(cost.stdout)["systems"] if s["name"] == smoke["variant"])
     assert system["cost"]["index_mb"] == pytest.approx(on_disk / 1e6) and system["hardware"]
+    # the record keeps the evaluation's measure order, so a report from the records file alone keeps it too
+    from rqbench.suite import load_suite
+
+    order = load_suite(repo_root / "suites" / "smoke.toml").evaluations[0].measures
+    assert smoke["config"]["measures"] == list(order)
+    from_file = rq("report", str(work / "results" / "smoke" / "records.jsonl"), "--json", cwd=work)
+    assert json.loads(from_file.stdout)["measures"] == list(order)
     # queries/s counts the search, not opening the index (the JVM's start is in the stage's time, not here)
     (search,) = [st for st in smoke["stages"] if st["kind"] == "retrieve"]
     assert 0 < search["search_seconds"] < search["built_seconds"]

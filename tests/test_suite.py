@@ -39,6 +39,20 @@ def test_repo_suites_parse(repo_root: Path) -> None:
     assert {"smoke", "scifact-bm25", "ci"} <= names
 
 
+def test_repo_suites_plan_against_the_shared_data(repo_root: Path, data_root: Path) -> None:
+    """Every shipped suite's stage graph resolves (references, splits, datasets, parameters), so a change to
+    the planner cannot silently break a reference suite that takes hours to run."""
+    from rqbench.plan import plan_suite
+
+    for path in sorted((repo_root / "suites").glob("*.toml")):
+        suite = load_suite(path)
+        plan = plan_suite(suite, data_root)
+        planned = {(p.variant.name, p.evaluation.name) for p in plan.evaluations}
+        for variant in suite.variants:
+            wanted = variant.evaluate_on or tuple(ev.name for ev in suite.evaluations)
+            assert {(variant.name, ev) for ev in wanted} <= planned, (path.name, variant.name)
+
+
 def test_grid_expands_cartesian_product(tmp_path: Path) -> None:
     text = BASE + """
 [[variants]]

@@ -92,6 +92,21 @@ def test_a_shared_letter_means_exactly_not_significantly_different() -> None:
             assert bool(set(letters[a]) & set(letters[b])) == tied[(a, b)], (tied, letters)
 
 
+def test_past_26_groups_the_labels_are_separated() -> None:
+    import itertools
+
+    # 28 systems all significantly different, except that the last two are tied with each other
+    order = [f"s{i:02d}" for i in range(28)]
+    tied = {pair: pair == ("s26", "s27") for pair in itertools.combinations(order, 2)}
+    letters = letters_for(order, tied)
+    assert letters["s00"] == "a" and letters["s25"] == "z" and letters["s26"] == letters["s27"] == "aa"
+    tied[("s25", "s26")] = True  # now s26 shares z with s25 and aa with s27: "z.aa", never read as "zaa"
+    letters = letters_for(order, tied)
+    assert letters["s26"] == "z.aa" and letters["s25"] == "z" and letters["s27"] == "aa"
+    for a, b in itertools.combinations(order, 2):
+        assert bool(set(letters[a].split(".")) & set(letters[b].split("."))) == tied[(a, b)]
+
+
 def test_ranks_and_tie_groups_from_per_query_values(tmp_path: Path) -> None:
     queries = [f"q{i}" for i in range(40)]
     best = dict.fromkeys(queries, 1.0)

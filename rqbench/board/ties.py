@@ -36,11 +36,12 @@ def letters_for(ordered: Sequence[str], tied: Mapping[tuple[str, str], bool]) ->
         unique = list(dict.fromkeys(g for g in split if g))
         groups = [g for g in unique if not any(g < other for other in unique)]
     groups.sort(key=lambda g: sorted(position[n] for n in g))
-    out = {name: "" for name in ordered}
+    labels: dict[str, list[str]] = {name: [] for name in ordered}
     for i, group in enumerate(groups):
         for name in sorted(group, key=position.__getitem__):
-            out[name] += _letter(i)
-    return out
+            labels[name].append(_letter(i))
+    sep = "" if len(groups) <= 26 else "."  # past z the labels have two letters: "a.ab" is not "aa.b"
+    return {name: sep.join(letters) for name, letters in labels.items()}
 
 
 def _letter(i: int) -> str:

@@ -161,9 +161,53 @@ class RocketQASteps:
         run, steps = self.run_of(source, dataset, split, depth, False, "augment_from:")
         scorer = self.suite.reference(table["augment_with"], variant)
         score, score_steps = self._score_node(scorer, run, dataset, split, depth, "augment_with:")
-        node = self.add(Node(STAGE_KINDS["augment"], stage_params(
-            AugmentParams, where, split=split, depth=depth, positive_threshold=positive, negative_threshold=negative,
-            negatives=negatives, corpus=dataset.fingerprint("corpus"), queries=dataset.fingerprint(f"queries/{split}"),
+        settings = {"depth": depth, "positive_threshold": positive, "negative_threshold": negative,
+                    "negatives": negatives}
+        node = self._augment_node(variant, dataset, split, settings, groups, run, score, where)
+        steps = [*steps, *score_steps, ("augment", node)]
+        audit_split = table.get("augment_audit_split")
+        if audit_split is not None:  # the same labeller on a labelled split nobody trains on: its precision
+            steps += self._labeller_audit(variant, table, dataset, str(audit_split), split, settings, groups, where)
+        return node, steps
+
+    def _augment_node(self, variant: Variant, dataset: Dataset, split: str, settings: dict[str, Any], groups: Node,
+                      run: Node, score: Node, where: str, label: str = "") -> Node:
+        return self.add(Node(STAGE_KINDS["augment"], stage_params(
+            AugmentParams, where, split=split, **settings, corpus=dataset.fingerprint("corpus"),
+            queries=dataset.fingerprint(f"queries/{split}"),
             qrels=dataset.fingerprint(f"qrels/{split}") if split in dataset.qrels else ""),
-            {"groups": Input(groups), "run": Input(run), "scores": Input(score)}, dataset, label=variant.name))
-        return node, [*steps, *score_steps, ("augment", node)]
+            {"groups": Input(groups), "run": Input(run), "scores": Input(score)}, dataset,
+            label=label or variant.name))
+
+    def _labeller_audit(self, variant: Variant, table: dict[str, Any], dataset: Dataset, audit_split: str,
+                        split: str, settings: dict[str, Any], groups: Node, where: str) -> list[Step]:
+        """`train.augment_audit_split`: the labeller run as for `augment_split`, on a split whose qrels are
+        withheld from every model involved, so the audit can measure its precision and coverage; its groups
+        are not trained on. The split must have qrels, differ from `augment_split`, and share no query with
+        the training split of this variant or of the labeller (else the precision would be measured on
+        queries the cross-encoder learned)."""
+        if not isinstance(table.get("augment_audit_split"), str) or not audit_split.strip():
+            raise RqbenchError("train.augment_audit_split must be the name of a split with qrels", where)
+        if audit_split == split:
+            raise RqbenchError(f"train.augment_audit_split '{audit_split}' is the augmented split itself: audit the "
+                               "labeller on a held-apart labelled split", where)
+        self._check_split(dataset, audit_split, variant.line, need_qrels=True)
+        scorer = self.suite.reference(table["augment_with"], variant)
+        audited = {q.id for q in dataset.split_queries(audit_split)}
+        for who, trained in ((variant, table), (scorer, scorer.train)):
+            if trained is None:
+                continue
+            train_split = str(trained.get("split", "train"))
+            if train_split in dataset.queries:
+                shared = audited & {q.id for q in dataset.split_queries(train_split)}
+                if shared:
+                    raise RqbenchError(f"train.augment_audit_split '{audit_split}' shares {len(shared)} queries with "
+                                       f"the training split '{train_split}' of '{who.name}' (e.g. '{min(shared)}'): "
+                                       "the labeller would be audited on queries it learned from", where)
+        source = self.suite.reference(table["augment_from"], variant)
+        run, steps = self.run_of(source, dataset, audit_split, settings["depth"], False, "augment_audit_from:")
+        score, score_steps = self._score_node(scorer, run, dataset, audit_split, settings["depth"],
+                                              "augment_audit_with:")
+        node = self._augment_node(variant, dataset, audit_split, settings, groups, run, score, where,
+                                  label=f"{variant.name} (labeller audit: {audit_split})")
+        return [*steps, *score_steps, ("augment_audit", node)]

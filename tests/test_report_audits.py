@@ -151,9 +151,22 @@ def test_table_rows(report) -> None:
     assert augment_table.rows[1][4:8] == ["150 (50.0%)", "3.00", "80.0% (120/150)", "7"]
     assert augment_table.rows[2][4:8] == ["90 (30.0%)", "3.00", "—", "—"]
     assert augment_table.footnote == PRECISION_FOOTNOTE
-    assert "precision needs labels: run the labeller on a held-apart labelled split" in PRECISION_FOOTNOTE
+    assert "precision needs labels: audit the labeller on a held-apart labelled split" in PRECISION_FOOTNOTE
     labelled_only = build_report(records()[:3], n_resamples=N_RESAMPLES)
     assert audit_tables(labelled_only)[1].footnote == ""
+
+
+def test_a_labeller_audit_shows_in_the_pseudo_labels_table_after_the_variants_own_rows() -> None:
+    probe = {**augment(40, 150, (31, 2)), "split": "probe", "labelled_groups": 809, "pseudo_labelled_groups": 40}
+    recs = [record("b", 2, {}),
+            record("rq[seed=13]", 3, {"augment": AUGMENT_PLAIN, "augment_audit": probe}, arm="rq", seed=13)]
+    rep = build_report(recs, n_resamples=N_RESAMPLES)
+    assert rep.audits["rq"] == {"augment": [(13, AUGMENT_PLAIN)], "augment_audit": [(13, probe)]}
+    (table,) = audit_tables(rep)
+    assert [row[:2] for row in table.rows] == [["rq", "13"], ["rq: labeller audit on 'probe', not trained on", "13"]]
+    assert table.rows[1][4:8] == ["40 (13.3%)", "3.75", "77.5% (31/40)", "2"]
+    assert "labeller audit" in table.key
+    assert report_to_json(rep)["audits"]["rq"]["augment_audit"][0]["rates"]["precision"] == 31 / 40
 
 
 def test_markdown(report) -> None:

@@ -96,6 +96,7 @@ augment_from = "md1"
 augment_depth = 20
 augment_positive = 0.5
 augment_negative = 0.5
+augment_audit_split = "test"
 hard_negatives = 1
 batch_size = 8
 max_steps = 2
@@ -122,6 +123,10 @@ def test_the_chain_runs_and_records_its_audits(tmp_path: Path, data_root: Path) 
     augmented = md2["audits"]["augment"]
     assert augmented["queries"] == 30 and augmented["labelled_groups"] == 48
     assert augmented["pseudo_labelled_groups"] == augmented["labelled"]
+    # the same labeller on the (labelled) test split, not trained on: its precision measured against the qrels
+    audited = md2["audits"]["augment_audit"]
+    assert audited["split"] == "test" and audited["queries"] == 24 and "labels" in audited
+    assert "labels" not in augmented  # the unlabeled split has nothing to check against
 
     store = tmp_path / ".rqbench" / "store"
     h = md2["artifact_hashes"]["augment"]

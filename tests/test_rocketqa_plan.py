@@ -146,3 +146,34 @@ def test_augmenting_a_split_is_a_leak_only_where_a_user_of_the_model_is_evaluate
                      'rerank = { run_of = "md2", depth = 5 }\n')
     with pytest.raises(RqbenchError, match=r"is evaluation set 'held' \(through 'rr"):
         plan(tmp_path, data_root, leaky)
+
+
+def test_the_labeller_audited_on_a_held_apart_labelled_split_is_planned_beside_md2(
+        tmp_path: Path, data_root: Path) -> None:
+    audited = SUITE.replace("augment_depth = 20", 'augment_depth = 20\naugment_audit_split = "test"', 1)
+    before = {p.variant.name: dict(p.steps) for p in plan(tmp_path, data_root).evaluations}
+    steps = {p.variant.name: dict(p.steps) for p in plan(tmp_path, data_root, audited).evaluations}
+    for s in (1, 2):
+        md1, mc, md2 = steps[f"md1[seed={s}]"], steps[f"mc[seed={s}]"], steps[f"md2[seed={s}]"]
+        audit = md2["augment_audit"]
+        # the same labeller (MC's checkpoint scoring MD1's run), thresholds and depth, on the audit split
+        assert audit.kind.name == "augment" and audit.params.split == "test"
+        assert audit.params.depth == md2["augment"].params.depth == 20
+        assert audit.inputs["run"].node.params.split == "test"
+        assert audit.inputs["run"].node.inputs["index"].node.inputs["model"].node is md1["train"]
+        assert audit.inputs["scores"].node.inputs["model"].node is mc["train"]
+        # nothing trains on it: MD2's training data and model are those of the suite without the audit
+        assert md2["train"].inputs["groups"].node is md2["augment"]
+        assert md2["train"].hash == before[f"md2[seed={s}]"]["train"].hash
+
+
+@pytest.mark.parametrize(("split", "message"), [
+    ("unlabeled", "is the augmented split itself"),
+    ("train", r"shares 809 queries with the training split 'train' of 'md2\[seed=1\]'"),
+    ("nope", "no queries and qrels for split 'nope'"),
+])
+def test_a_labeller_audit_split_that_would_mislead_is_a_one_line_error(
+        tmp_path: Path, data_root: Path, split: str, message: str) -> None:
+    with pytest.raises(RqbenchError, match=message):
+        plan(tmp_path, data_root,
+             SUITE.replace("augment_depth = 20", f'augment_depth = 20\naugment_audit_split = "{split}"', 1))

@@ -26,8 +26,9 @@ if TYPE_CHECKING:
 AUDITS_INTRO = ("The training data of each variant's own denoise and augment stages, once per variant and seed "
                 "(the same on every evaluation set).")
 UNDENOISED = "no filter (undenoised arm)"
-PRECISION_FOOTNOTE = (f"Precision {DASH}: the labeller's split had no qrels; precision needs labels: run the labeller "
-                      "on a held-apart labelled split (its qrels withheld from training).")
+PRECISION_FOOTNOTE = (f"Precision {DASH}: the labeller's split had no qrels; precision needs labels: audit the "
+                      "labeller on a held-apart labelled split (train.augment_audit_split, its qrels withheld from "
+                      "training).")
 _HISTOGRAM = "P(relevant) histogram"
 _BINS = "in 10 bins from 0.0-0.1 to 0.9-1.0, counts joined by '/'"
 DENOISE_KEY = (
@@ -45,7 +46,9 @@ AUGMENT_KEY = (
     "query: the mean number of candidates below the negative threshold taken as pseudo-negatives; precision "
     "(true / labelled): pseudo-positives the split's qrels judge relevant; negatives judged relevant: "
     "pseudo-negatives the qrels judge relevant (false negatives added to training); groups: labelled + "
-    f"pseudo-labelled training groups; histogram: P(relevant) of every scored candidate {_BINS}."
+    f"pseudo-labelled training groups; histogram: P(relevant) of every scored candidate {_BINS}. A labeller audit "
+    "row runs the same labeller (cross-encoder, retriever, thresholds, depth) on a held-apart labelled split that "
+    "no model involved trains on: its precision is the labeller's, and its groups are not trained on."
 )
 
 
@@ -107,6 +110,9 @@ def audit_tables(report: Report) -> list[AuditTable]:
         for seed, summary in roles.get("augment", []):
             rows["augment"].append(_augment_row(name, seed, summary))
             unlabelled |= not isinstance(summary.get("labels"), dict)
+        for seed, summary in roles.get("augment_audit", []):  # the same labeller where its precision shows
+            where = f"'{summary['split']}'" if summary.get("split") else "a labelled split"
+            rows["augment"].append(_augment_row(f"{name}: labeller audit on {where}, not trained on", seed, summary))
     tables = []
     if rows["denoise"]:
         tables.append(AuditTable(

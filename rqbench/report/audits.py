@@ -20,7 +20,9 @@ from rqbench.report.seeds import arm_of, report_name
 
 AuditEntry = tuple[Any, dict[str, Any]]  # (seed, or None for an unseeded variant; the role's summary)
 Audits = dict[str, dict[str, list[AuditEntry]]]  # report name -> role -> one entry per seed
-ROLES = ("denoise", "augment")  # the roles a report has a table for, in this order
+# the roles a report has a table for, in this order; "augment_audit": the labeller on a held-apart labelled
+# split (`train.augment_audit_split`), not trained on, shown in the pseudo-labels table
+ROLES = ("denoise", "augment", "augment_audit")
 
 
 def _created(record: dict) -> str:
@@ -120,7 +122,7 @@ def audit_rates(role: str, summary: dict[str, Any]) -> dict[str, float | None]:
     """The derived rates of one role's summary (the JSON export's "rates"); {} for a role without any."""
     if role == "denoise":
         return {"drop_rate": drop_rate(summary), "agreement": agreement(summary)}
-    if role == "augment":
+    if role in ("augment", "augment_audit"):
         return {"coverage": coverage(summary), "negatives_per_labelled_query": negatives_per_labelled(summary),
                 "precision": precision(summary)}
     return {}

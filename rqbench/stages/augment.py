@@ -54,7 +54,7 @@ def produce(ctx: BuildContext) -> None:
                            f"'{clash[0]}'): pseudo-labels would overwrite labels")
     write_groups([*base, *new], ctx.out / "groups.jsonl")
     atomic_write_text(ctx.out / "pseudo_labels.tsv", labels_tsv(labels))
-    atomic_write_json(ctx.out / "audit.json", {**audit.to_json(), "labelled_groups": len(base),
+    atomic_write_json(ctx.out / "audit.json", {**audit.to_json(), "split": p.split, "labelled_groups": len(base),
                                                "pseudo_labelled_groups": len(new)})
 
 

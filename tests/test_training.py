@@ -252,19 +252,20 @@ MIN_GAIN = 0.01
 
 
 def mrr_at_10(model: DualEncoder, dataset: Dataset, split: str, doc_ids: list[str]) -> float:
-    """Brute-force inner-product retrieval over `doc_ids`, RR@10 (ir-measures) over the split's judged queries."""
+    """Brute-force inner-product retrieval over `doc_ids`, RR@10 (ir-measures) over the split's judged queries;
+    encoded as rqbench encodes (length-sorted batches, bf16 autocast on the CPU)."""
     import ir_measures
     from ir_measures import RR
+
+    from rqbench.dense.encoding import encode_texts
 
     qrels = dataset.split_qrels(split)
     texts = {q.id: q.text for q in dataset.split_queries(split)}
     qids = sorted(qrels)
     model.eval()
-    with torch.inference_mode():
-        q = torch.cat([model(model.tokenize([texts[i] for i in qids[s:s + 64]], "query"), "query")
-                       for s in range(0, len(qids), 64)])
-        d = torch.cat([model(model.tokenize([dataset.corpus[i].contents() for i in doc_ids[s:s + 64]], "passage"),
-                             "passage") for s in range(0, len(doc_ids), 64)])
+    q = torch.from_numpy(encode_texts(model, [texts[i] for i in qids], "query", batch_size=64, autocast="bf16"))
+    d = torch.from_numpy(encode_texts(model, [dataset.corpus[i].contents() for i in doc_ids], "passage",
+                                      batch_size=64, autocast="bf16"))
     top = (q @ d.T).topk(10, dim=1)
     run = {qid: {doc_ids[j]: float(v) for v, j in zip(top.values[i].tolist(), top.indices[i].tolist(), strict=True)}
            for i, qid in enumerate(qids)}

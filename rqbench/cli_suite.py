@@ -99,6 +99,9 @@ def report_command(
         raise RqbenchError(f"unknown --format '{fmt}'" + did_you_mean(fmt, FORMATS))
     from rqbench.report.findings import read_findings
 
+    if findings is not None and fmt in ("csv", "latex") and out is None:
+        raise RqbenchError(f"--findings: --format {fmt} has no place for a note; add --out DIR (its report.md "
+                           "and report.html show it) or use --format markdown, html or json")
     note = read_findings(findings) if findings is not None else ""  # a bad file fails before any work
     records_path, _, suite_baseline, suite_measures = _records_for(target, results)
     measures = [str(m) for m in parse_measure_list(measure)] if measure else suite_measures

@@ -282,6 +282,9 @@ class _Planner(RocketQASteps):
                 **fps),
                 dataset=dataset, label=variant.name))
             steps.append(("groups", groups))
+        if table.get("augment_audit_split") is not None and table.get("augment_with") is None:
+            raise RqbenchError("train.augment_audit_split without train.augment_with / augment_from: there is no "
+                               "labeller to audit", where)
         if table.get("augment_with") is not None or table.get("augment_from") is not None:
             groups, augment_steps = self._augment(variant, table, dataset, groups, where)
             steps += augment_steps

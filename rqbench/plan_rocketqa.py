@@ -184,8 +184,8 @@ class RocketQASteps:
         """`train.augment_audit_split`: the labeller run as for `augment_split`, on a split whose qrels are
         withheld from every model involved, so the audit can measure its precision and coverage; its groups
         are not trained on. The split must have qrels, differ from `augment_split`, and share no query with
-        the training split of this variant or of the labeller (else the precision would be measured on
-        queries the cross-encoder learned)."""
+        the training split of this variant, of the labeller (`augment_with`) or of the retriever whose top-k
+        it labels (`augment_from`): else the precision and coverage would be measured on queries they learned."""
         if not isinstance(table.get("augment_audit_split"), str) or not audit_split.strip():
             raise RqbenchError("train.augment_audit_split must be the name of a split with qrels", where)
         if audit_split == split:
@@ -193,10 +193,12 @@ class RocketQASteps:
                                "labeller on a held-apart labelled split", where)
         self._check_split(dataset, audit_split, variant.line, need_qrels=True)
         scorer = self.suite.reference(table["augment_with"], variant)
+        source = self.suite.reference(table["augment_from"], variant)
         audited = {q.id for q in dataset.split_queries(audit_split)}
-        for who, trained in ((variant, table), (scorer, scorer.train)):
-            if trained is None:
-                continue
+        for who in (variant, scorer, source):
+            trained = who.train
+            if trained is None or self.dataset(trained.get("dataset", self.suite.dataset), who.line) is not dataset:
+                continue  # not trained, or trained on another dataset: its query ids are not these
             train_split = str(trained.get("split", "train"))
             if train_split in dataset.queries:
                 shared = audited & {q.id for q in dataset.split_queries(train_split)}
@@ -204,7 +206,6 @@ class RocketQASteps:
                     raise RqbenchError(f"train.augment_audit_split '{audit_split}' shares {len(shared)} queries with "
                                        f"the training split '{train_split}' of '{who.name}' (e.g. '{min(shared)}'): "
                                        "the labeller would be audited on queries it learned from", where)
-        source = self.suite.reference(table["augment_from"], variant)
         run, steps = self.run_of(source, dataset, audit_split, settings["depth"], False, "augment_audit_from:")
         score, score_steps = self._score_node(scorer, run, dataset, audit_split, settings["depth"],
                                               "augment_audit_with:")

@@ -388,3 +388,12 @@ def test_a_rerankers_search_cost_adds_its_sources_search_and_its_scoring() -> No
     cost = _cost({"n_queries": 50, "stages": stages})
     assert cost["train_s"] == 100.0
     assert cost["search_qps"] == pytest.approx(50 / (2.0 + 7.0 + 1.0))
+    # a cascade: the first re-ranker's scoring and reordering are part of the second's search too
+    cascade = [{"role": "rerank_of:rerank_of:retrieve", "kind": "retrieve", "built_seconds": 9.0,
+                "search_seconds": 2.0},
+               {"role": "rerank_of:score", "kind": "score", "built_seconds": 7.0},
+               {"role": "rerank_of:rerank", "kind": "rerank", "built_seconds": 1.0},
+               {"role": "rerank_of:mine_from:retrieve", "kind": "retrieve", "built_seconds": 30.0},
+               {"role": "score", "kind": "score", "built_seconds": 4.0},
+               {"role": "rerank", "kind": "rerank", "built_seconds": 1.0}]
+    assert _cost({"n_queries": 50, "stages": cascade})["search_qps"] == pytest.approx(50 / 15.0)

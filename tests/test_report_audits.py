@@ -165,7 +165,8 @@ def test_a_labeller_audit_shows_in_the_pseudo_labels_table_after_the_variants_ow
     (table,) = audit_tables(rep)
     assert [row[:2] for row in table.rows] == [["rq", "13"], ["rq: labeller audit on 'probe', not trained on", "13"]]
     assert table.rows[1][4:8] == ["40 (13.3%)", "3.75", "77.5% (31/40)", "2"]
-    assert "labeller audit" in table.key
+    assert table.rows[0][8] == "809 + 90" and table.rows[1][8] == "—"  # the audit's groups train nobody
+    assert "labeller audit" in table.key and table.footnote == ""  # the precision is there: no hint to add one
     assert report_to_json(rep)["audits"]["rq"]["augment_audit"][0]["rates"]["precision"] == 31 / 40
 
 

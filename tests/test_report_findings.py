@@ -28,6 +28,11 @@ def test_html_keeps_paragraphs_lists_and_inline_marks_and_escapes_the_rest() -> 
     assert "<li>Denoising: <em>no</em> difference, because the teacher is weak. It kept most candidates.</li>" in page
     assert "<script>" not in page and "&lt;script&gt;alert(1)&lt;/script&gt; stays text." in page
     assert findings_markdown(NOTE)[1:5] == ["## Findings", "", f"*{MARK}*", ""]
+    # code spans keep their text; a list may follow a paragraph line; headings sit below the section's h2
+    assert findings_html("`**x** <b>`") == "<p><code>**x** &lt;b&gt;</code></p>"
+    assert findings_html("Intro:\n- a\n- b") == "<p>Intro:</p>\n<ul><li>a</li><li>b</li></ul>"
+    assert findings_html("# Title\ntext") == "<h3>Title</h3>\n<p>text</p>"
+    assert findings_markdown("# Title\ntext")[-2:] == ["### Title", "text"]
 
 
 def test_report_shows_the_findings_in_every_format(repo_root: Path, tmp_path: Path) -> None:
@@ -56,3 +61,7 @@ def test_a_missing_or_empty_findings_file_is_one_line(repo_root: Path, tmp_path:
         lines = out.stderr.strip().splitlines()
         assert out.returncode == 2 and len(lines) == 1 and str(path) in lines[0] and problem in lines[0], out.stderr
     assert not (tmp_path / "rep").exists()
+    note = tmp_path / "note.md"
+    note.write_text("a note\n", encoding="utf-8")
+    csv = cli("report", str(records), "--findings", str(note), "--format", "csv")
+    assert csv.returncode == 2 and "--format csv has no place for a note" in csv.stderr

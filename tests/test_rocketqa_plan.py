@@ -167,6 +167,19 @@ def test_the_labeller_audited_on_a_held_apart_labelled_split_is_planned_beside_m
         assert md2["train"].hash == before[f"md2[seed={s}]"]["train"].hash
 
 
+def test_the_audit_checks_the_retriever_whose_top_k_is_labelled_and_needs_a_labeller(
+        tmp_path: Path, data_root: Path) -> None:
+    # md2 and MC train on "train"; md1 (whose top-k MC labels) trains on "test", the audited split
+    leaky = SUITE.replace("augment_depth = 20", 'augment_depth = 20\naugment_audit_split = "test"', 1)
+    leaky = leaky.replace('name = "md1"\n' + DENSE + "\n[variants.train]\n",
+                          'name = "md1"\n' + DENSE + '\n[variants.train]\nsplit = "test"\n', 1)
+    with pytest.raises(RqbenchError, match=r"shares 300 queries with the training split 'test' of 'md1\[seed=1\]'"):
+        plan(tmp_path, data_root, leaky)
+    alone = SUITE.replace('augment_with = "mc"\naugment_from = "md1"\n', 'augment_audit_split = "test"\n', 1)
+    with pytest.raises(RqbenchError, match="no labeller to audit"):
+        plan(tmp_path, data_root, alone)
+
+
 @pytest.mark.parametrize(("split", "message"), [
     ("unlabeled", "is the augmented split itself"),
     ("train", r"shares 809 queries with the training split 'train' of 'md2\[seed=1\]'"),

@@ -311,6 +311,9 @@ def _systems(entries: list[_Entry], columns: list[Column], cells: dict[tuple[str
     return out
 
 
+_SEARCH_KINDS = ("retrieve", "score", "rerank")  # the stages a query goes through at search time
+
+
 def _cost(record: dict[str, Any]) -> dict[str, float]:
     """Training and indexing seconds and search speed from the record's own stages, as first built (an
     arm: the mean over its seeds); nothing for a run file. Search time excludes opening the index where the
@@ -318,10 +321,13 @@ def _cost(record: dict[str, Any]) -> dict[str, float]:
     per_seed: dict[Any, dict[str, float]] = {}
     for st in record.get("stages") or []:
         role = str(st.get("role", ""))
-        # a stage of another variant this one builds on; but a re-ranker's queries go through its source's search
-        if ":" in role and role != "rerank_of:retrieve":
+        # a stage of another variant this one builds on; but a re-ranker's queries go through its source's
+        # search (and a cascade's through every re-ranker before it)
+        prefixes = role.split(":")[:-1]
+        if prefixes and (any(p_ != "rerank_of" for p_ in prefixes) or st.get("kind") not in _SEARCH_KINDS):
             continue
-        seconds = float(st.get("search_seconds") or st.get("built_seconds") or 0.0)
+        seconds = float(st["search_seconds"] if st.get("search_seconds") is not None
+                        else st.get("built_seconds") or 0.0)
         slot = per_seed.setdefault(st.get("seed"), {})
         kind = st.get("kind")
         if kind == "train":
@@ -330,7 +336,7 @@ def _cost(record: dict[str, Any]) -> dict[str, float]:
             slot["index_s"] = slot.get("index_s", 0.0) + seconds
             if st.get("bytes") is not None:
                 slot["index_mb"] = slot.get("index_mb", 0.0) + float(st["bytes"]) / 1e6
-        elif kind in ("retrieve", "score", "rerank") and seconds > 0:  # a re-ranker: search, score, reorder
+        elif kind in _SEARCH_KINDS and seconds > 0:  # a re-ranker: search, score, reorder
             slot["search_s"] = slot.get("search_s", 0.0) + seconds
     out: dict[str, float] = {}
     for key in ("train_s", "index_s", "index_mb"):

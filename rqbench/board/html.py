@@ -272,7 +272,9 @@ def to_html(board: Leaderboard) -> str:
         f'<p class="muted">Systems that share a letter in a column are not significantly different (paired '
         f"{_e(board.test)} test over the column's queries, {_e(board.correction)}-corrected over the column's "
         f"pairs, alpha {board.alpha:g}). Click a header to sort; <span class=\"flag\">*</span>: queries with no "
-        f'value, scored 0; <span class="flag">†</span>: no per-query values.</p>'
+        f'value, scored 0; <span class="flag">†</span>: no per-query values.'
+        + (" Past 26 groups the labels have two letters, separated by '.'." if any(
+            "." in c.groups for c in board.cells.values()) else "") + "</p>"
     )
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'

@@ -34,7 +34,7 @@ class Cell:
 
     value: float
     rank: int  # 1 = best; equal values share a rank (1, 2, 2, 4)
-    groups: str  # tie-group letters ("a", "ab"): systems sharing a letter are not significantly different
+    groups: str  # tie-group letters ("a", "ab"; past 26 groups "z.aa"): sharing one = not significantly different
     n_queries: int  # the column's queries
     missing: int  # of those, how many this system has no value for (scored 0)
     sd: float | None = None  # spread over seeds for a multi-seed arm (sample sd of the seed means)

@@ -66,6 +66,8 @@ def legend(board: Leaderboard) -> list[str]:
              f"different (paired {board.test} test over the column's queries, {board.correction}-corrected over "
              f"the column's pairs, alpha {board.alpha})."]
     cells = list(board.cells.values())
+    if any("." in c.groups for c in cells):
+        lines.append("Past 26 groups the labels have two letters and are separated by '.': 'z.aa' is z and aa.")
     if any(c.sd is not None for c in cells):
         lines.append("± : standard deviation over the seeds of a multi-seed arm (its value is the mean over seeds).")
     if any(c.missing for c in cells):

@@ -107,12 +107,15 @@ def audit_tables(report: Report) -> list[AuditTable]:
     for name, roles in report.audits.items():
         for seed, summary in roles.get("denoise", []):
             rows["denoise"].append(_denoise_row(name, seed, summary))
+        audited = bool(roles.get("augment_audit"))
         for seed, summary in roles.get("augment", []):
             rows["augment"].append(_augment_row(name, seed, summary))
-            unlabelled |= not isinstance(summary.get("labels"), dict)
+            unlabelled |= not audited and not isinstance(summary.get("labels"), dict)
         for seed, summary in roles.get("augment_audit", []):  # the same labeller where its precision shows
             where = f"'{summary['split']}'" if summary.get("split") else "a labelled split"
-            rows["augment"].append(_augment_row(f"{name}: labeller audit on {where}, not trained on", seed, summary))
+            row = _augment_row(f"{name}: labeller audit on {where}, not trained on", seed, summary)
+            row[8] = DASH  # its groups are nobody's training data
+            rows["augment"].append(row)
     tables = []
     if rows["denoise"]:
         tables.append(AuditTable(

@@ -17,9 +17,10 @@ from rqbench.errors import RqbenchError
 HEADING = "Findings"
 MARK = ("Written by the person who ran the suite, from the figures in this report; everything else here is "
         "generated from the records.")
-_INLINE = [(re.compile(r"`([^`]+)`"), r"<code>\1</code>"),
-           (re.compile(r"\*\*([^*]+)\*\*"), r"<strong>\1</strong>"),
-           (re.compile(r"(?<![*\w])\*([^*\s][^*]*)\*(?!\w)"), r"<em>\1</em>")]
+_EMPHASIS = [(re.compile(r"\*\*([^*]+)\*\*"), r"<strong>\1</strong>"),
+             (re.compile(r"(?<![*\w])\*([^*\s][^*]*)\*(?!\w)"), r"<em>\1</em>")]
+_HEADING = re.compile(r"(#{1,4})\s+(.*)")
+_BULLET = re.compile(r"[-*] ")
 
 
 def read_findings(path: Path) -> str:
@@ -38,8 +39,10 @@ def read_findings(path: Path) -> str:
 
 
 def findings_markdown(text: str) -> list[str]:
-    """The report's Markdown section (the note as written, below the heading and the mark)."""
-    return ["", f"## {HEADING}", "", f"*{MARK}*", "", *text.rstrip("\n").split("\n")]
+    """The report's Markdown section: the note as written, its headings moved below the section's own
+    (`#` -> `###`), as the HTML shows them."""
+    lines = [("##" + line if _HEADING.match(line) else line) for line in text.rstrip("\n").split("\n")]
+    return ["", f"## {HEADING}", "", f"*{MARK}*", "", *lines]
 
 
 def findings_section_html(text: str) -> str:
@@ -49,30 +52,58 @@ def findings_section_html(text: str) -> str:
 
 
 def findings_html(text: str) -> str:
-    """The note as HTML: blank-line separated blocks; a block of `- ` lines is a list."""
-    blocks = [b for b in re.split(r"\n\s*\n", text.strip()) if b.strip()]
+    """The note as HTML: a heading line, a run of `- ` lines (a list, continuation lines joined to their item)
+    or a run of other lines (a paragraph); blank lines separate blocks."""
     out: list[str] = []
-    for block in blocks:
-        lines = block.split("\n")
-        if lines[0].lstrip().startswith(("- ", "* ")):
-            items: list[str] = []
-            for line in lines:  # a line not starting with a bullet continues the item before it
-                stripped = line.strip()
-                if stripped.startswith(("- ", "* ")) or not items:
-                    items.append(stripped[2:] if stripped.startswith(("- ", "* ")) else stripped)
-                else:
-                    items[-1] += " " + stripped
-            out.append("<ul>" + "".join(f"<li>{_inline(i)}</li>" for i in items) + "</ul>")
-        elif (m := re.match(r"(#{1,4})\s+(.*)", lines[0])) and len(lines) == 1:
-            level = min(len(m.group(1)) + 2, 6)  # below the section's own h2
-            out.append(f"<h{level}>{_inline(m.group(2))}</h{level}>")
-        else:
-            out.append("<p>" + _inline(" ".join(line.strip() for line in lines)) + "</p>")
+    for block in re.split(r"\n\s*\n", text.strip()):
+        out += [_block_html(kind, lines) for kind, lines in _runs(block.split("\n"))]
     return "\n".join(out)
 
 
+def _runs(lines: list[str]) -> list[tuple[str, list[str]]]:
+    """Consecutive lines grouped as ("heading", [line]), ("list", items) or ("text", lines)."""
+    runs: list[tuple[str, list[str]]] = []
+    for line in lines:
+        stripped = line.strip()
+        if not stripped:
+            continue
+        if _HEADING.match(line):
+            runs.append(("heading", [line]))
+        elif _BULLET.match(stripped):
+            if runs and runs[-1][0] == "list":
+                runs[-1][1].append(stripped[2:])
+            else:
+                runs.append(("list", [stripped[2:]]))
+        elif runs and runs[-1][0] == "list":  # a continuation line of the item before it
+            runs[-1][1][-1] += " " + stripped
+        elif runs and runs[-1][0] == "text":
+            runs[-1][1].append(stripped)
+        else:
+            runs.append(("text", [stripped]))
+    return runs
+
+
+def _block_html(kind: str, lines: list[str]) -> str:
+    if kind == "heading":
+        m = _HEADING.match(lines[0])
+        assert m is not None
+        level = min(len(m.group(1)) + 2, 6)  # below the section's own h2
+        return f"<h{level}>{_inline(m.group(2))}</h{level}>"
+    if kind == "list":
+        return "<ul>" + "".join(f"<li>{_inline(item)}</li>" for item in lines) + "</ul>"
+    return "<p>" + _inline(" ".join(lines)) + "</p>"
+
+
 def _inline(text: str) -> str:
-    escaped = html.escape(text, quote=False)
-    for pattern, repl in _INLINE:
-        escaped = pattern.sub(repl, escaped)
-    return escaped
+    """Escaped text with `code` spans (left as they are inside) and **bold** / *italic* outside them."""
+    parts = re.split(r"(`[^`]+`)", text)
+    out = []
+    for part in parts:
+        if len(part) > 2 and part.startswith("`") and part.endswith("`"):
+            out.append(f"<code>{html.escape(part[1:-1], quote=False)}</code>")
+            continue
+        escaped = html.escape(part, quote=False)
+        for pattern, repl in _EMPHASIS:
+            escaped = pattern.sub(repl, escaped)
+        out.append(escaped)
+    return "".join(out)

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Regenerates the committed reports in reports/: runs every reference suite (cached artifacts are reused),
 # renders its report from the records, and times the smoke suite cold (fresh store) and cached.
-# Usage: bash scripts/make_reports.sh [--dense]   (from a clean checkout, so records carry a clean git revision)
+# Usage: bash scripts/make_reports.sh [--dense | --rocketqa | --only SUITE]   (from a clean checkout, so records
+# carry a clean git revision; --only renders that one suite's report, then the leaderboards)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ -n "${VIRTUAL_ENV:-}" ] || . .venv/bin/activate
@@ -9,14 +10,19 @@ export RQBENCH_DATA="${RQBENCH_DATA:-../shared/data}"
 results=$(mktemp -d)
 trap 'rm -rf "$results"' EXIT
 
-# Smoke suite: cold (empty store) then cached, wall time of the whole command.
-cold_store=$(mktemp -d)
-TIMEFORMAT=%R
-cold=$( { time rqbench run suites/smoke.toml --store "$cold_store" --results "$results" >/dev/null 2>&1; } 2>&1 )
-cached=$( { time rqbench run suites/smoke.toml --store "$cold_store" --results "$results" >/dev/null 2>&1; } 2>&1 )
-rm -rf "$cold_store"
-printf '{"cold_seconds": %.2f, "cached_seconds": %.2f}\n' "$cold" "$cached" > reports/smoke-timing.json
-echo "smoke suite: cold ${cold}s, cached ${cached}s"
+only=""
+[ "${1:-}" = "--only" ] && only="${2:?--only needs a suite name (suites/<name>.toml)}"
+
+if [ -z "$only" ]; then
+  # Smoke suite: cold (empty store) then cached, wall time of the whole command.
+  cold_store=$(mktemp -d)
+  TIMEFORMAT=%R
+  cold=$( { time rqbench run suites/smoke.toml --store "$cold_store" --results "$results" >/dev/null 2>&1; } 2>&1 )
+  cached=$( { time rqbench run suites/smoke.toml --store "$cold_store" --results "$results" >/dev/null 2>&1; } 2>&1 )
+  rm -rf "$cold_store"
+  printf '{"cold_seconds": %.2f, "cached_seconds": %.2f}\n' "$cold" "$cached" > reports/smoke-timing.json
+  echo "smoke suite: cold ${cold}s, cached ${cached}s"
+fi
 
 suites="smoke scifact-bm25 dl19-bm25 dl19-leaderboard vaswani-bm25 noveleval-bm25 ci"
 # the dense suite trains and encodes on the CPU (SciFact and the DL19 pool): about an hour on 2 cores
@@ -24,6 +30,7 @@ suites="smoke scifact-bm25 dl19-bm25 dl19-leaderboard vaswani-bm25 noveleval-bm2
 # RocketQA's chain and ablation: SciFact (3 seeds) about 2 hours more, MS MARCO dev-mini (2 seeds) 5-7;
 # the stage cache keeps what finished, so a run cut short resumes where it stopped
 [ "${1:-}" = "--rocketqa" ] && suites="$suites rocketqa-scifact rocketqa-devmini"
+[ -n "$only" ] && suites="$only"
 for suite in $suites; do
   rqbench run "suites/$suite.toml" --results "$results" >/dev/null
   # reports/<suite>/findings.md, where there is one: a person's reading of the results (not generated)
@@ -36,7 +43,9 @@ for suite in $suites; do
   if [ -d "$results/$suite/pseudo_labels" ]; then cp -r "$results/$suite/pseudo_labels" "reports/$suite/"; fi
   echo "reports/$suite: $(tail -n 1 "reports/$suite/records/records.jsonl" | python -c 'import json,sys; r=json.load(sys.stdin); print(r["variant"], {k: round(v, 4) for k, v in r["metrics"].items()})')"
 done
-rqbench check suites/scifact-bm25.toml --results "$results"
-rqbench check suites/ci.toml --results "$results"
-rqbench check suites/dl19-leaderboard.toml --results "$results"
+if [ -z "$only" ]; then
+  rqbench check suites/scifact-bm25.toml --results "$results"
+  rqbench check suites/ci.toml --results "$results"
+  rqbench check suites/dl19-leaderboard.toml --results "$results"
+fi
 bash scripts/make_leaderboards.sh

@@ -165,9 +165,8 @@ class RocketQASteps:
                     "negatives": negatives}
         node = self._augment_node(variant, dataset, split, settings, groups, run, score, where)
         steps = [*steps, *score_steps, ("augment", node)]
-        audit_split = table.get("augment_audit_split")
-        if audit_split is not None:  # the same labeller on a labelled split nobody trains on: its precision
-            steps += self._labeller_audit(variant, table, dataset, str(audit_split), split, settings, groups, where)
+        if table.get("augment_audit_split") is not None:  # the same labeller on a labelled split nobody trains on
+            steps += self._labeller_audit(variant, table, dataset, split, settings, groups, where)
         return node, steps
 
     def _augment_node(self, variant: Variant, dataset: Dataset, split: str, settings: dict[str, Any], groups: Node,
@@ -179,14 +178,15 @@ class RocketQASteps:
             {"groups": Input(groups), "run": Input(run), "scores": Input(score)}, dataset,
             label=label or variant.name))
 
-    def _labeller_audit(self, variant: Variant, table: dict[str, Any], dataset: Dataset, audit_split: str,
-                        split: str, settings: dict[str, Any], groups: Node, where: str) -> list[Step]:
+    def _labeller_audit(self, variant: Variant, table: dict[str, Any], dataset: Dataset, split: str,
+                        settings: dict[str, Any], groups: Node, where: str) -> list[Step]:
         """`train.augment_audit_split`: the labeller run as for `augment_split`, on a split whose qrels are
         withheld from every model involved, so the audit can measure its precision and coverage; its groups
         are not trained on. The split must have qrels, differ from `augment_split`, and share no query with
         the training split of this variant, of the labeller (`augment_with`) or of the retriever whose top-k
         it labels (`augment_from`): else the precision and coverage would be measured on queries they learned."""
-        if not isinstance(table.get("augment_audit_split"), str) or not audit_split.strip():
+        audit_split = table["augment_audit_split"]
+        if not isinstance(audit_split, str) or not audit_split.strip():
             raise RqbenchError("train.augment_audit_split must be the name of a split with qrels", where)
         if audit_split == split:
             raise RqbenchError(f"train.augment_audit_split '{audit_split}' is the augmented split itself: audit the "

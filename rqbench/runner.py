@@ -22,6 +22,7 @@ from rqbench.env import environment
 from rqbench.execute import NodeResult, execute
 from rqbench.io import atomic_write_text
 from rqbench.plan import Plan, PlannedEvaluation, plan_suite
+from rqbench.stages.retrieve import TIMING_FILE
 from rqbench.suite import Suite
 
 
@@ -114,7 +115,7 @@ def _search_seconds(kind: str, folder: Path) -> dict[str, float]:
     if kind != "retrieve":
         return {}
     try:
-        return {"search_seconds": float(json.loads((folder / "timing.json").read_text(encoding="utf-8"))
+        return {"search_seconds": float(json.loads((folder / TIMING_FILE).read_text(encoding="utf-8"))
                                         ["search_seconds"])}
     except (OSError, ValueError, TypeError, KeyError):
         return {}

@@ -14,6 +14,7 @@ from html import escape
 from typing import TYPE_CHECKING
 
 from rqbench.board.cost import COST_FIELDS
+from rqbench.board.ties import has_two_letter_labels
 
 if TYPE_CHECKING:
     from rqbench.board.model import Column, Leaderboard, System
@@ -273,8 +274,8 @@ def to_html(board: Leaderboard) -> str:
         f"{_e(board.test)} test over the column's queries, {_e(board.correction)}-corrected over the column's "
         f"pairs, alpha {board.alpha:g}). Click a header to sort; <span class=\"flag\">*</span>: queries with no "
         f'value, scored 0; <span class="flag">†</span>: no per-query values.'
-        + (" Past 26 groups the labels have two letters, separated by '.'." if any(
-            "." in c.groups for c in board.cells.values()) else "") + "</p>"
+        + (" Past 26 groups the labels have two letters, separated by '.'."
+           if has_two_letter_labels(c.groups for c in board.cells.values()) else "") + "</p>"
     )
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'

@@ -9,6 +9,7 @@ import io
 from typing import TYPE_CHECKING, Any
 
 from rqbench.board.cost import COST_FIELDS
+from rqbench.board.ties import has_two_letter_labels
 
 if TYPE_CHECKING:
     from rqbench.board.model import Cell, Leaderboard
@@ -66,7 +67,7 @@ def legend(board: Leaderboard) -> list[str]:
              f"different (paired {board.test} test over the column's queries, {board.correction}-corrected over "
              f"the column's pairs, alpha {board.alpha})."]
     cells = list(board.cells.values())
-    if any("." in c.groups for c in cells):
+    if has_two_letter_labels(c.groups for c in cells):
         lines.append("Past 26 groups the labels have two letters and are separated by '.': 'z.aa' is z and aa.")
     if any(c.sd is not None for c in cells):
         lines.append("± : standard deviation over the seeds of a multi-seed arm (its value is the mean over seeds).")

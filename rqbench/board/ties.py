@@ -12,7 +12,7 @@ and no significant pair does. Significance need not be transitive (A ~ C, B ~ C,
 from __future__ import annotations
 
 import string
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from itertools import combinations
 
 from rqbench.stats import compare_pairs
@@ -42,6 +42,11 @@ def letters_for(ordered: Sequence[str], tied: Mapping[tuple[str, str], bool]) ->
             labels[name].append(_letter(i))
     sep = "" if len(groups) <= 26 else "."  # past z the labels have two letters: "a.ab" is not "aa.b"
     return {name: sep.join(letters) for name, letters in labels.items()}
+
+
+def has_two_letter_labels(groups: Iterable[str]) -> bool:
+    """Whether any tie-group label has two letters (more than 26 groups: labels are then joined with '.')."""
+    return any("." in g for g in groups)
 
 
 def _letter(i: int) -> str:

@@ -87,12 +87,12 @@ def _denoise_row(name: str, seed: Any, s: dict[str, Any]) -> list[str]:
             _num(s.get("dropped_judged_nonrelevant")) if filtered else DASH, histogram_text(s) or DASH]
 
 
-def _augment_row(name: str, seed: Any, s: dict[str, Any]) -> list[str]:
+def _augment_row(name: str, seed: Any, s: dict[str, Any], trained_on: bool = True) -> list[str]:
     labels = s.get("labels") if isinstance(s.get("labels"), dict) else None
     prec = precision(s)
     per_query = negatives_per_labelled(s)
     groups = (f"{s['labelled_groups']} + {s['pseudo_labelled_groups']}"
-              if "labelled_groups" in s and "pseudo_labelled_groups" in s else DASH)
+              if trained_on and "labelled_groups" in s and "pseudo_labelled_groups" in s else DASH)
     return [name, _seed(seed), f"{_num(s.get('positive_threshold'))} / {_num(s.get('negative_threshold'))}",
             _num(s.get("queries")), f"{_num(s.get('labelled'))} ({_pct(coverage(s))})",
             DASH if per_query is None else f"{per_query:.2f}",
@@ -113,9 +113,8 @@ def audit_tables(report: Report) -> list[AuditTable]:
             unlabelled |= not audited and not isinstance(summary.get("labels"), dict)
         for seed, summary in roles.get("augment_audit", []):  # the same labeller where its precision shows
             where = f"'{summary['split']}'" if summary.get("split") else "a labelled split"
-            row = _augment_row(f"{name}: labeller audit on {where}, not trained on", seed, summary)
-            row[8] = DASH  # its groups are nobody's training data
-            rows["augment"].append(row)
+            rows["augment"].append(_augment_row(f"{name}: labeller audit on {where}, not trained on", seed, summary,
+                                                trained_on=False))
     tables = []
     if rows["denoise"]:
         tables.append(AuditTable(

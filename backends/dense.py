@@ -120,17 +120,29 @@ def _package_version(*names: str) -> str | None:
     return None
 
 
+_THREADS_LOCK = threading.Lock()
+_threads_held: list[int] = []  # the count before the first holder, while any `_torch_threads` is active
+
+
 @contextlib.contextmanager
 def _torch_threads(threads: int) -> Iterator[None]:
-    """torch.set_num_threads for the duration (it is process-wide), then back to what it was."""
+    """torch.set_num_threads for the duration (it is process-wide), then back to what it was. Holders may
+    overlap (`run --jobs N` shares a backend across threads): the count before the first is restored after
+    the last, never one a concurrent holder set."""
     import torch
 
-    before = torch.get_num_threads()
-    torch.set_num_threads(threads)
+    with _THREADS_LOCK:
+        if not _threads_held:
+            _threads_held.append(torch.get_num_threads())
+        _threads_held.append(threads)
+        torch.set_num_threads(threads)
     try:
         yield
     finally:
-        torch.set_num_threads(before)
+        with _THREADS_LOCK:
+            _threads_held.pop()
+            if len(_threads_held) == 1:
+                torch.set_num_threads(_threads_held.pop())
 
 
 class DenseBackend:

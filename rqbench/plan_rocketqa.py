@@ -195,20 +195,39 @@ class RocketQASteps:
         scorer = self.suite.reference(table["augment_with"], variant)
         source = self.suite.reference(table["augment_from"], variant)
         audited = {q.id for q in dataset.split_queries(audit_split)}
-        for who in (variant, scorer, source):
-            trained = who.train
-            if trained is None or self.dataset(trained.get("dataset", self.suite.dataset), who.line) is not dataset:
-                continue  # not trained, or trained on another dataset: its query ids are not these
-            train_split = str(trained.get("split", "train"))
+        run, steps = self.run_of(source, dataset, audit_split, settings["depth"], False, "augment_audit_from:")
+        score, score_steps = self._score_node(scorer, run, dataset, audit_split, settings["depth"],
+                                              "augment_audit_with:")
+        own = (variant.name, str(table.get("split", "train")))  # its groups: not an input of the audit, checked too
+        for who, train_split in [own, *_trained_splits([run, score], dataset)]:
             if train_split in dataset.queries:
                 shared = audited & {q.id for q in dataset.split_queries(train_split)}
                 if shared:
                     raise RqbenchError(f"train.augment_audit_split '{audit_split}' shares {len(shared)} queries with "
-                                       f"the training split '{train_split}' of '{who.name}' (e.g. '{min(shared)}'): "
+                                       f"split '{train_split}', which '{who}' trains on (e.g. '{min(shared)}'): "
                                        "the labeller would be audited on queries it learned from", where)
-        run, steps = self.run_of(source, dataset, audit_split, settings["depth"], False, "augment_audit_from:")
-        score, score_steps = self._score_node(scorer, run, dataset, audit_split, settings["depth"],
-                                              "augment_audit_with:")
         node = self._augment_node(variant, dataset, audit_split, settings, groups, run, score, where,
                                   label=f"{variant.name} (labeller audit: {audit_split})")
         return [*steps, *score_steps, ("augment_audit", node)]
+
+
+_TRAINING_DATA_KINDS = ("groups", "mine", "denoise", "augment")  # the stages that choose what a model trains on
+
+
+def _trained_splits(roots: list[Node], dataset: Dataset) -> list[tuple[str, str]]:
+    """(who, split) for every split of `dataset` any model behind `roots` trained on, however far back: the
+    training data of each train node, of the models its data was mined or labelled with, of the model it
+    starts from, and so on."""
+    found: dict[tuple[str, str], None] = {}
+    seen: set[tuple[int, bool]] = set()
+    stack = [(node, False) for node in roots]
+    while stack:
+        node, under_training = stack.pop()
+        if (id(node), under_training) in seen:
+            continue
+        seen.add((id(node), under_training))
+        under_training = under_training or node.kind.name == "train"
+        if under_training and node.kind.name in _TRAINING_DATA_KINDS and node.dataset is dataset:
+            found[(node.label, str(node.params.split))] = None
+        stack += [(edge.node, under_training) for edge in node.inputs.values()]
+    return list(found)

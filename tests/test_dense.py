@@ -418,3 +418,45 @@ def test_threads_asking_for_the_model_at_once_share_one_load(tiny_a):
     for t in threads:
         t.join()
     assert len(got) == 4 and all(m is got[0] for m in got)
+
+
+def test_overlapping_thread_settings_restore_the_count_before_the_first():
+    """Two stages in threads each set torch's (process-wide) thread count for their work; the first to end must
+    not restore the count over the other's, nor the last leave the first's count behind."""
+    import threading
+
+    import torch
+
+    from rqbench_backends.dense import _torch_threads
+
+    def in_a_fresh_thread() -> int:  # what a new worker thread starts with: the process-wide setting
+        got: list[int] = []
+        t = threading.Thread(target=lambda: got.append(torch.get_num_threads()))
+        t.start()
+        t.join()
+        return got[0]
+
+    original = in_a_fresh_thread()
+    a_entered, b_entered, a_left = threading.Event(), threading.Event(), threading.Event()
+    seen: dict[str, int] = {}
+
+    def a() -> None:
+        with _torch_threads(original + 1):
+            a_entered.set()
+            b_entered.wait(10)
+        a_left.set()
+
+    def b() -> None:
+        a_entered.wait(10)
+        with _torch_threads(original + 2):
+            b_entered.set()
+            a_left.wait(10)
+            seen["b after a left"] = torch.get_num_threads()
+
+    threads = [threading.Thread(target=a), threading.Thread(target=b)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert seen["b after a left"] == original + 2
+    assert in_a_fresh_thread() == original

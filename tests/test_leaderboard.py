@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from rqbench.board import Column, Leaderboard, Options, build_leaderboard, load_records
-from rqbench.board.ties import letters_for
+from rqbench.board.ties import has_two_letter_labels, letters_for
 from rqbench.errors import RqbenchError
 from rqbench.records import SCHEMA
 
@@ -100,6 +100,8 @@ def test_past_26_groups_the_labels_are_separated() -> None:
     tied = {pair: pair == ("s26", "s27") for pair in itertools.combinations(order, 2)}
     letters = letters_for(order, tied)
     assert letters["s00"] == "a" and letters["s25"] == "z" and letters["s26"] == letters["s27"] == "aa"
+    assert has_two_letter_labels(letters.values())  # no '.' anywhere, yet "aa" is one label: the legend says so
+    assert not has_two_letter_labels(["ab", "b", "c"])
     tied[("s25", "s26")] = True  # now s26 shares z with s25 and aa with s27: "z.aa", never read as "zaa"
     letters = letters_for(order, tied)
     assert letters["s26"] == "z.aa" and letters["s25"] == "z" and letters["s27"] == "aa"
@@ -397,3 +399,6 @@ def test_a_rerankers_search_cost_adds_its_sources_search_and_its_scoring() -> No
                {"role": "score", "kind": "score", "built_seconds": 4.0},
                {"role": "rerank", "kind": "rerank", "built_seconds": 1.0}]
     assert _cost({"n_queries": 50, "stages": cascade})["search_qps"] == pytest.approx(50 / 15.0)
+    # every query of the split is searched, also those without judgements (which measures skip)
+    judged_43_of_200 = {"n_queries": 43, "dataset": {"n_queries": 200}, "stages": stages}
+    assert _cost(judged_43_of_200)["search_qps"] == pytest.approx(200 / 10.0)

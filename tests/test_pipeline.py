@@ -214,6 +214,6 @@ def test_leaderboard_across_suites(work: Path, repo_root: Path) -> None:
     # queries/s counts the search, not opening the index (the JVM's start is in the stage's time, not here)
     (search,) = [st for st in smoke["stages"] if st["kind"] == "retrieve"]
     assert 0 < search["search_seconds"] < search["built_seconds"]
-    assert system["cost"]["search_qps"] == pytest.approx(smoke["n_queries"] / search["search_seconds"])
+    assert system["cost"]["search_qps"] == pytest.approx(smoke["dataset"]["n_queries"] / search["search_seconds"])
     bad = rq("leaderboard", "-m", "nDGC@10", cwd=work)
     assert bad.returncode == 2 and "did you mean 'nDCG@10'" in bad.stderr

@@ -35,6 +35,14 @@ def test_html_keeps_paragraphs_lists_and_inline_marks_and_escapes_the_rest() -> 
     assert findings_markdown("# Title\ntext")[-2:] == ["### Title", "text"]
 
 
+def test_a_fenced_block_is_shown_as_written() -> None:
+    note = "Ran:\n\n```\n# not a heading\nrqbench run <suite>\n\n- not a list\n```\n\n# After"
+    assert findings_html(note) == ("<p>Ran:</p>\n<pre><code># not a heading\nrqbench run &lt;suite&gt;\n\n"
+                                   "- not a list</code></pre>\n<h3>After</h3>")
+    assert findings_markdown(note)[5:] == note.replace("# After", "### After").split("\n")
+    assert findings_html("a ``` b") == "<p>a ``` b</p>"  # no empty code span
+
+
 def test_report_shows_the_findings_in_every_format(repo_root: Path, tmp_path: Path) -> None:
     records = repo_root / "reports" / "rocketqa-scifact" / "records" / "records.jsonl"
     note = tmp_path / "findings.md"

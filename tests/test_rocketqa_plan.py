@@ -173,16 +173,37 @@ def test_the_audit_checks_the_retriever_whose_top_k_is_labelled_and_needs_a_labe
     leaky = SUITE.replace("augment_depth = 20", 'augment_depth = 20\naugment_audit_split = "test"', 1)
     leaky = leaky.replace('name = "md1"\n' + DENSE + "\n[variants.train]\n",
                           'name = "md1"\n' + DENSE + '\n[variants.train]\nsplit = "test"\n', 1)
-    with pytest.raises(RqbenchError, match=r"shares 300 queries with the training split 'test' of 'md1\[seed=1\]'"):
+    with pytest.raises(RqbenchError, match=r"shares 300 queries with split 'test', which 'md1\[seed=1\]' trains on"):
         plan(tmp_path, data_root, leaky)
     alone = SUITE.replace('augment_with = "mc"\naugment_from = "md1"\n', 'augment_audit_split = "test"\n', 1)
     with pytest.raises(RqbenchError, match="no labeller to audit"):
         plan(tmp_path, data_root, alone)
 
 
+def test_the_audit_follows_the_labellers_models_all_the_way_back(tmp_path: Path, data_root: Path) -> None:
+    audited = SUITE.replace("augment_depth = 20", 'augment_depth = 20\naugment_audit_split = "test"', 1)
+    # the labeller starts from a cross-encoder trained on the audited split
+    mc0 = ('\n[[variants]]\nname = "mc0"\nbackend = "cross-encoder"\nparams = { max_length = 64 }\n'
+           'train = { split = "test", mine_from = "md0", mine_depth = 100, hard_negatives = 4, max_steps = 1 }\n'
+           'rerank = { run_of = "md0", depth = 20 }\n')
+    started = audited.replace('train = { mine_from = "md0", mine_depth = 100, hard_negatives = 4, batch_size = 4',
+                              'train = { init_from = "mc0", mine_from = "md0", mine_depth = 100, hard_negatives = 4, '
+                              'batch_size = 4', 1) + mc0
+    with pytest.raises(RqbenchError, match=r"shares 300 queries with split 'test', which 'mc0\[seed=1\]' trains on"):
+        plan(tmp_path, data_root, started)
+    # the labelled top-k is a re-ranking (no training of its own) of a retriever trained on the audited split
+    mdx = (f'\n[[variants]]\nname = "mdx"\n{DENSE}\ntrain = {{ split = "test", batch_size = 8, max_steps = 1 }}\n'
+           '\n[[variants]]\nname = "rr"\nbackend = "cross-encoder"\nparams = { max_length = 64 }\n'
+           'rerank = { run_of = "mdx", depth = 20 }\n')
+    unseeded = audited.replace("seeds = [1, 2]\n", "", 1)  # an untrained re-ranker follows an unseeded retriever
+    reranked = unseeded.replace('augment_from = "md1"', 'augment_from = "rr"', 1) + mdx
+    with pytest.raises(RqbenchError, match=r"shares 300 queries with split 'test', which 'mdx' trains on"):
+        plan(tmp_path, data_root, reranked)
+
+
 @pytest.mark.parametrize(("split", "message"), [
     ("unlabeled", "is the augmented split itself"),
-    ("train", r"shares 809 queries with the training split 'train' of 'md2\[seed=1\]'"),
+    ("train", r"shares 809 queries with split 'train', which 'md2\[seed=1\]' trains on"),
     ("nope", "no queries and qrels for split 'nope'"),
 ])
 def test_a_labeller_audit_split_that_would_mislead_is_a_one_line_error(

@@ -344,7 +344,8 @@ def _cost(record: dict[str, Any]) -> dict[str, float]:
         if values:
             out[key] = statistics.fmean(values)
     searches = [s["search_s"] for s in per_seed.values() if "search_s" in s]
-    n = record.get("n_queries")
+    # every query of the split is searched, judged or not (measures skip the unjudged ones)
+    n = (record.get("dataset") or {}).get("n_queries") or record.get("n_queries")
     if searches and n:
         out["search_qps"] = float(n) / statistics.fmean(searches)
     return out

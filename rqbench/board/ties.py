@@ -45,8 +45,9 @@ def letters_for(ordered: Sequence[str], tied: Mapping[tuple[str, str], bool]) ->
 
 
 def has_two_letter_labels(groups: Iterable[str]) -> bool:
-    """Whether any tie-group label has two letters (more than 26 groups: labels are then joined with '.')."""
-    return any("." in g for g in groups)
+    """Whether any tie-group label has two letters (more than 26 groups: labels are then joined with '.').
+    The 27th group's "aa" is someone's label, alone or joined; below 27 groups no letter repeats in a label."""
+    return any("." in g or g == "aa" for g in groups)
 
 
 def _letter(i: int) -> str:

@@ -2,8 +2,8 @@
 its own heading and marked as written by hand, since everything else in a report is generated from records.
 
 The HTML side understands the Markdown such a note needs (paragraphs, `-` bullets, `**bold**`, `*italic*`,
-`` `code` ``); anything else shows as the text it is. Everything is escaped first, so a note cannot inject
-markup into the page.
+`` `code` ``, ```` ``` ```` fenced blocks); anything else shows as the text it is. Everything is escaped
+first, so a note cannot inject markup into the page.
 """
 
 from __future__ import annotations
@@ -41,8 +41,25 @@ def read_findings(path: Path) -> str:
 def findings_markdown(text: str) -> list[str]:
     """The report's Markdown section: the note as written, its headings moved below the section's own
     (`#` -> `###`), as the HTML shows them."""
-    lines = [("##" + line if _HEADING.match(line) else line) for line in text.rstrip("\n").split("\n")]
+    lines = []
+    for fenced, part in _fenced_parts(text.rstrip("\n")):
+        lines += part if fenced else [("##" + line if _HEADING.match(line) else line) for line in part]
     return ["", f"## {HEADING}", "", f"*{MARK}*", "", *lines]
+
+
+def _fenced_parts(text: str) -> list[tuple[bool, list[str]]]:
+    """The note's lines cut into (inside a ``` fence, lines) parts, each fence's own lines with it; an
+    unclosed fence runs to the end, as in CommonMark."""
+    parts: list[tuple[bool, list[str]]] = [(False, [])]
+    for line in text.split("\n"):
+        if line.lstrip().startswith("```"):
+            if parts[-1][0]:  # the closing fence
+                parts[-1][1].append(line)
+                parts.append((False, []))
+                continue
+            parts.append((True, []))
+        parts[-1][1].append(line)
+    return [(fenced, lines) for fenced, lines in parts if lines]
 
 
 def findings_section_html(text: str) -> str:
@@ -55,8 +72,13 @@ def findings_html(text: str) -> str:
     """The note as HTML: a heading line, a run of `- ` lines (a list, continuation lines joined to their item)
     or a run of other lines (a paragraph); blank lines separate blocks."""
     out: list[str] = []
-    for block in re.split(r"\n\s*\n", text.strip()):
-        out += [_block_html(kind, lines) for kind, lines in _runs(block.split("\n"))]
+    for fenced, part in _fenced_parts(text.strip()):
+        if fenced:  # shown as written, without its fence lines
+            body = part[1:-1] if len(part) > 1 and part[-1].lstrip().startswith("```") else part[1:]
+            out.append("<pre><code>" + html.escape("\n".join(body), quote=False) + "</code></pre>")
+            continue
+        for block in re.split(r"\n\s*\n", "\n".join(part).strip()):
+            out += [_block_html(kind, lines) for kind, lines in _runs(block.split("\n"))]
     return "\n".join(out)
 
 
@@ -99,7 +121,7 @@ def _inline(text: str) -> str:
     parts = re.split(r"(`[^`]+`)", text)
     out = []
     for part in parts:
-        if len(part) > 2 and part.startswith("`") and part.endswith("`"):
+        if len(part) > 2 and part.startswith("`") and part.endswith("`") and part.strip("`"):
             out.append(f"<code>{html.escape(part[1:-1], quote=False)}</code>")
             continue
         escaped = html.escape(part, quote=False)

@@ -158,6 +158,10 @@ class DenseBackend:
         self._model: DualEncoder | None = None
         self._describe: dict[str, Any] | None = None
         self._lock = threading.Lock()  # with `run --jobs N`, stages of one variant may ask for the model at once
+        # the last index searched, kept open: a retrieve stage searches in chunks, and reading a large flat index
+        # again for every chunk would cost more than the search
+        self._opened: tuple[tuple[Any, ...], Any, list[str]] | None = None
+        self._open_lock = threading.Lock()
 
     # ---- identity ------------------------------------------------------------------------------------
 
@@ -261,7 +265,6 @@ class DenseBackend:
                         nlist=p.nlist, pq_m=p.pq_m, nprobe=p.nprobe)
 
     def search(self, index_dir: Path, queries: Sequence[Query], k: int) -> Run:
-        from rqbench.dense.faiss_index import load_index
         from rqbench.dense.faiss_index import search as faiss_search
 
         index_dir = Path(index_dir)
@@ -279,18 +282,33 @@ class DenseBackend:
                                f"'{self.params.index}'", index_dir)
         if not queries:
             return {}
-        docids: list[str] = json.loads((index_dir / DOCIDS_FILE).read_text(encoding="utf-8"))
         q_emb = self.encode_queries([q.text for q in queries])
         if q_emb.shape[1] != meta["dim"]:
             raise RqbenchError(f"the query encoder gives {q_emb.shape[1]}-d vectors, the index holds "
                                f"{meta['dim']}-d ones", index_dir)
-        index = load_index(index_dir / INDEX_FILE, ef_search=self.params.ef_search, nprobe=self.params.nprobe)
+        index, docids = self._open(index_dir)
         ids, scores = faiss_search(index, q_emb, min(k, len(docids)), threads=self.params.threads)
         return {
             qid: sort_ranking(ScoredDoc(docids[i], float(s)) for i, s in zip(row_ids, row_scores, strict=True)
                               if i >= 0)
             for qid, row_ids, row_scores in zip(qids, ids.tolist(), scores.tolist(), strict=True)
         }
+
+    def _open(self, index_dir: Path) -> tuple[Any, list[str]]:
+        """The faiss index and its docids, read once while the same files are searched again."""
+        from rqbench.dense.faiss_index import load_index
+
+        files = [index_dir / INDEX_FILE, index_dir / DOCIDS_FILE]
+        if not files[0].exists():
+            raise RqbenchError("no faiss index here (build it with index() first)", files[0])
+        key = (str(index_dir.resolve()), *((f.stat().st_mtime_ns, f.stat().st_size) for f in files))
+        with self._open_lock:
+            if self._opened is None or self._opened[0] != key:
+                self._opened = None  # the previous one is let go before the next is read
+                docids = json.loads(files[1].read_text(encoding="utf-8"))
+                index = load_index(files[0], ef_search=self.params.ef_search, nprobe=self.params.nprobe)
+                self._opened = (key, index, docids)
+            return self._opened[1], self._opened[2]
 
 
 def _autocast(precision: str) -> str | None:

@@ -460,3 +460,29 @@ def test_overlapping_thread_settings_restore_the_count_before_the_first():
         t.join()
     assert seen["b after a left"] == original + 2
     assert in_a_fresh_thread() == original
+
+
+def test_a_searched_index_stays_open_until_its_files_change(tiny_a, tmp_path, one_thread):
+    """Retrieve searches in chunks: the index is read once for all of them, and an index rebuilt in the same
+    folder is read again, never served from the copy of the old one."""
+    backend = DenseBackend(DenseParams(model=str(tiny_a), threads=1, max_passage_length=32))
+    queries = [Query(f"q{i}", t) for i, t in enumerate(synthetic_texts(6, seed=8))]
+    first = [Doc(f"d{i}", "", t) for i, t in enumerate(synthetic_texts(30, seed=7))]
+    workdir = tmp_path / "ix"
+    workdir.mkdir()
+    backend.index(first, workdir, progress=False)
+    whole = backend.search(workdir, queries, 5)
+    chunked = {**backend.search(workdir, queries[:3], 5), **backend.search(workdir, queries[3:], 5)}
+    assert {q: [h.docid for h in hits] for q, hits in chunked.items()} == \
+        {q: [h.docid for h in hits] for q, hits in whole.items()}  # scores: to the padding's float noise
+    opened = backend._open(workdir)
+    assert backend._open(workdir)[0] is opened[0]  # not read again
+    second = [Doc(f"e{i}", "", t) for i, t in enumerate(synthetic_texts(20, seed=9))]
+    shutil.rmtree(workdir)
+    workdir.mkdir()
+    backend.index(second, workdir, progress=False)
+    again = backend.search(workdir, queries, 5)
+    assert {h.docid[0] for hits in again.values() for h in hits} == {"e"}
+    (workdir / "index.faiss").unlink()
+    with pytest.raises(RqbenchError, match="no faiss index here"):
+        backend.search(workdir, queries, 5)

@@ -97,6 +97,7 @@ def test_page_escapes_marks_and_stays_offline() -> None:
     for key in ("nfcorpus (test) nDCG@10", "mean nDCG@10", "train_s", "hardware"):  # absent: a dash, no value
         assert f'data-col="{key}" data-value="">–</td>' in sparse_row
     assert "3 of 300 queries have no value for this system: scored 0" in page
+    assert "leaving out the first search (which loads the model or starts the JVM)" in page  # what queries/s is
     assert "no per-query values: not in the tie groups" in page
     assert "3 seeds" in page and "± 0.0120" in page and "<sup class=\"groups\">a</sup>" in page
     assert dom.rows == list(VALUES)

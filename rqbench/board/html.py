@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from html import escape
 from typing import TYPE_CHECKING
 
-from rqbench.board.cost import COST_FIELDS
+from rqbench.board.cost import COST_FIELDS, COST_NOTE
 from rqbench.board.ties import has_two_letter_labels
 
 if TYPE_CHECKING:
@@ -282,7 +282,8 @@ def to_html(board: Leaderboard) -> str:
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f"<title>rqbench leaderboard</title><style>{CSS}</style></head>\n<body>"
         f"<h1>rqbench leaderboard</h1>{header}\n{_table(board)}\n"
-        f"{_list('Notes', board.notes)}{_list('Conflicts', board.conflicts)}\n"
+        + (f'<p class="muted">{_e(COST_NOTE)}</p>' if board.cost_fields() else "")
+        + f"{_list('Notes', board.notes)}{_list('Conflicts', board.conflicts)}\n"
         f"<h2>Figures</h2>\n{_figures(board)}\n{_cost_figure(board)}\n"
         f"<script>{JS}</script></body></html>\n"
     )

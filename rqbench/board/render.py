@@ -8,7 +8,7 @@ import csv
 import io
 from typing import TYPE_CHECKING, Any
 
-from rqbench.board.cost import COST_FIELDS
+from rqbench.board.cost import COST_FIELDS, COST_NOTE
 from rqbench.board.ties import has_two_letter_labels
 
 if TYPE_CHECKING:
@@ -76,8 +76,7 @@ def legend(board: Leaderboard) -> list[str]:
     if any(not c.paired for c in cells):
         lines.append("† : no per-query values were found: the record's mean, outside the tie groups.")
     if board.cost_fields():
-        lines.append("Cost: wall time as first built (indexing and search on the system's first evaluation set, "
-                     "search including loading the index and the model or JVM), on the hardware shown.")
+        lines.append(COST_NOTE)
     lines += [f"Note: {n}" for n in board.notes]
     lines += [f"Conflict: {c}" for c in board.conflicts]
     return lines

@@ -380,7 +380,7 @@ def test_runs_join_a_suite_column_with_the_same_qrels(tmp_path: Path) -> None:
 
 
 def test_a_rerankers_search_cost_adds_its_sources_search_and_its_scoring() -> None:
-    from rqbench.board.build import _cost
+    from rqbench.board.cost import record_cost as _cost
 
     stages = [{"role": "mine_from:retrieve", "kind": "retrieve", "built_seconds": 50.0},  # its training data
               {"role": "train", "kind": "train", "built_seconds": 100.0},

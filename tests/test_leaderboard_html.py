@@ -129,3 +129,25 @@ def test_page_in_headless_chromium(tmp_path: Path, dump_dom) -> None:
     assert rows("nfcorpus (test) nDCG@10", "asc") == [ODD, "bm25", "dense", "sparse-x"]  # absent last
     assert rows("mean RR@10", "desc") == ["dense", "sparse-x", "bm25", ODD]
     assert rows("index_s", "desc") == ["dense", "bm25", ODD, "sparse-x"]  # no cost: last, in board order
+
+
+def test_a_queries_per_second_that_includes_loading_is_marked() -> None:
+    from dataclasses import replace
+
+    from rqbench.board.cost import LOAD_IN_SEARCH, LOAD_NOTE, record_cost
+
+    # a record built before retrieve timed its first search apart: its queries/s includes the load
+    old = {"n_queries": 50, "stages": [{"role": "retrieve", "kind": "retrieve", "built_seconds": 25.0}]}
+    new = {"n_queries": 50, "stages": [{"role": "retrieve", "kind": "retrieve", "built_seconds": 25.0,
+                                        "search_seconds": 5.0}]}
+    assert record_cost(old) == {"search_qps": 2.0, LOAD_IN_SEARCH: 1.0} and record_cost(new) == {"search_qps": 10.0}
+    board = _board()
+    assert "‡" not in board.to_markdown() and LOAD_NOTE not in to_html(board)
+    bm25 = next(s for s in board.systems if s.name == "bm25")
+    marked = replace(board, systems=[replace(s, cost={**s.cost, LOAD_IN_SEARCH: 1.0}) if s is bm25 else s
+                                     for s in board.systems])
+    text = marked.to_markdown()
+    assert "| 300.00‡ |" in text and LOAD_NOTE in text
+    page = to_html(marked)
+    assert LOAD_NOTE in page
+    assert re.search(r'300<span class="flag" title="this queries/s includes the first search', page)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from html import escape
 from typing import TYPE_CHECKING
 
-from rqbench.board.cost import COST_FIELDS, COST_NOTE
+from rqbench.board.cost import COST_FIELDS, COST_NOTE, LOAD_IN_SEARCH, LOAD_MARK, LOAD_NOTE
 from rqbench.board.ties import has_two_letter_labels
 
 if TYPE_CHECKING:
@@ -105,6 +105,13 @@ def _value_cell(board: Leaderboard, col: Column, s: System) -> tuple[str, str]:
     return repr(float(c.value)), out
 
 
+def _cost_cell(s: System, f: str) -> tuple[str, str]:
+    sort, shown = _number(s.cost.get(f), ",.4g")
+    if f == "search_qps" and LOAD_IN_SEARCH in s.cost:
+        shown += _flag(LOAD_MARK, LOAD_NOTE.split(" : ", 1)[1])
+    return sort, shown
+
+
 def _system_cell(s: System) -> str:
     about = [s.description] if s.description else []
     about += [f"{k}: {v}" for k, v in s.about.items()]
@@ -135,7 +142,7 @@ def _specs(board: Leaderboard) -> list[_Spec]:
     for f in board.cost_fields():
         label, unit, higher = COST_FIELDS[f]
         specs.append(_Spec("cost", f"{label} ({unit})", f, True, higher,
-                           lambda i, s, f=f: _number(s.cost.get(f), ",.4g")))
+                           lambda i, s, f=f: _cost_cell(s, f)))
     if any(s.hardware for s in board.systems) and board.cost_fields():
         specs.append(_Spec("", "hardware", "hardware", False, False,
                            lambda i, s: (s.hardware, _e(s.hardware) or DASH)))
@@ -283,6 +290,8 @@ def to_html(board: Leaderboard) -> str:
         f"<title>rqbench leaderboard</title><style>{CSS}</style></head>\n<body>"
         f"<h1>rqbench leaderboard</h1>{header}\n{_table(board)}\n"
         + (f'<p class="muted">{_e(COST_NOTE)}</p>' if board.cost_fields() else "")
+        + (f'<p class="muted">{_e(LOAD_NOTE)}</p>' if "search_qps" in board.cost_fields()
+           and any(LOAD_IN_SEARCH in s.cost for s in board.systems) else "")
         + f"{_list('Notes', board.notes)}{_list('Conflicts', board.conflicts)}\n"
         f"<h2>Figures</h2>\n{_figures(board)}\n{_cost_figure(board)}\n"
         f"<script>{JS}</script></body></html>\n"

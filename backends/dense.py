@@ -301,7 +301,7 @@ class DenseBackend:
         files = [index_dir / INDEX_FILE, index_dir / DOCIDS_FILE]
         if not files[0].exists():
             raise RqbenchError("no faiss index here (build it with index() first)", files[0])
-        key = (str(index_dir.resolve()), *((f.stat().st_mtime_ns, f.stat().st_size) for f in files))
+        key = (str(index_dir.resolve()), *((st.st_mtime_ns, st.st_size) for st in (f.stat() for f in files)))
         with self._open_lock:
             if self._opened is None or self._opened[0] != key:
                 self._opened = None  # the previous one is let go before the next is read

@@ -182,9 +182,10 @@ class RocketQASteps:
                         settings: dict[str, Any], groups: Node, where: str) -> list[Step]:
         """`train.augment_audit_split`: the labeller run as for `augment_split`, on a split whose qrels are
         withheld from every model involved, so the audit can measure its precision and coverage; its groups
-        are not trained on. The split must have qrels, differ from `augment_split`, and share no query with
-        the training split of this variant, of the labeller (`augment_with`) or of the retriever whose top-k
-        it labels (`augment_from`): else the precision and coverage would be measured on queries they learned."""
+        are not trained on. The split must have qrels, differ from `augment_split`, and share no query with a
+        split that this variant or any model behind the audit trains on (the labeller, the retriever whose
+        top-k it labels, and whatever those start from or learned from; `_trained_splits`): else the precision
+        and coverage would be measured on queries they learned."""
         audit_split = table["augment_audit_split"]
         if not isinstance(audit_split, str) or not audit_split.strip():
             raise RqbenchError("train.augment_audit_split must be the name of a split with qrels", where)

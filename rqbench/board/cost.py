@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import statistics
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from rqbench.board.model import Leaderboard
 
 # name -> (label, unit, higher is better)
 COST_FIELDS: dict[str, tuple[str, str, bool]] = {
@@ -21,8 +24,9 @@ COST_NOTE = ("Cost: wall time as first built (indexing and search on the system'
 # it apart; the renderers mark the value with LOAD_MARK
 LOAD_IN_SEARCH = "search_includes_load"
 LOAD_MARK = "‡"
-LOAD_NOTE = (f"{LOAD_MARK} : this queries/s includes the first search (loading the model or starting the JVM): "
-             "its record was built before the search was timed apart.")
+LOAD_TITLE = ("this queries/s includes the first search (loading the model or starting the JVM): its record was "
+              "built before the search was timed apart.")
+LOAD_NOTE = f"{LOAD_MARK} : {LOAD_TITLE}"
 
 _SEARCH_KINDS = ("retrieve", "score", "rerank")  # the stages a query goes through at search time
 
@@ -39,11 +43,11 @@ def record_cost(record: dict[str, Any]) -> dict[str, float]:
         prefixes = role.split(":")[:-1]
         if prefixes and (any(p_ != "rerank_of" for p_ in prefixes) or st.get("kind") not in _SEARCH_KINDS):
             continue
-        seconds = float(st["search_seconds"] if st.get("search_seconds") is not None
-                        else st.get("built_seconds") or 0.0)
+        timed = st.get("search_seconds")
+        seconds = float(timed if timed is not None else st.get("built_seconds") or 0.0)
         slot = per_seed.setdefault(st.get("seed"), {})
         kind = st.get("kind")
-        if kind == "retrieve" and st.get("search_seconds") is None:
+        if kind == "retrieve" and timed is None:
             slot["load_in_search"] = 1.0  # built before retrieve timed its first search apart
         if kind == "train":
             slot["train_s"] = slot.get("train_s", 0.0) + seconds
@@ -75,3 +79,13 @@ def record_hardware(record: dict[str, Any]) -> str:
     cpu = f"{env['cpu']} ×{env['cpu_count']}" if env.get("cpu_count") else str(env["cpu"])
     gpu = env.get("gpu")
     return f"{cpu} + {gpu}" if gpu else cpu
+
+
+def load_marked(cost: dict[str, float], field: str) -> bool:
+    """Whether this cost value is a queries/s that includes the first search (shown with LOAD_MARK)."""
+    return field == "search_qps" and LOAD_IN_SEARCH in cost
+
+
+def has_load_marks(board: Leaderboard) -> bool:
+    """Whether the board shows any LOAD_MARK (so its legend needs LOAD_NOTE)."""
+    return "search_qps" in board.cost_fields() and any(load_marked(s.cost, "search_qps") for s in board.systems)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from html import escape
 from typing import TYPE_CHECKING
 
-from rqbench.board.cost import COST_FIELDS, COST_NOTE, LOAD_IN_SEARCH, LOAD_MARK, LOAD_NOTE
+from rqbench.board.cost import COST_FIELDS, COST_NOTE, LOAD_MARK, LOAD_NOTE, LOAD_TITLE, has_load_marks, load_marked
 from rqbench.board.ties import has_two_letter_labels
 
 if TYPE_CHECKING:
@@ -107,8 +107,8 @@ def _value_cell(board: Leaderboard, col: Column, s: System) -> tuple[str, str]:
 
 def _cost_cell(s: System, f: str) -> tuple[str, str]:
     sort, shown = _number(s.cost.get(f), ",.4g")
-    if f == "search_qps" and LOAD_IN_SEARCH in s.cost:
-        shown += _flag(LOAD_MARK, LOAD_NOTE.split(" : ", 1)[1])
+    if load_marked(s.cost, f):
+        shown += _flag(LOAD_MARK, LOAD_TITLE)
     return sort, shown
 
 
@@ -290,8 +290,7 @@ def to_html(board: Leaderboard) -> str:
         f"<title>rqbench leaderboard</title><style>{CSS}</style></head>\n<body>"
         f"<h1>rqbench leaderboard</h1>{header}\n{_table(board)}\n"
         + (f'<p class="muted">{_e(COST_NOTE)}</p>' if board.cost_fields() else "")
-        + (f'<p class="muted">{_e(LOAD_NOTE)}</p>' if "search_qps" in board.cost_fields()
-           and any(LOAD_IN_SEARCH in s.cost for s in board.systems) else "")
+        + (f'<p class="muted">{_e(LOAD_NOTE)}</p>' if has_load_marks(board) else "")
         + f"{_list('Notes', board.notes)}{_list('Conflicts', board.conflicts)}\n"
         f"<h2>Figures</h2>\n{_figures(board)}\n{_cost_figure(board)}\n"
         f"<script>{JS}</script></body></html>\n"

@@ -8,7 +8,7 @@ import csv
 import io
 from typing import TYPE_CHECKING, Any
 
-from rqbench.board.cost import COST_FIELDS, COST_NOTE, LOAD_IN_SEARCH, LOAD_MARK, LOAD_NOTE
+from rqbench.board.cost import COST_FIELDS, COST_NOTE, LOAD_MARK, LOAD_NOTE, has_load_marks, load_marked
 from rqbench.board.ties import has_two_letter_labels
 
 if TYPE_CHECKING:
@@ -55,8 +55,7 @@ def rows(board: Leaderboard, *, markdown: bool = False) -> list[list[str]]:
         values = [_fmt(board.cell(system.name, c), markdown=markdown) for c in board.columns]
         means = [f"{board.means[m][system.name]:.4f}" if system.name in board.means[m] else DASH
                  for m in board.measures] if board.has_mean() else []
-        cost = [_cost(system.cost.get(f), f) + (LOAD_MARK if f == "search_qps" and LOAD_IN_SEARCH in system.cost
-                                                 else "") for f in fields]
+        cost = [_cost(system.cost.get(f), f) + (LOAD_MARK if load_marked(system.cost, f) else "") for f in fields]
         hardware = [system.hardware or DASH] if any(s.hardware for s in board.systems) and fields else []
         out.append([str(i), name, *values, *means, *cost, *hardware])
     return out
@@ -78,7 +77,7 @@ def legend(board: Leaderboard) -> list[str]:
         lines.append("† : no per-query values were found: the record's mean, outside the tie groups.")
     if board.cost_fields():
         lines.append(COST_NOTE)
-        if "search_qps" in board.cost_fields() and any(LOAD_IN_SEARCH in s.cost for s in board.systems):
+        if has_load_marks(board):
             lines.append(LOAD_NOTE)
     lines += [f"Note: {n}" for n in board.notes]
     lines += [f"Conflict: {c}" for c in board.conflicts]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -117,6 +117,9 @@ def check_command(
     baseline: Annotated[Path | None, typer.Option("--baseline", metavar="RECORDS", help="records.jsonl to "
                                                   "compare against instead of the suite's expected values.")] = None,
     no_run: Annotated[bool, typer.Option("--no-run", help="Check the latest records; run nothing.")] = False,
+    allow_other_data: Annotated[bool, typer.Option("--allow-other-data", help="With --baseline: compare even "
+                                                   "when the corpus or qrels differ (on the queries both "
+                                                   "share).")] = False,
     data_root: DataRoot = None,
     store: Store = None,
     results: Results = Path("results"),
@@ -134,13 +137,18 @@ def check_command(
 
     console = console_for(json_out)
     spec = load_suite(suite)
-    if no_run:
-        records = read_records(results / spec.name / "records.jsonl")
+    if allow_other_data and baseline is None:
+        raise RqbenchError("--allow-other-data applies to --baseline RECORDS only")
+    if no_run:  # the suite's own variants only: a renamed variant's old records do not stand in for it
+        names = set(spec.variant_names()) | set(spec.arms())
+        records = [r for r in read_records(results / spec.name / "records.jsonl") if r["variant"] in names]
     else:
         records = run_suite(spec, store=ArtifactStore(store, verify=verify), results_root=results,
                             data_root=resolve_data_root(data_root), console=console)
+    notes: list[str] = []
     if baseline is not None:
-        rows = check_baseline(spec.check, records, read_records(baseline), spec.all_measures(), seed=spec.seed)
+        rows = check_baseline(spec.check, records, read_records(baseline), spec.all_measures(), seed=spec.seed,
+                              allow_other_data=allow_other_data, notes=notes)
     else:
         rows = check_expected(spec.check, records, spec.evaluations[0].name)
     code = exit_code(rows)
@@ -155,9 +163,12 @@ def check_command(
                       "-" if r.ci is None else escape(f"[{signed(r.ci[0])}, {signed(r.ci[1])}]"),
                       f"[{colour}]{r.status}[/]")
     console.print(table)
+    for line in [*(f"note: {n} (--allow-other-data)" for n in notes), *shared_query_notes(rows)]:
+        console.print(escape(line))
     console.print("[red]FAIL[/]: regression" if code else "[green]PASS[/]")
     if json_out:
-        print(json.dumps({"passed": code == 0, "rows": [{**r.__dict__, "diff": r.diff} for r in rows]}, indent=2))
+        print(json.dumps({"passed": code == 0, "notes": notes,
+                          "rows": [{**r.__dict__, "diff": r.diff} for r in rows]}, indent=2))
     raise typer.Exit(code)
 
 
@@ -181,6 +192,18 @@ def plan_command(
         print(json.dumps(rows, indent=2))
     else:
         render_plan(graph, rows, Console())
+
+
+def shared_query_notes(rows: list[Any]) -> list[str]:
+    """One line per variant compared on fewer queries than one side has: expected and actual are then
+    the means over the shared queries, not the recorded aggregates."""
+    seen: dict[str, str] = {}
+    for r in rows:
+        if r.on_shared_queries and r.variant not in seen:
+            shared, mine, theirs = r.queries
+            seen[r.variant] = (f"{r.variant}: compared on the {shared} queries both share (this run has {mine}, "
+                               f"the baseline {theirs}); expected and actual are means over those")
+    return list(seen.values())
 
 
 def signed(x: float) -> str:

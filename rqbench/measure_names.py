@@ -67,6 +67,8 @@ _HEAD = re.compile(r"[^\W\d]\w*")
 _NUMBER = re.compile(r"\d+(?:\.\d+)?")
 _CUTOFF_TAIL = re.compile(r"(.*?[@._])(\d+(?:\.\d+)?)")
 _UNSUPPORTED = frozenset(stem.lower() for stem in TREC_EVAL_UNSUPPORTED)
+# a cutoff written before the parameters, `MRR@10(rel=2)`: ir-measures wants `RR(rel=2)@10`
+_CUTOFF_FIRST = re.compile(r"([^\W\d]\w*)\s*@\s*(\d+)\s*\((.*)\)\s*")
 
 
 class UnknownName(ValueError):
@@ -82,6 +84,9 @@ def to_ir_measures(text: str) -> str:
     """ir-measures' spelling of one measure name (not yet validated by ir-measures); UnknownName if the
     name's stem is no measure in any of the accepted vocabularies."""
     registry = _registry()
+    misplaced = _CUTOFF_FIRST.fullmatch(text)
+    if misplaced and (misplaced.group(1) in registry or misplaced.group(1).lower() in _ir_names()):
+        raise UnknownName("malformed", _reordered(*misplaced.groups()))
     trec = TREC_FORM.fullmatch(text)
     if trec:
         stem, arg = trec.groups()
@@ -125,6 +130,24 @@ def _from_trec(stem: str, arg: str | None) -> str | None:
     if "." in arg:
         raise UnknownName("malformed", f" (the cutoff of '{spelled}' must be a whole number)")
     return template.format(arg)
+
+
+def _reordered(name: str, cutoff: str, params: str) -> str:
+    """The hint for `name@cutoff(params)` (a known name): " (did you mean 'RR(rel=2)@10'?)" when that spelling,
+    with the name in ir-measures' form, is a valid measure; else where the parameters go, and which it takes."""
+    import ir_measures
+
+    canonical = name if name in _registry() else _ir_names()[name.lower()]
+    candidate = f"{canonical}({params.strip()})@{cutoff}"
+    try:
+        measure = ir_measures.parse_measure(candidate)
+    except (NameError, ValueError, TypeError, SyntaxError, KeyError):
+        return f" (the parameters come before the cutoff, as in {canonical}(rel=2)@{cutoff})"
+    unknown = sorted(set(measure.params) - set(measure.SUPPORTED_PARAMS))
+    if unknown:
+        return (f" (the cutoff goes last, as in '{candidate}', but {measure.NAME} has no parameter "
+                f"{', '.join(unknown)}; it takes {', '.join(sorted(measure.SUPPORTED_PARAMS))})")
+    return f" (did you mean '{measure}'?)"
 
 
 def suggest(stem: str, trec_first: bool = False, rest: str = "") -> str:

@@ -67,6 +67,8 @@ from rqbench.errors import RqbenchError, did_you_mean
 from rqbench.suite_claims import Contrast, check_references, parse_contrasts, parse_splits, rerank_table, seed_list
 from rqbench.suite_parts import EvalSet, canonical_measure, canonical_measures, check_file_names, parse_evaluations
 from rqbench.suite_parts import TextWhere as _Where
+from rqbench.suite_parts import check_tolerance as _check_tolerance
+from rqbench.suite_parts import finite_number as _finite
 from rqbench.suite_parts import reject_unknown as _reject_unknown
 
 SUITE_KEYS = {"name", "description", "dataset", "split", "measures", "baseline", "depth",
@@ -364,7 +366,7 @@ def _parse_check(raw: Any, variants: list[str], measures: list[str], w: _Where) 
     if not isinstance(raw, dict):
         raise w.error("[check] must be a table", w.line_of("check"))
     _reject_unknown(raw, CHECK_KEYS, w, "[check] key")
-    tolerance = _typed(raw, "tolerance", float, 0.001, w)
+    tolerance = _check_tolerance(raw, 0.001, w)
     expected = raw.get("expected", {})
     parsed: dict[str, dict[str, float]] = {}
     for variant, values in expected.items():
@@ -374,8 +376,8 @@ def _parse_check(raw: Any, variants: list[str], measures: list[str], w: _Where) 
         if not isinstance(values, dict):
             raise w.error(f"[check.expected.{variant}] must map measures to numbers", w.line_of(variant))
         for measure, value in values.items():
-            if not isinstance(value, int | float) or isinstance(value, bool):
-                raise w.error(f"expected value of '{measure}' must be a number", w.line_of(measure))
+            if not _finite(value):
+                raise w.error(f"expected {measure} = {value!r}: not a finite number", w.line_of(measure))
         table_line = w.line_of(f"check.expected.{variant}") or w.line_of(variant)
         names = [canonical_measure(m, w, w.line_of(m, table_line or 1) or table_line) for m in values]
         for i, (given, name) in enumerate(zip(values, names, strict=True)):

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from rqbench.errors import did_you_mean
-from rqbench.suite_parts import EvalSet, Where, canonical_measures, reject_unknown
+from rqbench.suite_parts import EvalSet, Where, canonical_measures, finite_number, reject_unknown
 
 CONTRAST_KEYS = {"name", "a", "b", "expect", "claim", "measures", "evaluations", "margin"}
 EXPECTATIONS = ("a>b", "a<b", "a=b")
@@ -83,9 +83,8 @@ def parse_contrasts(raw: Any, arms: list[str], evaluations: list[EvalSet], w: Wh
             raise w.error(f"contrast expect must be 'a>b', 'a<b' or 'a=b', got {expect!r}",
                           w.line_of("expect", line or 1))
         margin = table.get("margin")
-        if margin is not None and (expect != "a=b" or isinstance(margin, bool) or not isinstance(margin, int | float)
-                                   or margin <= 0):
-            raise w.error("contrast margin must be a number > 0, and only with expect = 'a=b'",
+        if margin is not None and (expect != "a=b" or not finite_number(margin) or margin <= 0):
+            raise w.error(f"contrast margin must be a finite number > 0, and only with expect = 'a=b' (got {margin!r})",
                           w.line_of("margin", line or 1))
         if expect == "a=b" and margin is None:
             margin = DEFAULT_MARGIN

@@ -8,6 +8,7 @@ that map to the same file, or a name too long for a file system, are errors at l
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -165,7 +166,55 @@ def parse_evaluations(raw: Any, dataset: str | dict[str, Any], split: str, measu
         out.append(EvalSet(name, ds, ev_split, list(ev_measures), ev_exclude, line,
                            w.line_of("dataset", line or 1) if "dataset" in table else dataset_line,
                            w.line_of("split", line or 1) if "split" in table else split_line))
+    reject_same_data(out, w)
     return out
+
+
+def reject_same_data(sets: list[EvalSet], w: Where) -> None:
+    """Two evaluation sets on the same dataset (by the name its records carry) and split are one set:
+    records, reports and the gate tell sets apart by dataset and split, so the second would overwrite the
+    first's results after the whole suite ran. Refused at load, with the one [[evaluation]] to write."""
+    seen: dict[tuple[str, str], EvalSet] = {}
+    for ev in sets:
+        key = (record_dataset_name(ev.dataset), ev.split)
+        first = seen.setdefault(key, ev)
+        if first is not ev:
+            measures = ", ".join(f'"{m}"' for m in dict.fromkeys([*first.measures, *ev.measures]))
+            raise w.error(f"evaluation sets '{first.name}' and '{ev.name}' both evaluate {key[0]} ({key[1]}), which "
+                          f"results cannot tell apart; make them one [[evaluation]] with measures = [{measures}], "
+                          "or give one dataset its own name", ev.line)
+
+
+def record_dataset_name(dataset: str | dict[str, Any]) -> str:
+    """The dataset name a record will carry (as `rqbench.data.resolve` names it), without reading data:
+    a folder's own name, else the name as written (a short name under the data root, an ir_datasets id)."""
+    if isinstance(dataset, dict):
+        location = str(dataset.get("path", ""))
+        if dataset.get("name"):
+            return str(dataset["name"])
+        return location if dataset.get("format") == "irds" else _folder_name(location)
+    return _folder_name(dataset)
+
+
+def _folder_name(location: str) -> str:
+    path = Path(location).expanduser()
+    return path.resolve().name if path.is_dir() else location
+
+
+def check_tolerance(table: dict[str, Any], default: float, w: Where) -> float:
+    """[check] tolerance: a finite number >= 0 (`inf` would pass any drop, a negative one fail any run)."""
+    value = table.get("tolerance", default)
+    if not finite_number(value, minimum=0):
+        raise w.error(f"[check] tolerance must be a finite number >= 0, got {value!r}",
+                      w.line_of("tolerance", w.line_of("check") or 1))
+    return float(value)
+
+
+def finite_number(value: Any, minimum: float | None = None) -> bool:
+    """True for a finite int or float (never a bool, inf or nan), at least `minimum` when given."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        return False
+    return minimum is None or value >= minimum
 
 
 def reject_unknown(table: dict[str, Any], allowed: set[str], w: Where, what: str) -> None:

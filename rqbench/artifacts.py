@@ -35,7 +35,8 @@ from rqbench.errors import EnvironmentFault
 from rqbench.io import atomic_write_json
 
 MANIFEST = "manifest.json"
-RESERVED = ("tmp", "locks", "damaged")  # store folders that hold no artifacts
+RESERVED = ("tmp", "locks", "damaged", "live")  # store folders that hold no artifacts
+STORE_MARKER = "rqbench-store.json"  # written into a store's root by its first build: what `store gc` trusts
 UNVERIFIABLE = "built by an older rqbench (no file digests)"
 
 
@@ -110,6 +111,40 @@ def check_files(folder: Path, files: dict[str, Any], full: bool) -> tuple[str | 
             if st.st_mtime_ns != entry["mtime_ns"]:
                 touched[rel] = st.st_mtime_ns
     return None, touched
+
+
+def current_umask() -> int:
+    """The process umask, read without changing it where Linux tells it (os.umask can only set it)."""
+    with contextlib.suppress(OSError, ValueError):
+        for line in Path("/proc/self/status").read_text(encoding="ascii").splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def share_modes(folder: Path) -> None:
+    """Give every file and folder under `folder` the mode a plain open()/mkdir() would under the umask
+    (0644/0755 under 022): mkstemp, mkdtemp and transformers' safetensors writer make them private (0600),
+    which leaves a store shared on a cluster unreadable to colleagues. Symlinks are left alone, and so is a
+    file this user may not chmod (another user's, resumed from a shared tmp folder)."""
+    mask = current_umask()
+    _share_mode(str(folder), mask)
+    for dirpath, dirnames, filenames in os.walk(folder):
+        for name in (*dirnames, *filenames):
+            _share_mode(os.path.join(dirpath, name), mask)
+
+
+def _share_mode(path: str, mask: int) -> None:
+    st = os.lstat(path)
+    if not (stat.S_ISDIR(st.st_mode) or stat.S_ISREG(st.st_mode)):
+        return  # a symlink (its target is not ours to change), a socket, ...
+    executable = stat.S_ISDIR(st.st_mode) or st.st_mode & stat.S_IXUSR
+    wanted = (0o777 if executable else 0o666) & ~mask
+    if stat.S_IMODE(st.st_mode) != wanted:
+        with contextlib.suppress(PermissionError):
+            os.chmod(path, wanted)
 
 
 @dataclass(frozen=True)
@@ -222,6 +257,7 @@ class ArtifactStore:
                 produce(tmp)
                 built_seconds = round(time.perf_counter() - started, 3)
                 with _fault(tmp, "cannot finish the artifact"):
+                    share_modes(tmp)
                     files = describe_files(tmp)
                     atomic_write_json(tmp / MANIFEST, {
                         **manifest, "kind": kind, "hash": digest, "built_seconds": built_seconds,
@@ -280,6 +316,8 @@ class ArtifactStore:
         path = self.lock_path(digest)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
+            if not (self.root / STORE_MARKER).exists():
+                atomic_write_json(self.root / STORE_MARKER, {"rqbench_store": 1})
             fh = path.open("a")
         except OSError as exc:
             reason = os_reason(exc)

@@ -23,6 +23,7 @@ from rqbench.execute import NodeResult, execute
 from rqbench.io import atomic_write_text
 from rqbench.plan import Plan, PlannedEvaluation, plan_suite
 from rqbench.stages.retrieve import TIMING_FILE
+from rqbench.store_live import hold
 from rqbench.suite import Suite
 
 
@@ -34,9 +35,11 @@ def run_suite(suite: Suite, *, store: ArtifactStore, results_root: Path, data_ro
     for dataset in plan.datasets.values():
         for warning in dataset.warnings:
             console.print(f"[yellow]warning:[/] {escape(warning)}")
-    results = execute(plan, store, console, overwrite=overwrite, jobs=jobs)
-    attributed: set[str] = set()  # a node built now counts as built for the first record using it only
-    return [write_record(plan, planned, results, Path(results_root), attributed) for planned in plan.evaluations]
+    with hold(store.root, plan.nodes):  # `store gc` keeps what this run builds and reads until it has recorded it
+        results = execute(plan, store, console, overwrite=overwrite, jobs=jobs)
+        attributed: set[str] = set()  # a node built now counts as built for the first record using it only
+        return [write_record(plan, planned, results, Path(results_root), attributed)
+                for planned in plan.evaluations]
 
 
 def run_file_name(plan: Plan, planned: PlannedEvaluation) -> str:

@@ -192,7 +192,7 @@ def test_store_gc_dry_run_then_delete(tmp_path: Path, data_root: Path) -> None:
     (aside / "run.trec").write_text("half")
     cli = CliRunner()
     with file_lock(store / "locks" / f"{live_digest}.lock"):  # a build of `live` is running
-        dry = cli.invoke(store_app, ["gc", "--store", str(store), "--results", str(results)])
+        dry = cli.invoke(store_app, ["gc", "--store", str(store), "--results", str(results), "--grace", "0"])
         assert dry.exit_code == 0, dry.output
         listed = dry.stdout.splitlines()
         for path in (orphan, stale, aside):
@@ -200,7 +200,8 @@ def test_store_gc_dry_run_then_delete(tmp_path: Path, data_root: Path) -> None:
         assert str(live) not in dry.stdout and not any(str(p) in dry.stdout for p in referenced)
         assert "would remove 3 item(s) (1 stale tmp, 1 unreferenced, 1 damaged)" in dry.stdout
         assert orphan.exists() and stale.exists() and aside.exists()  # a dry run removes nothing
-        gone = cli.invoke(store_app, ["gc", "--store", str(store), "--results", str(results), "--delete"])
+        gone = cli.invoke(store_app, ["gc", "--store", str(store), "--results", str(results), "--delete",
+                                      "--grace", "0"])  # the orphan was built just now
     assert gone.exit_code == 0, gone.output
     assert "removed 3 item(s)" in gone.stdout
     assert not orphan.exists() and not stale.exists() and not aside.exists()

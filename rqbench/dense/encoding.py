@@ -48,6 +48,7 @@ from typing import Literal
 import numpy as np
 import torch
 
+from rqbench.artifacts import current_umask
 from rqbench.errors import RqbenchError
 from rqbench.io import atomic_path, atomic_write_json
 from rqbench.models.dual_encoder import DualEncoder
@@ -314,6 +315,7 @@ def _assemble(out_dir: Path, order: np.ndarray, n_shards: int, shard_size: int, 
     final = out_dir / EMBEDDINGS_FILE
     fd, tmp = tempfile.mkstemp(prefix=f".{EMBEDDINGS_FILE}.", suffix=".tmp", dir=out_dir)
     os.close(fd)
+    os.chmod(tmp, 0o666 & ~current_umask())  # mkstemp makes it 0600: unreadable to others in a shared store
     try:
         if n:
             out = np.memmap(tmp, dtype=np.float32, mode="w+", shape=(n, dim))

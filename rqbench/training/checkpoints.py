@@ -29,6 +29,7 @@ from typing import Any
 
 import torch
 
+from rqbench.artifacts import share_modes
 from rqbench.errors import RqbenchError
 from rqbench.training.config import RESUME_MAY_CHANGE
 from rqbench.training.distributed import DistEnv, barrier
@@ -92,6 +93,7 @@ def save_checkpoint(out_dir: Path, step: int, env: DistEnv, save_models: Callabl
         (tmp / STATE_JSON).write_text(json.dumps({"step": step, **info}, indent=2), encoding="utf-8")
     barrier()
     if env.is_main:
+        share_modes(tmp)  # transformers writes model.safetensors 0600
         _fsync_tree(tmp)
         if final.exists():
             shutil.rmtree(final)

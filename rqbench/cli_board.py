@@ -25,8 +25,10 @@ def leaderboard_command(
     dataset: Annotated[list[str] | None, typer.Option("--dataset", "-d", metavar="NAME", help="Only this "
                                                       "evaluation set: 'name' or 'name (split)' (repeatable).")] = None,
     sort: Annotated[str | None, typer.Option("--sort", metavar="KEY", help="A measure (its mean over the "
-                                             "evaluation sets) or a column 'dataset (split) measure'; default: "
-                                             "the first measure.")] = None,
+                                             "evaluation sets), an evaluation set 'name' or 'name (split)' (the "
+                                             "first measure there) or a column 'dataset (split) measure'; default: "
+                                             "the first measure's mean when every row has every set, else its "
+                                             "set with the most rows. The legend states the order.")] = None,
     cost: Annotated[bool, typer.Option("--cost", help="Show training, indexing and search cost where the records "
                                        "have them, with the hardware.")] = False,
     alpha: Alpha = 0.05,
@@ -40,7 +42,7 @@ def leaderboard_command(
     """Systems x (evaluation set, measure) across suites: ranks, statistically tied groups per column (paired
     tests over the column's queries, corrected over its pairs) and a mean per measure; nDCG@10 by default."""
     from rqbench.board import Options, build_leaderboard, load_records
-    from rqbench.board.render import print_terminal
+    from rqbench.board.terminal import print_terminal
     from rqbench.io import atomic_write_text
     from rqbench.measures import parse_measure_list
     from rqbench.report.significance import check_options

@@ -9,6 +9,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from rqbench.artifacts import ArtifactStore
+from rqbench.cli_options import show_table
 from rqbench.plan import Plan
 
 
@@ -29,12 +30,12 @@ def render_plan(plan: Plan, rows: list[dict[str, Any]], console: Console) -> Non
     table = Table(title=f"plan of suite {plan.suite.name}: {len(rows)} stages, "
                         f"{sum(not r['cached'] for r in rows)} to build", box=None, pad_edge=False)
     for col in ("#", "kind", "for", "hash", "inputs", "state"):
-        table.add_column(col, no_wrap=col != "for")
+        table.add_column(col, no_wrap=col not in ("for", "inputs"))  # these two wrap at spaces, never in a word
     for row in rows:
         inputs = ", ".join(f"{role}=#{step_of[h]}" for role, h in row["inputs"].items()) or "-"
         state = "[dim]cached[/]" if row["cached"] else "[yellow]build[/]"
         table.add_row(str(row["step"]), row["kind"], escape(row["label"]), row["hash"][:12], inputs, state)
-    console.print(table)
+    show_table(console, table)
     shared = [r for r in rows if len(r["used_by"]) > 1]
     if shared:
         console.print(f"{len(shared)} stage(s) shared by several variants or evaluation sets; each is built once.")

@@ -24,7 +24,7 @@ rqbench leaderboard reports/ -m "nDCG@10 RR@10" --cost \
   echo "# Leaderboards"
   echo
   echo "Made by \`bash scripts/make_leaderboards.sh\` from the committed records (\`reports/<suite>/records/\`),"
-  echo "nothing re-run. Each table: systems in ranking order; in each column the letters are statistical"
+  echo "nothing re-run. Each table: systems in the order stated under it; in each column the letters are statistical"
   echo "tie groups (systems sharing a letter are not significantly different: paired randomization test"
   echo "over the column's queries, Holm-corrected over the column's pairs, alpha 0.05). HTML pages with a"
   echo "sortable table and figures: [dl19.html](dl19.html), [all-suites.html](all-suites.html); CSV beside them."
@@ -50,7 +50,8 @@ rqbench leaderboard reports/ -m "nDCG@10 RR@10" --cost \
   echo
   echo "Columns are evaluation sets (a split of one name with different qrels in two suites is two columns);"
   echo "a system is a suite variant or a multi-seed arm (mean ± sd over seeds). The same name with different"
-  echo "runs in different suites is one row per run, labelled with a suite, listed under the table."
+  echo "runs in different suites is one row per run, labelled with a suite, listed under the table (a run"
+  echo "whose hash differs but whose per-query values are identical is the same run: one row, with a note)."
   echo
   cat "$out/all-suites.md"
 } > "$out/README.md"

@@ -144,7 +144,7 @@ def test_one_row_per_system_and_a_cell_per_evaluation_set(tmp_path: Path) -> Non
     assert _values(board) == {"bm25": {"scifact (test)": 0.67, "dl19 (dl19)": 0.46, "vaswani (test)": 0.44},
                               "dense": {"scifact (test)": 0.64, "dl19 (dl19)": 0.63}}
     assert board.means[NDCG] == {"bm25": pytest.approx((0.67 + 0.46 + 0.44) / 3)}  # dense lacks a set
-    assert board.sort_key == f"mean {NDCG}"
+    assert board.sort_key == f"scifact (test) {NDCG}"  # dense lacks the mean: the first set with the most rows
     # no per-query values in these records: the means are shown, outside the tie groups, and said so
     assert not board.cells[("bm25", board.columns[0])].paired
     assert any("no per-query values" in n for n in board.notes)
@@ -224,8 +224,8 @@ def test_newest_record_per_suite_wins(tmp_path: Path) -> None:
     assert board.conflicts == [] and _values(board) == {"de": {"scifact (test)": 0.62}}
 
 
-def test_incomplete_rows_rank_by_their_mean_not_their_best_score(tmp_path: Path) -> None:
-    # ranked by the best single score, spiky would come first; by the mean over what each has, steady does
+def test_incomplete_rows_rank_by_one_stated_set_never_a_mean_over_what_each_has(tmp_path: Path) -> None:
+    # not every row has every set: by the set with the most rows (a, first of a and b), single (c only) last
     _write(tmp_path, "s", [_record("full", "a", "test", 0.5, run="f1"), _record("full", "b", "test", 0.5, run="f2"),
                            _record("full", "c", "test", 0.5, run="f3"),
                            _record("spiky", "a", "test", 0.9, run="s1"), _record("spiky", "b", "test", 0.1, run="s2"),
@@ -233,7 +233,10 @@ def test_incomplete_rows_rank_by_their_mean_not_their_best_score(tmp_path: Path)
                            _record("steady", "b", "test", 0.6, run="t2"),
                            _record("single", "c", "test", 0.95, run="g1")])
     board = _board(tmp_path)
-    assert [s.name for s in board.systems] == ["full", "steady", "spiky", "single"]
+    assert [s.name for s in board.systems] == ["spiky", "steady", "full", "single"]
+    assert board.order_note.startswith("Ordered by nDCG@10 on a (test), the evaluation set with the most systems")
+    by_mean = _board(tmp_path, sort=NDCG)  # the mean (only full has it), the others by set a, then c
+    assert [s.name for s in by_mean.systems] == ["full", "spiky", "steady", "single"]
     by_c = _board(tmp_path, sort="c (test) nDCG@10")  # sorted by one column instead: absent last
     assert [s.name for s in by_c.systems] == ["single", "full", "spiky", "steady"]
 

@@ -26,6 +26,7 @@ from typing import Any
 
 from rqbench.board.cost import record_cost, record_hardware
 from rqbench.board.model import Cell, Column, Leaderboard, System
+from rqbench.board.order import order_rows
 from rqbench.board.ties import tie_groups
 from rqbench.errors import RqbenchError, did_you_mean
 from rqbench.records import load_per_query
@@ -47,13 +48,15 @@ class _Entry:
     record: dict[str, Any]
     seeds: tuple[Any, ...] = ()
     sd: dict[str, float] = field(default_factory=dict)
+    same_as: Any = None  # the run key of another suite's entry with identical per-query values (`_merge_identical`)
+    loaded: dict[str, Any] | None = None  # its per-query values once read (measure -> qid -> value)
 
 
 @dataclass(frozen=True)
 class Options:
     measures: Sequence[str] | None = None  # None: nDCG@10 where records have it, else their first measure
     datasets: Sequence[str] | None = None  # keep these evaluation sets ("name" or "name (split)")
-    sort: str | None = None  # a measure (its mean, or its column with one set) or a column "dataset measure"
+    sort: str | None = None  # a measure (its mean), an evaluation set or a column; None: `rqbench.board.order`
     alpha: float = 0.05
     test: str = "randomization"
     correction: str = "holm"
@@ -77,6 +80,7 @@ def build_leaderboard(records: Sequence[dict[str, Any]], options: Options | None
     entries = _label_datasets(entries, notes)
     entries = _filter_datasets(entries, options.datasets)
     measures = _measures(entries, options.measures)
+    _merge_identical(entries, measures, notes)
     entries, conflicts = _resolve_conflicts(entries)
     columns = [Column(ds, m) for ds in dict.fromkeys(e.dataset for e in entries) for m in measures
                if any(m in (e.record.get("metrics") or {}) for e in entries if e.dataset == ds)]
@@ -85,9 +89,10 @@ def build_leaderboard(records: Sequence[dict[str, Any]], options: Options | None
         cells.update(_column_cells(column, [e for e in entries if e.dataset == column.dataset], options, notes))
     systems = _systems(entries, columns, cells)
     means = _means(systems, columns, cells)
-    sort_key, order = _order(systems, columns, cells, means, options.sort)
-    return Leaderboard(columns=columns, systems=[systems[n] for n in order], cells=cells, means=means,
-                       sort_key=sort_key, alpha=options.alpha, test=options.test, correction=options.correction,
+    order = order_rows(systems, columns, cells, means, options.sort)
+    return Leaderboard(columns=columns, systems=[systems[n] for n in order.names], cells=cells, means=means,
+                       sort_key=order.key, order_note=order.note, alpha=options.alpha, test=options.test,
+                       correction=options.correction,
                        notes=list(dict.fromkeys(notes)), conflicts=conflicts,
                        show_cost=options.cost)
 
@@ -175,7 +180,41 @@ def _measures(entries: list[_Entry], wanted: Sequence[str] | None) -> list[str]:
 
 def _run_key(e: _Entry) -> Any:
     """What an entry evaluated; an unidentified run is the same as nothing else but its own suite's."""
+    if e.same_as is not None:
+        return e.same_as
     return e.run if e.run is not None else ("?", e.suite)
+
+
+def _merge_identical(entries: list[_Entry], measures: list[str], notes: list[str]) -> None:
+    """Entries of one name on one evaluation set whose runs differ in hash (a published run imported by two
+    suites with other import options) but whose per-query values are identical, for every shown measure both
+    have, evaluated the same run: they share a row, never reported as a conflict."""
+    groups: dict[tuple[str, str], list[_Entry]] = {}
+    for e in entries:
+        groups.setdefault((e.name, e.dataset), []).append(e)
+    for (name, dataset), group in groups.items():
+        if len({_run_key(e) for e in group}) < 2:
+            continue
+        seen: list[tuple[_Entry, dict[str, dict[str, float]]]] = []
+        merged: set[str] = set()
+        for e in group:
+            mine = {m: pq for m in measures if (pq := _per_query(e, m, [])) is not None}
+            twin = next((other for other, theirs in seen if _run_key(other) != _run_key(e)
+                         and _identical(mine, theirs)), None)
+            if twin is None:
+                seen.append((e, mine))
+                continue
+            merged |= {twin.suite, e.suite}
+            e.same_as = _run_key(twin)
+        if merged:
+            suites = ", ".join(f"'{x}'" for x in sorted(merged))
+            notes.append(f"'{name}' on {dataset}: runs of other hashes in {suites} give identical per-query values: "
+                         "one row")
+
+
+def _identical(a: dict[str, dict[str, float]], b: dict[str, dict[str, float]]) -> bool:
+    shared = set(a) & set(b)
+    return bool(shared) and all(a[m] == b[m] for m in shared)
 
 
 def _resolve_conflicts(entries: list[_Entry]) -> tuple[list[_Entry], list[str]]:
@@ -244,11 +283,13 @@ def _group_suites(suites: list[str], signature: dict[str, dict[str, Any]]) -> li
 def _per_query(entry: _Entry, measure: str, notes: list[str]) -> dict[str, float] | None:
     rec = entry.record
     try:
-        values = rec["per_query"] if "per_query" in rec else (
-            load_per_query(rec) if rec.get("per_query_file") and rec.get("_path") else None)
+        if entry.loaded is None:  # read once: the tie groups and `_merge_identical` both need it
+            entry.loaded = rec["per_query"] if "per_query" in rec else (
+                load_per_query(rec) if rec.get("per_query_file") and rec.get("_path") else {})
     except RqbenchError as exc:
         notes.append(f"'{entry.name}' ({entry.suite}): {exc.one_line()}; its mean is shown, outside the tie groups")
         return None
+    values = entry.loaded
     if values is None or measure not in values:
         return None
     return {str(q): float(v) for q, v in values[measure].items()}
@@ -320,44 +361,3 @@ def _means(systems: dict[str, System], columns: list[Column],
         out[measure] = {name: statistics.fmean(cells[(name, c)].value for c in mine)
                         for name in systems if all((name, c) in cells for c in mine)}
     return out
-
-
-def _order(systems: dict[str, System], columns: list[Column], cells: dict[tuple[str, Column], Cell],
-           means: dict[str, dict[str, float]], sort: str | None) -> tuple[str, list[str]]:
-    """(what the rows are sorted by, the system names in that order). By a measure: its mean over the
-    evaluation sets, and a system missing one after those that have them all, by its mean over the sets
-    it has (never by its best single score). By a column: that column's value, absent last."""
-    datasets = list(dict.fromkeys(c.dataset for c in columns))
-    measures = list(means)
-    target: Column | str
-    if sort is None:
-        target = measures[0] if len(datasets) > 1 else columns[0]
-    else:
-        target = _sort_target(sort, columns, measures, len(datasets))
-    if isinstance(target, Column):
-        def key(name: str) -> tuple:
-            cell = cells.get((name, target))
-            return (cell is None, -cell.value if cell else 0.0, name)
-        return target.label, sorted(systems, key=key)
-
-    def by_mean(name: str) -> tuple:
-        have = [cells[(name, c)].value for c in columns if c.measure == target and (name, c) in cells]
-        complete = name in means[target]
-        return (not complete, not have, -len(have), -(statistics.fmean(have) if have else 0.0), name)
-    return f"mean {target}", sorted(systems, key=by_mean)
-
-
-def _sort_target(sort: str, columns: list[Column], measures: list[str], n_datasets: int) -> Column | str:
-    labels = {c.label: c for c in columns}
-    if sort in labels:
-        return labels[sort]
-    from rqbench.measures import parse_measure
-
-    try:
-        name = str(parse_measure(sort))
-    except RqbenchError:
-        name = sort
-    if name in measures:
-        return name if n_datasets > 1 else next(c for c in columns if c.measure == name)
-    raise RqbenchError(f"cannot sort by '{sort}': not a measure or column of this leaderboard"
-                       + did_you_mean(sort, [*measures, *labels]))

@@ -67,6 +67,7 @@ class Leaderboard:
     cells: dict[tuple[str, Column], Cell]  # (system name, column) -> cell; absent: not evaluated there
     means: dict[str, dict[str, float]]  # measure -> system name -> mean over every evaluation set
     sort_key: str  # what the rows are ordered by: a column label or "mean <measure>"
+    order_note: str = ""  # the sentence stating the order, rows without the key included (`rqbench.board.order`)
     alpha: float = 0.05
     test: str = "randomization"
     correction: str = "holm"
@@ -87,6 +88,12 @@ class Leaderboard:
 
     def system(self, name: str) -> System:
         return next(s for s in self.systems if s.name == name)
+
+    @property
+    def sort_label(self) -> str:
+        """The sort key in words: "mean nDCG@10" or "nDCG@10 on scifact (test)"."""
+        column = next((c for c in self.columns if c.label == self.sort_key), None)
+        return f"{column.measure} on {column.dataset}" if column else self.sort_key
 
     def has_mean(self) -> bool:
         """A mean column is shown only where there is more than one evaluation set to average."""

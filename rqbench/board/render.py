@@ -1,11 +1,12 @@
 """A Leaderboard as text: Markdown (GitHub tables, tie-group letters as superscripts), CSV and a pandas
 DataFrame (wide: one row per system, value / rank / groups per column), a JSON-friendly dict, and the
-terminal table (rich)."""
+terminal table (`rqbench.board.terminal`)."""
 
 from __future__ import annotations
 
 import csv
 import io
+import re
 from typing import TYPE_CHECKING, Any
 
 from rqbench.board.cost import COST_FIELDS, COST_NOTE, LOAD_MARK, LOAD_NOTE, has_load_marks, load_marked
@@ -57,13 +58,16 @@ def rows(board: Leaderboard, *, markdown: bool = False) -> list[list[str]]:
                  for m in board.measures] if board.has_mean() else []
         cost = [_cost(system.cost.get(f), f) + (LOAD_MARK if load_marked(system.cost, f) else "") for f in fields]
         hardware = [system.hardware or DASH] if any(s.hardware for s in board.systems) and fields else []
+        if markdown:  # the values hold our own <sup> markup; the name and the hardware are text from the data
+            name, hardware = md_text(name), [md_text(h) for h in hardware]
         out.append([str(i), name, *values, *means, *cost, *hardware])
     return out
 
 
 def legend(board: Leaderboard) -> list[str]:
     """The lines under the table: what the letters and markers mean, the notes and the conflicts."""
-    lines = [f"Sorted by {board.sort_key}. Letters: systems sharing a letter in a column are not significantly "
+    lines = [f"{board.order_note or f'Ordered by {board.sort_label}.'} Letters: systems sharing a letter in a "
+             "column are not significantly "
              f"different (paired {board.test} test over the column's queries, {board.correction}-corrected over "
              f"the column's pairs, alpha {board.alpha})."]
     cells = list(board.cells.values())
@@ -84,12 +88,19 @@ def legend(board: Leaderboard) -> list[str]:
     return lines
 
 
+def md_text(text: str) -> str:
+    """Text from the data (a variant name, a label, a note) as Markdown shows it, never as markup: '<' and an
+    '&' that would open an entity become entities (Jupyter and GitHub render raw HTML), '|' is escaped (a
+    table cell stays in its row) and line breaks become spaces."""
+    text = re.sub(r"&(?=#?[A-Za-z0-9]+;)", "&amp;", " ".join(str(text).splitlines()))
+    return text.replace("<", "&lt;").replace("|", "\\|")
+
+
 def to_markdown(board: Leaderboard) -> str:
-    head = header(board)
+    head = [md_text(h) for h in header(board)]
     lines = ["| " + " | ".join(head) + " |", "|" + "---:|" + ":---|" + "---:|" * (len(head) - 2)]
-    lines += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |"
-              for row in rows(board, markdown=True)]
-    return "\n".join(lines) + "\n\n" + "\n".join(f"- {line}" for line in legend(board)) + "\n"
+    lines += ["| " + " | ".join(row) + " |" for row in rows(board, markdown=True)]
+    return "\n".join(lines) + "\n\n" + "\n".join(f"- {md_text(line)}" for line in legend(board)) + "\n"
 
 
 def wide(board: Leaderboard) -> tuple[list[str], list[list[Any]]]:
@@ -132,7 +143,8 @@ def to_frame(board: Leaderboard) -> Any:
 
 def to_dict(board: Leaderboard) -> dict[str, Any]:
     return {
-        "sort_key": board.sort_key, "alpha": board.alpha, "test": board.test, "correction": board.correction,
+        "sort_key": board.sort_key, "order": board.order_note, "alpha": board.alpha, "test": board.test,
+        "correction": board.correction,
         "columns": [{"dataset": c.dataset, "measure": c.measure} for c in board.columns],
         "systems": [{"name": s.name, "suites": list(s.suites), "backend": s.backend, "description": s.description,
                      "about": s.about, "seeds": list(s.seeds), "cost": s.cost, "hardware": s.hardware,
@@ -141,19 +153,3 @@ def to_dict(board: Leaderboard) -> dict[str, Any]:
                     for s in board.systems],
         "notes": board.notes, "conflicts": board.conflicts,
     }
-
-
-def print_terminal(board: Leaderboard, console: Any = None) -> None:
-    from rich.console import Console
-    from rich.markup import escape
-    from rich.table import Table
-
-    console = console or Console()
-    table = Table(title=f"leaderboard (sorted by {escape(board.sort_key)})")
-    for i, name in enumerate(header(board, "\n")):
-        table.add_column(escape(name), justify="left" if i == 1 else "right", overflow="fold", no_wrap=i == 1)
-    for row in rows(board):
-        table.add_row(*[escape(cell) for cell in row])
-    console.print(table)
-    for line in legend(board):
-        console.print(escape(line), soft_wrap=True)

@@ -160,12 +160,18 @@ def iter_lines(path: str | Path, on_error: OnError | None = None) -> Iterator[tu
 
 
 _WHITESPACE = re.compile(r"\s")  # str patterns: exactly the characters str.isspace() accepts
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")  # C0 controls, DEL and C1 controls (NUL among them)
+_BAD_ID_CHAR = re.compile(r"[\s\x00-\x1f\x7f-\x9f]")  # either: one scan finds an id that needs a closer look
+# The relevance grades accepted: pytrec_eval holds grades as C ints (2**32 wraps to 0, 10**23 is a SystemError)
+# and sizes per-query arrays by the largest grade (2**31 - 1 takes 16 GB and a minute), so: 16 bits either way.
+RELEVANCE_MIN, RELEVANCE_MAX = -65535, 65535
 
 
 def show_id(value: str, limit: int = 80) -> str:
-    """An id quoted for a one-line message: whitespace other than a space is escaped (a tab reads
-    `\\t`, a newline `\\n`), and a very long id is cut."""
-    shown = "".join(c.encode("unicode_escape").decode("ascii") if c.isspace() and c != " " else c for c in value)
+    """An id quoted for a one-line message: whitespace other than a space and control characters are escaped
+    (a tab reads `\\t`, a newline `\\n`, NUL `\\x00`), and a very long id is cut."""
+    shown = "".join(c.encode("unicode_escape").decode("ascii") if (c.isspace() and c != " ") or _CONTROL.match(c)
+                    else c for c in value)
     if len(shown) > limit:
         shown = shown[: limit - 3] + "..."
     return f"'{shown}'"
@@ -175,13 +181,17 @@ def id_problem(what: str, value: str) -> str | None:
     """Why `value` cannot be a `what` ("document", "query") id, or None when it can.
 
     An id must be non-empty and free of whitespace (any `str.isspace` character): TREC runs and qrels
-    are whitespace-separated, so such an id would shift every later column of its line.
+    are whitespace-separated, so such an id would shift every later column of its line. Nor may it hold a
+    control character (C0, DEL, C1): pytrec_eval reads ids as C strings, so 'd\\x001' and 'd\\x002' would
+    both be 'd' there and the metrics silently wrong.
     """
     if not value:
         return f"empty {what} id"
+    if not _BAD_ID_CHAR.search(value):
+        return None
     if _WHITESPACE.search(value):
         return f"{what} id {show_id(value)} contains whitespace"
-    return None
+    return f"{what} id {show_id(value)} contains a control character"
 
 
 def check_id(what: str, value: str, path: str | Path | None = None, lineno: int | None = None) -> None:
@@ -239,6 +249,9 @@ def read_trec_run(path: str | Path) -> Run:
                 lineno,
             )
         qid, _, docid, _rank, score, _tag = parts
+        if _CONTROL.search(line):  # NUL and the like: not whitespace to str.split, but fatal to pytrec_eval
+            check_id("query", qid, path, lineno)
+            check_id("document", docid, path, lineno)
         if (qid, docid) in seen:
             raise RqbenchError(f"document '{docid}' appears twice for query '{qid}'", path, lineno)
         seen.add((qid, docid))
@@ -264,7 +277,7 @@ def write_trec_run(run: Run, path: str | Path, tag: str = "rqbench") -> None:
             raise RqbenchError(f"cannot write the run: {problem}", path)
         ranking = sort_ranking(run[qid])
         docids = [sd.docid for sd in ranking]
-        if not all(docids) or _WHITESPACE.search("".join(docids)):  # one scan per query; then find which
+        if not all(docids) or _BAD_ID_CHAR.search("".join(docids)):  # one scan per query; then find which
             problem = next(found for docid in docids if (found := id_problem("document", docid)))
             raise RqbenchError(f"cannot write the run: {problem} (retrieved for query '{qid}')", path)
         lines.extend(f"{qid} Q0 {sd.docid} {rank} {sd.score!r} {tag}\n" for rank, sd in enumerate(ranking, start=1))
@@ -301,6 +314,10 @@ def read_qrels(path: str | Path, on_error: OnError | None = None) -> Qrels:
             if judged is not None and docid in judged:
                 raise RqbenchError(f"document '{docid}' judged twice for query '{qid}'", path, lineno)
             relevance = _parse_int(rel, "relevance", path, lineno)  # before the query gets an entry
+            if not RELEVANCE_MIN <= relevance <= RELEVANCE_MAX:
+                shown = rel if len(rel) <= 30 else rel[:27] + "..."
+                raise RqbenchError(f"relevance {shown} is outside the accepted range {RELEVANCE_MIN}..{RELEVANCE_MAX} "
+                                   "(pytrec_eval overflows or slows down on larger grades)", path, lineno)
             qrels.setdefault(qid, {})[docid] = relevance
     if not qrels and not seen:
         report(RqbenchError("qrels file is empty", path), on_error)

@@ -4,8 +4,9 @@ Every problem is a RqbenchError naming the file and line. Files are streamed wit
 non-UTF-8 byte is reported with its line too, and a gzipped file reads as its content (NAME.gz, or any
 name: the gzip magic bytes decide). Blank lines are skipped everywhere. With `on_error` (data inspect) a
 bad line or element is reported and skipped, and reading goes on. Every document and
-query id must be non-empty and free of whitespace (`rqbench.types.check_id`): runs and qrels are
-whitespace-separated, so such an id could never be written to or read back from a run.
+query id must be non-empty and free of whitespace and control characters (`rqbench.types.check_id`): runs
+and qrels are whitespace-separated, so such an id could never be written to or read back from a run, and
+pytrec_eval cuts an id at a NUL.
 """
 
 from __future__ import annotations

@@ -96,7 +96,7 @@ def autocast_context(device: torch.device, autocast: str | None) -> contextlib.A
 def token_lengths(model: DualEncoder, texts: Sequence[str], side: Side) -> np.ndarray:
     """Tokenized length of each text, truncated as the encoder will truncate it."""
     tok = model.tokenizer if side == "query" else model.passage_tokenizer
-    max_len = model.config.max_query_length if side == "query" else model.config.max_passage_length
+    max_len = model.max_length(side)
     lengths = np.empty(len(texts), dtype=np.int64)
     for start in range(0, len(texts), _LENGTH_CHUNK):
         chunk = list(texts[start:start + _LENGTH_CHUNK])

@@ -45,7 +45,7 @@ from torch import nn
 from rqbench.dense.encoding import check_device, length_order
 from rqbench.errors import RqbenchError
 from rqbench.models.cross_encoder_config import CROSS_ENCODER_CONFIG, POOLINGS, stored_settings
-from rqbench.models.hf import load_tower, resolve_model
+from rqbench.models.hf import capped_length, load_tower, resolve_model
 from rqbench.precision import autocast_for, resolve_precision
 
 __all__ = ["CROSS_ENCODER_CONFIG", "HEAD_SEED", "CrossEncoder", "CrossEncoderConfig"]
@@ -160,10 +160,14 @@ class CrossEncoder(nn.Module):
         self.tokenizer.save_pretrained(folder)
         (folder / CROSS_ENCODER_CONFIG).write_text(json.dumps(asdict(self.config), indent=2), encoding="utf-8")
 
+    def max_length(self) -> int:
+        """`config.max_length`, capped at the model's positions (`hf.capped_length`)."""
+        return capped_length(self.config.max_length, self.model, "max_length")
+
     def tokenize(self, pairs: Sequence[tuple[str, str]]) -> dict[str, torch.Tensor]:
-        """Padded tensors of `pairs`, each truncated (longest side first) to `config.max_length` tokens."""
+        """Padded tensors of `pairs`, each truncated (longest side first) to `max_length()` tokens."""
         return self.tokenizer([p[0] for p in pairs], [p[1] for p in pairs], padding=True,
-                              truncation="longest_first", max_length=self.config.max_length, return_tensors="pt")
+                              truncation="longest_first", max_length=self.max_length(), return_tensors="pt")
 
     def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         return self._logits(self.model, batch)[:, 0]
@@ -180,10 +184,11 @@ class CrossEncoder(nn.Module):
     def token_lengths(self, pairs: Sequence[tuple[str, str]]) -> np.ndarray:
         """Tokenized length of each pair, truncated as `score` truncates it."""
         lengths = np.empty(len(pairs), dtype=np.int64)
+        max_length = self.max_length()
         for start in range(0, len(pairs), _LENGTH_CHUNK):
             chunk = pairs[start:start + _LENGTH_CHUNK]
             enc = self.tokenizer([p[0] for p in chunk], [p[1] for p in chunk], truncation="longest_first",
-                                 max_length=self.config.max_length, return_attention_mask=False,
+                                 max_length=max_length, return_attention_mask=False,
                                  return_token_type_ids=False, return_length=True)
             lengths[start:start + len(chunk)] = enc["length"]
         return lengths

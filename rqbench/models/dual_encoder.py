@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Literal
 import torch
 from torch import nn
 
-from rqbench.models.hf import ENCODER_CONFIG, load_tower, resolve_model
+from rqbench.models.hf import ENCODER_CONFIG, capped_length, load_tower, resolve_model
 
 if TYPE_CHECKING:
     from rqbench.models.spec import EncoderSpec
@@ -84,10 +84,15 @@ class DualEncoder(nn.Module):
                 tok.save_pretrained(out_dir / side)
         (out_dir / ENCODER_CONFIG).write_text(json.dumps(asdict(self.config), indent=2), encoding="utf-8")
 
+    def max_length(self, side: Literal["query", "passage"]) -> int:
+        """The configured token budget of `side`, capped at its tower's positions (`hf.capped_length`)."""
+        if side == "query":
+            return capped_length(self.config.max_query_length, self.query_tower, "max_query_length")
+        return capped_length(self.config.max_passage_length, self.passage_tower, "max_passage_length")
+
     def tokenize(self, texts: list[str], side: Literal["query", "passage"]) -> dict[str, torch.Tensor]:
         tok = self.tokenizer if side == "query" else self.passage_tokenizer
-        max_len = self.config.max_query_length if side == "query" else self.config.max_passage_length
-        return tok(texts, padding=True, truncation=True, max_length=max_len, return_tensors="pt")
+        return tok(texts, padding=True, truncation=True, max_length=self.max_length(side), return_tensors="pt")
 
     def forward(self, batch: dict[str, torch.Tensor], side: Literal["query", "passage"]) -> torch.Tensor:
         tower = self.query_tower if side == "query" else self.passage_tower

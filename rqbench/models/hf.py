@@ -8,6 +8,8 @@ Owns where weights come from and what identifies them:
   else that is not a path is taken as a Hugging Face id (downloaded where the user has the internet).
 * `load_tower(name, trust_remote_code, head)`: tokenizer + model, weights from safetensors only, remote
   code only when asked; `head` picks a task head ("sequence-classification" for a cross-encoder).
+* `capped_length(requested, model, what)`: a token budget cut to the positions the model has (a model
+  with 128 positions would crash on 256 tokens), with a note on stderr the first time.
 * `file_sha256`, `folder_digest`, `model_digest`: digests of weights and config/tokenizer files, which
   go into cache keys, so a checkpoint retrained in place at the same path gets a new key.
 
@@ -17,6 +19,7 @@ torch and transformers are imported inside the functions that need them.
 from __future__ import annotations
 
 import hashlib
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -76,6 +79,40 @@ def load_tower(name: str, trust_remote_code: bool = False, head: str | None = No
     except OSError as exc:
         raise RqbenchError(f"cannot load model '{name}': {str(exc).splitlines()[0]}") from None
     return tokenizer, model
+
+
+# ---- lengths ------------------------------------------------------------------------------------------
+
+_NOTED: set[tuple[str, str, int, int]] = set()  # (model, what, requested, limit) already noted on stderr
+
+
+def position_limit(model: Any) -> int | None:
+    """The most tokens `model` (a transformers model) reads in one sequence, or None when unknown (relative
+    positions). RoBERTa-style models number positions from padding_idx + 1, so 514 positions hold 512."""
+    positions = getattr(getattr(model, "config", None), "max_position_embeddings", None)
+    if not isinstance(positions, int) or isinstance(positions, bool) or positions <= 0:
+        return None
+    embeddings = getattr(getattr(model, "base_model", model), "embeddings", None)
+    offset = getattr(embeddings, "padding_idx", None)
+    return positions - (offset + 1) if isinstance(offset, int) and offset + 1 < positions else positions
+
+
+def capped_length(requested: int, model: Any, what: str) -> int:
+    """`requested` tokens, or the model's position limit when that is smaller (noted once on stderr).
+
+    Capping rather than refusing: the defaults (256 passage tokens) are not a user's choice, and no model
+    can read more than its positions anyway; the note says which setting was cut.
+    """
+    limit = position_limit(model)
+    if limit is None or requested <= limit:
+        return requested
+    name = str(getattr(getattr(model, "config", None), "name_or_path", "") or type(model).__name__)
+    key = (name, what, requested, limit)
+    if key not in _NOTED:
+        _NOTED.add(key)
+        print(f"rqbench: note: model '{name}' holds {limit} positions; {what} {requested} capped to {limit}",
+              file=sys.stderr, flush=True)
+    return limit
 
 
 # ---- digests -----------------------------------------------------------------------------------------

@@ -35,6 +35,8 @@ def _parser() -> argparse.ArgumentParser:
         parser.add_argument(option, help="passed to torchrun (multi-machine training)")
     parser.add_argument("--node-rank", type=int, help="passed to torchrun (multi-machine training)")
     parser.add_argument("--quiet", action="store_true", help="no progress lines")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing OUT/model/ that a training "
+                        "run did not write")
     return parser
 
 
@@ -48,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
         torchrun_args = torchrun_options(args.nnodes, args.node_rank, args.rdzv_endpoint, args.rdzv_id,
                                          args.rdzv_backend)
         outputs = run_training(args.task, args.groups, config, args.out, nproc=args.nproc,
-                               torchrun_args=torchrun_args, progress=not args.quiet)
+                               torchrun_args=torchrun_args, progress=not args.quiet, overwrite=args.overwrite)
     except RqbenchError as exc:
         prefix = f"[rank {rank}] " if rank not in (None, "0") else ""
         print(f"{prefix}error: {exc.one_line()}", file=sys.stderr)

@@ -38,13 +38,15 @@ def train_command(
                                                 "machine.")] = None,
     rdzv_backend: Annotated[str | None, typer.Option("--rdzv-backend", help=TORCHRUN + " Usually c10d.")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress lines.")] = False,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing OUT/model/ that rqbench train "
+                                            "did not write (refused without it).")] = False,
 ) -> None:
     from rqbench.training.run import load_config, run_training, torchrun_options
 
     train_config = load_config(config, settings or [])
     outputs = run_training(task, groups, train_config, out, nproc=nproc,
                            torchrun_args=torchrun_options(nnodes, node_rank, rdzv_endpoint, rdzv_id, rdzv_backend),
-                           progress=not quiet)
+                           progress=not quiet, overwrite=overwrite)
     for folder in outputs.values():
         typer.echo(str(folder))
 

@@ -10,6 +10,10 @@ given; when they hold a multi-machine rendezvous (--nnodes, --node-rank, --rdzv-
 --rdzv-backend) they replace `--standalone`, and the same call is made on every machine (torchrun's own
 rendezvous joins them; `out_dir` should then be on storage every machine sees, since global rank 0
 writes the checkpoints and outputs).
+
+Before either, `check_out_dir` refuses an `out_dir` whose output folder (``model/``) exists but was not
+written by a training run (it has no ``training_info.json``): the run would delete it when it ends.
+`overwrite=True` (``--overwrite``) lets it be replaced.
 """
 
 from __future__ import annotations
@@ -26,19 +30,22 @@ from rqbench.training.config import TrainConfig
 from rqbench.training.tasks import make_task, task_class
 
 CONFIG_FILE = "train_config.json"  # the settings handed to the torchrun ranks (written into out_dir)
+TRAINING_INFO = "training_info.json"  # loop.TRAINING_INFO, which marks a finished output (loop imports torch)
 
 
 def run_training(task: str, groups_path: str | Path, config: TrainConfig, out_dir: str | Path, nproc: int = 1,
                  torchrun_args: Sequence[str] = (), echo: Callable[[str], None] | None = None,
-                 progress: bool = True) -> dict[str, Path]:
+                 progress: bool = True, overwrite: bool = False) -> dict[str, Path]:
     """Train `task` on `groups_path` into `out_dir`; returns {output name: folder}.
 
     `echo` receives the ranks' output lines under torchrun (default: this process's stdout); a failed
-    torchrun (any rank) is an RqbenchError.
+    torchrun (any rank) is an RqbenchError. `overwrite`: see `check_out_dir`.
     """
     out_dir = Path(out_dir)
     if nproc < 1:
         raise RqbenchError(f"nproc must be >= 1, got {nproc}")
+    if "RANK" not in os.environ:  # a torchrun rank was started by a process that already checked
+        check_out_dir(task, out_dir, overwrite)
     if (nproc == 1 and not torchrun_args) or "RANK" in os.environ:
         from rqbench.training.loop import train
 
@@ -67,6 +74,27 @@ def run_training(task: str, groups_path: str | Path, config: TrainConfig, out_di
         cause = errors[0] if errors else "see the ranks' output above"
         raise RqbenchError(f"training with {nproc} process(es) per machine failed (exit {code}): {cause}")
     return {name: out_dir / name for name in outputs}
+
+
+def check_out_dir(task: str, out_dir: Path, overwrite: bool = False) -> None:
+    """Refuse (one line, exit 2) an `out_dir` that a training run would damage.
+
+    A run renames each finished output (``model/``) into place, deleting whatever folder had that name.
+    One holding ``training_info.json`` is a previous run's output (returned as is, never retrained); any
+    other is someone's data, kept unless `overwrite`. A file or symbolic link in the way is always refused
+    (training would fail only at the end, after all its work).
+    """
+    if out_dir.exists() and not out_dir.is_dir():
+        raise RqbenchError("--out is a file; training needs a folder", out_dir)
+    for name in task_class(task).outputs:
+        folder = out_dir / name
+        if folder.is_symlink() or (folder.exists() and not folder.is_dir()):
+            kind = "a symbolic link" if folder.is_symlink() else "a file"
+            raise RqbenchError(f"{name} is {kind}, where training writes its {name}/ folder: remove it or choose "
+                               "another --out", out_dir)
+        if folder.is_dir() and not (folder / TRAINING_INFO).exists() and not overwrite:
+            raise RqbenchError(f"{name}/ already exists and was not written by rqbench train (no {TRAINING_INFO}); "
+                               f"training would replace it: choose another --out, or pass --overwrite", out_dir)
 
 
 # how `python -m rqbench.training` reports a user error on a rank: "error: ..." or "[rank 1] error: ..."

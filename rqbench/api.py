@@ -83,7 +83,10 @@ class Scores(dict):
         return [(str(m), float(v)) for m, v in self.items()]
 
     def to_markdown(self) -> str:
-        return "| measure | value |\n|---|---:|\n" + "".join(f"| {m} | {v:.4f} |\n" for m, v in self._rows())
+        from rqbench.report.mdtext import md_cell, md_text
+
+        return "| measure | value |\n|---|---:|\n" + "".join(f"| {md_cell(md_text(m))} | {v:.4f} |\n"
+                                                          for m, v in self._rows())
 
     def to_csv(self) -> str:
         return "measure,value\n" + "".join(f"{m},{v!r}\n" for m, v in self._rows())

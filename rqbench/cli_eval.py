@@ -244,10 +244,20 @@ def compare_command(
                                 run_paths={r.name: r.path for r in runs}, notes=notes)
     report = build_report(records, baseline=baseline or names[0], measures=measures, alpha=alpha, test=test,
                           correction=correction, pairs="all" if all_pairs else "baseline")
-    emit_report(report, fmt, out)
+    if len(runs) != 2 or (fmt != "table" and not n_detail):
+        emit_report(report, fmt, out)
+        return
+    # two systems: the answer first (who wins, difference candidate - baseline, CI, p, W/T/L), then the
+    # table, then the queries they differ on most
+    d = pair_of(runs, qrels, label, measures[0], baseline or names[0], n_detail, top, alpha,
+                _dataset_of(files, runs, dataset, split) if n_detail else None, data_root)
+    if fmt == "table":
+        from rqbench.pair_render import print_summary
+
+        print_summary(d, Console())
+    emit_report(report, fmt, out, summary=fmt != "table")
     if n_detail:
-        emit_detail(runs, qrels, label, measures[0], n_detail, top, fmt, out,
-                    _dataset_of(files, runs, dataset, split), data_root, alpha)
+        emit_detail(d, fmt, out)
 
 
 def _dataset_of(files: list[Path], runs: list[LoadedRun], dataset: str | None,
@@ -260,31 +270,42 @@ def _dataset_of(files: list[Path], runs: list[LoadedRun], dataset: str | None,
     return runs[0].source if runs and first_is_recorded else None
 
 
-def emit_detail(runs: list[LoadedRun], qrels: dict, label: str, measure: str, n: int, top: int, fmt: str,
-                out: Path | None, dataset: tuple[str, str] | None, data_root: str | None, alpha: float) -> None:
-    """The two systems' query-by-query drill-down: on the terminal after the table (stderr in machine
-    formats), and queries.md / queries.html under --out."""
-    from rqbench.io import atomic_write_text
+def pair_of(runs: list[LoadedRun], qrels: dict, label: str, measure: str, baseline: str, n: int, top: int,
+            alpha: float, dataset: tuple[str, str] | None, data_root: str | None) -> Any:
+    """The two systems query by query (a PairDetail): A the candidate, B the baseline, so that every
+    difference is candidate - baseline, as in the table; texts from `dataset` when given."""
     from rqbench.pair_detail import pair_detail, texts_of
-    from rqbench.pair_render import print_terminal
 
     queries, corpus = texts_of(*dataset, data_root, strict=False) if dataset is not None else (None, None)
-    d = pair_detail({runs[0].name: runs[0].run, runs[1].name: runs[1].run}, qrels, measure, label=label,
-                    queries=queries, corpus=corpus, n=n, top=top, alpha=alpha)
-    print_terminal(d, Console(stderr=fmt != "table"))
+    return pair_detail({r.name: r.run for r in runs}, qrels, measure, label=label, queries=queries, corpus=corpus,
+                       n=n, top=top, alpha=alpha, baseline=baseline)
+
+
+def emit_detail(d: Any, fmt: str, out: Path | None) -> None:
+    """The two systems' query-by-query drill-down: on the terminal after the table (all of it, summary
+    included, on stderr in machine formats), and queries.md / queries.html under --out."""
+    from rqbench.io import atomic_write_text
+    from rqbench.pair_render import print_queries, print_terminal
+
+    if fmt == "table":
+        print_queries(d, Console())
+    else:
+        print_terminal(d, Console(stderr=True))
     if out is not None:
         atomic_write_text(out / "queries.md", d.to_markdown())
         atomic_write_text(out / "queries.html", d.to_html())
         Console(stderr=True).print(escape(f"wrote {out / 'queries.md'} and {out / 'queries.html'}"))
 
 
-def emit_report(report: Any, fmt: str, out: Path | None) -> None:
-    """Print `report` on stdout in `fmt` (a table goes to the terminal) and write the report folder to `out`."""
+def emit_report(report: Any, fmt: str, out: Path | None, *, summary: bool = True) -> None:
+    """Print `report` on stdout in `fmt` (a table goes to the terminal; `summary` False leaves out its
+    opening summary) and write the report folder to `out`."""
     from rqbench.report import render_markdown, render_terminal
     from rqbench.report.export import report_to_csv, report_to_json, report_to_latex
 
     if fmt == "table":  # the footer points at the full report when one is written
-        render_terminal(report, Console(), more=f"see {out / 'report.md'}" if out is not None else None)
+        render_terminal(report, Console(), more=f"see {out / 'report.md'}" if out is not None else None,
+                        summary=summary)
     elif fmt == "json":
         print(json.dumps(report_to_json(report), indent=2))
     elif fmt == "csv":

@@ -52,6 +52,7 @@ class PairDetail:
     top: int  # passages shown per system
     notes: list[str] = field(default_factory=list)
     alpha: float = 0.05  # the CI is the (1 - alpha) paired bootstrap interval
+    baseline: str | None = None  # b when A is a candidate compared with the baseline B (`rqbench compare`)
 
     def to_markdown(self) -> str:
         from rqbench.pair_render import to_markdown
@@ -64,7 +65,8 @@ class PairDetail:
         return to_html(self)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"a": self.a, "b": self.b, "measure": self.measure, "qrels": self.label,
+        return {"a": self.a, "b": self.b, "baseline": self.baseline, "measure": self.measure,
+                "qrels": self.label,
                 "comparison": self.comparison.to_dict(), "diffs": self.diffs, "top": self.top,
                 "queries": [{"qid": q.qid, "text": q.text, "a": q.a, "b": q.b, "diff": q.diff, "relevant": q.relevant,
                              "a_top": [vars(p) for p in q.a_top], "b_top": [vars(p) for p in q.b_top]}
@@ -103,16 +105,22 @@ def pair_detail(
     n_resamples: int = 10000,
     seed: int = 0,
     alpha: float = 0.05,
+    baseline: str | None = None,
 ) -> PairDetail:
-    """The drill-down of the two runs in `runs` (first = A, second = B) on `measure`: the `n` queries with
-    the largest differences, half where A wins most and half where B does (all of one side when the other
-    has fewer), with `top` passages of each run."""
+    """The drill-down of the two runs in `runs` (first = A, second = B; with `baseline`, B is that run and
+    A the other, so that every difference is candidate - baseline, as in a report) on `measure`: the `n`
+    queries with the largest differences, half where A wins most and half where B does (all of one side
+    when the other has fewer), with `top` passages of each run."""
     from rqbench.measures import evaluate, parse_measure
 
     if len(runs) != 2:
         raise RqbenchError(f"a query-by-query comparison takes two systems, got {len(runs)}")
     if n < 0 or top < 1:
         raise RqbenchError("--detail must be >= 0 and --top >= 1")
+    if baseline is not None:
+        if baseline not in runs:
+            raise RqbenchError(f"the baseline '{baseline}' is not one of the two systems: {', '.join(runs)}")
+        runs = {name: run for name, run in runs.items() if name != baseline} | {baseline: runs[baseline]}
     (a, run_a), (b, run_b) = runs.items()
     m = parse_measure(measure)
     name = str(m)
@@ -122,7 +130,7 @@ def pair_detail(
     diffs = {q: values_a.get(q, 0.0) - values_b.get(q, 0.0) for q in sorted(qrels)}
     chosen = _largest(diffs, n)
     notes = []
-    if queries is None or corpus is None:
+    if n and (queries is None or corpus is None):
         notes.append("no dataset given: queries and passages are shown by id (give --dataset for their texts)")
     out = [QueryDiff(qid=q, text=(queries or {}).get(q, ""), a=values_a.get(q, 0.0), b=values_b.get(q, 0.0),
                      a_top=_top(run_a.get(q, []), qrels.get(q, {}), corpus, top),
@@ -134,7 +142,7 @@ def pair_detail(
         if unknown:
             notes.append(f"{len(unknown)} shown passage(s) are not in the corpus (no text): {', '.join(unknown[:5])}")
     return PairDetail(a=a, b=b, measure=name, label=label, comparison=comparison, diffs=diffs, queries=out,
-                      top=top, notes=notes, alpha=alpha)
+                      top=top, notes=notes, alpha=alpha, baseline=baseline)
 
 
 def texts_of(dataset: str, split: str | None, data_root: str | None = None, *,

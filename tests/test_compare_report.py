@@ -316,7 +316,8 @@ def _terminal(names: list[str], width: int) -> str:
 @pytest.mark.parametrize("width", [80, 48])
 def test_terminal_short_names_keep_the_header_whole(width: int) -> None:
     out = _terminal(["a", "b", "c"], width)
-    headers = [line for line in out.splitlines() if "RR@10" in line or "R@5" in line]
+    headers = [line for line in out.splitlines()
+               if ("RR@10" in line or "R@5" in line) and "best is" not in line]  # not the summary's sentence
     assert headers and all(line.split()[0] == "variant" for line in headers)
     assert "var" not in out.replace("variant", "").replace("variants", "")
     tables = out.count("variant ")
@@ -465,11 +466,12 @@ def _piped(measures: list[str], names: list[str], width: int = 80, dataset: str 
     return report, console.file.getvalue()
 
 
-def test_terminal_piped_titles_never_wrap() -> None:
+def test_terminal_piped_titles_wrap_between_words() -> None:
     long = "shared/data/some-collection/with/a/rather/long/path/to/its/qrels/test.tsv"
     _, out = _piped(["nDCG@10"], ["bm25", "dense"], dataset=long, pairs="all")
     lines = out.splitlines()
-    assert f"t: {long}, 4 queries" in lines
+    assert all(len(line) <= 80 for line in lines)  # 80 columns: a title wraps, never inside a word
+    assert f"t: {long}, 4 queries" in " ".join(out.split()) and any(line.startswith(f"t: {long}") for line in lines)
     assert "nDCG@10: pairwise (A vs B, Δ = A - B)" in lines
 
 

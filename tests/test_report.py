@@ -290,7 +290,7 @@ def test_long_and_markup_variant_names(records_path: Path) -> None:
             r["variant"] = name
     report = build_report(records, n_resamples=200)
     md = render_markdown(report)
-    escaped = r"dense\[model=org/some-very-long-model-name_v2,pool=cls\]\|x\*\<y>"
+    escaped = r"dense\[model=org/some-very-long-model-name_v2,pool=cls\]\|x\*&lt;y>"
     assert f"| {escaped} | " in md and name not in md
     results = md.split("## Results")[1].split("##")[0]
     assert f"| {escaped} | {UP}\u00a0{report.metrics[name]['RR@10']:.4f} |" in results

@@ -37,12 +37,14 @@ from rqbench.report.format import (
     summary_rows,
     timing_rows,
 )
+from rqbench.report.headline import SUMMARY_TITLE, contrasts_intro, headline_rows, headline_sentences
 from rqbench.report.legend import legend_lines, p_headers, results_key
 
 if TYPE_CHECKING:
     from rqbench.report.model import Report
 
 _LEGEND = '<section id="legend">'
+_HEADER_END = "</header>\n\n"
 _TEMPLATE_P_HEADERS = ("<th>p (rand., Holm)</th>", "<th>p (t, Holm)</th>")  # as the template writes them
 _PAIRWISE = """{% for s in sections %}
 <section id="pairwise{{ s.id }}">
@@ -99,6 +101,36 @@ _CONTRASTS = """<section id="contrasts">
   {% for line in sentences %}<li>{{ line }}</li>
   {% endfor %}
 </ul>
+</section>
+
+"""
+_SUMMARY = """<section id="summary">
+<h2>{{ title }}</h2>
+{% if rows %}
+<p class="key">{{ intro }}</p>
+<div class="scroll">
+<table>
+  <thead>
+    <tr><th class="name">Contrast</th>{% if several %}<th class="name">Evaluation set</th>{% endif %}
+        <th class="name">Measure</th><th class="name">Verdict</th><th>A - B</th><th>{{ pct }}% CI</th></tr>
+  </thead>
+  <tbody>
+    {% for row in rows %}
+    <tr>
+      <td class="name">{{ row.name|wbr }}</td>{% if several %}<td class="name">{{ row.label }}</td>{% endif %}
+      <td class="name">{{ row.measure }}</td><td class="name verdict {{ row.cls }}">{{ row.verdict }}</td>
+      <td class="{{ row.cls }}">{{ row.diff }}</td><td>{{ row.ci }}</td>
+    </tr>
+    {% endfor %}
+  </tbody>
+</table>
+</div>
+{% else %}
+<ul class="legend">
+  {% for line in sentences %}<li>{{ line }}</li>
+  {% endfor %}
+</ul>
+{% endif %}
 </section>
 
 """
@@ -211,6 +243,12 @@ def render_html(report: Report, pngs: dict[str, bytes] | None = None) -> str:
         page = page.replace(_LEGEND, extra + _LEGEND, 1)
     if report.findings:
         page = page.replace(_LEGEND, findings_section_html(report.findings) + _LEGEND, 1)
+    rows, sentences = headline_rows(report), headline_sentences(report)
+    if rows or sentences:  # the answer first: before the first evaluation set's tables
+        summary = env.from_string(_SUMMARY).render(
+            title=SUMMARY_TITLE, rows=rows, sentences=sentences, intro=contrasts_intro(report), pct=pct(report),
+            several=len(report.sections) > 1)
+        page = page.replace(_HEADER_END, _HEADER_END + summary, 1)
     if tables := audit_tables(report):
         extra = env.from_string(_AUDITS).render(intro=AUDITS_INTRO, tables=tables)
         page = page.replace(_LEGEND, extra + _LEGEND, 1)

@@ -6,7 +6,6 @@ the measures it has."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
@@ -32,32 +31,18 @@ from rqbench.report.format import (
     summary_rows,
     timing_rows,
 )
+from rqbench.report.headline import SUMMARY_TITLE, contrasts_intro, headline_rows, headline_sentences
 from rqbench.report.legend import legend_lines, p_headers, results_key
+from rqbench.report.mdtext import md_cell, md_code, md_text
 
 if TYPE_CHECKING:
     from rqbench.report.model import Report
 
-# Characters that would start Markdown markup inside a name (a grid variant's "[b=0.3]" next to a
-# "(...)", "*", "<tag>", "`"); "_" only where it could open or close emphasis, not inside a word.
-_MD_SPECIAL = re.compile(r"[\\`*\[\]<]|(?<![A-Za-z0-9])_|_(?![A-Za-z0-9])")
-
-
-def md_text(text: Any) -> str:
-    """Plain text (a variant name, a note, a definition) escaped so Markdown shows it literally."""
-    return _MD_SPECIAL.sub(lambda m: "\\" + m.group(0), str(text))
-
-
-def _md(text: Any) -> str:
-    """A Markdown table cell from Markdown text (plain text goes through `md_text` first): pipes
-    escaped, no newlines."""
-    return str(text).replace("|", "\\|").replace("\n", " ")
-
-
 def md_table(header: list[str], rows: Iterable[list[Any]], align: list[str] | None = None) -> list[str]:
     align = align or ["l"] + ["r"] * (len(header) - 1)
     rule = ["---:" if a == "r" else ":---" for a in align]
-    lines = ["| " + " | ".join(_md(h) for h in header) + " |", "| " + " | ".join(rule) + " |"]
-    lines += ["| " + " | ".join(_md(c) for c in row) + " |" for row in rows]
+    lines = ["| " + " | ".join(md_cell(h) for h in header) + " |", "| " + " | ".join(rule) + " |"]
+    lines += ["| " + " | ".join(md_cell(c) for c in row) + " |" for row in rows]
     return lines
 
 
@@ -71,8 +56,9 @@ def render_markdown(report: Report, figure_paths: dict[str, str] | None = None) 
     figure_paths = figure_paths or {}
     per_set_figures, other_figures = place_figures(report, list(figure_paths))
     title = f"rqbench comparison: {report.label}" if report.from_runs else f"rqbench report: {report.suite}"
-    out = [f"# {md_text(title) if report.from_runs else title}", ""]
+    out = [f"# {md_text(title)}", ""]
     out += _md_header(report)
+    out += _md_summary(report)
     if report.notes:
         out += ["", "**Notes**", ""] + [f"- {md_text(n)}" for n in report.notes]
 
@@ -107,7 +93,7 @@ def render_markdown(report: Report, figure_paths: dict[str, str] | None = None) 
         out += md_table(
             ["Variant", "Stage", "Cached", "Seconds", "Built seconds", "Artifact"],
             [[md_text(r["variant"]), f"**{r['kind']}**" if r.get("total") else md_text(r["kind"]), r["cached"],
-              r["seconds"], r["built_seconds"], f"`{r['hash']}`" if r["hash"] else ""]
+              r["seconds"], r["built_seconds"], md_code(r["hash"]) if r["hash"] else ""]
              for r in rows],
             ["l", "l", "l", "r", "r", "l"],
         )
@@ -182,6 +168,24 @@ def _md_contrasts(report: Report) -> list[str]:
     return [*out, "", *(f"- {md_text(line)}" for line in contrast_sentences(report))]
 
 
+def _md_summary(report: Report) -> list[str]:
+    """The answer before the tables: each declared contrast's verdict, difference and CI, or (without
+    contrasts) each evaluation set's headline against the baseline."""
+    rows = headline_rows(report)
+    out = ["", f"## {SUMMARY_TITLE}", ""]
+    if rows:
+        several = len(report.sections) > 1
+        out += [md_text(contrasts_intro(report)), ""]
+        out += md_table(["Contrast", *(["Evaluation set"] if several else []), "Measure", "Verdict", "A - B",
+                         f"{pct(report)}% CI"],
+                        [[md_text(r["name"]), *([md_text(r["label"])] if several else []), md_text(r["measure"]),
+                          f"**{r['verdict']}**" if r["cls"] else r["verdict"], r["diff"], r["ci"]] for r in rows],
+                        ["l", *(["l"] if several else []), "l", "l", "r", "r"])
+        return out
+    sentences = headline_sentences(report)
+    return out + [f"- {md_text(line)}" for line in sentences] if sentences else []
+
+
 def _md_audits(report: Report) -> list[str]:
     """The audits of the training data: a table per role with the sentence on its columns (and its
     footnote) below it; nothing without audits."""
@@ -220,7 +224,7 @@ def _md_header(report: Report) -> list[str]:
     if report.from_runs:  # run files have no creation time; they are listed under Run files
         lines.pop()
     if report.meta.get("suite_file"):
-        lines.insert(0, f"- Suite file: `{report.meta['suite_file']}`")
+        lines.insert(0, f"- Suite file: {md_code(report.meta['suite_file'])}")
     return lines
 
 
@@ -228,12 +232,12 @@ def _md_reproducibility(report: Report) -> list[str]:
     out = []
     for ds in report.meta["datasets"]:
         out.append(f"- Dataset **{md_text(dataset_text(ds))}**"
-                   + (f" from `{ds['source']}`" if ds.get("source") else "")
+                   + (f" from {md_code(ds['source'])}" if ds.get("source") else "")
                    + f", {ds.get('n_docs') or DASH} documents, {ds.get('n_queries') or DASH} queries"
                    + (f" (variants: {md_text(', '.join(ds['variants']))})" if len(report.meta["datasets"]) > 1
                       else ""))
         for part, fp in sorted(ds["fingerprints"].items()):
-            out.append(f"  - {part} fingerprint: `{fp}`")
+            out.append(f"  - {md_text(part)} fingerprint: {md_code(fp)}")
     st = report.meta["stats"]
     out.append(f"- Statistics: {st['n_resamples']} resamples, seed {st['seed']}, alpha {st['alpha']:g}")
     out.append("")
@@ -246,15 +250,16 @@ def _md_reproducibility(report: Report) -> list[str]:
 def _md_run_files(report: Report) -> list[str]:
     """The run files with their sha256, the qrels' fingerprints and the statistics settings."""
     out = md_table(["Run", "File", "sha256"],
-                   [[md_text(f["variant"]), f"`{f['path']}`" if f["path"] else DASH,
-                     f"`{f['sha256']}`" if f["sha256"] else DASH] for f in report.meta["run_files"]],
+                   [[md_text(f["variant"]), md_code(f["path"]) if f["path"] else DASH,
+                     md_code(f["sha256"]) if f["sha256"] else DASH] for f in report.meta["run_files"]],
                    ["l", "l", "l"])
     out.append("")
     for ds in report.meta["datasets"]:
-        out.append(f"- Qrels **{md_text(dataset_text(ds))}**" + (f" from `{ds['source']}`" if ds.get("source") else "")
+        out.append(f"- Qrels **{md_text(dataset_text(ds))}**"
+                   + (f" from {md_code(ds['source'])}" if ds.get("source") else "")
                    + (f", {ds['n_queries']} judged queries" if ds.get("n_queries") else ""))
         for part, fp in sorted(ds["fingerprints"].items()):
-            out.append(f"  - {part} fingerprint: `{fp}`")
+            out.append(f"  - {md_text(part)} fingerprint: {md_code(fp)}")
     st = report.meta["stats"]
     out.append(f"- Statistics: {st['n_resamples']} resamples, seed {st['seed']}, alpha {st['alpha']:g}")
     return out

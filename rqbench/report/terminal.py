@@ -1,9 +1,12 @@
 """The compact terminal tables `rqbench run`, `rqbench report` and `rqbench compare` print (rich).
 
-Nothing is ever cut, whatever the console's width (80 when output is piped): a title is printed on a line
-of its own and never broken (a terminal may fold it, no newline lands inside a word); name columns fold a
-long name onto several lines; value columns keep their full width, and the value columns that do not fit
-beside the names go to further tables, each repeating the names (`_print_split`, used by every table)."""
+Everything reads at the console's width (80 when output is piped), and nothing is cut: a title or a
+sentence wraps between words; a name column keeps its names whole whenever they fit beside the widest
+value column, and otherwise folds them between words or after a separator ('-', '/', ...), mid-word only
+for a word wider than the column; value columns keep their full width, and the value columns that do not
+fit beside the names go to further tables, each repeating the names (`_print_split`, used by every table).
+The view opens with the report's answer (`rqbench.report.headline`): each declared contrast's verdict,
+or each evaluation set's headline against the baseline."""
 
 from __future__ import annotations
 
@@ -13,6 +16,7 @@ from typing import TYPE_CHECKING, NamedTuple
 from rqbench.report.audit_text import AUDITS_INTRO, UNDENOISED, audit_tables
 from rqbench.report.contrast_text import contrast_headers, contrast_rows, contrast_sentences
 from rqbench.report.format import (
+    DASH,
     DOWN,
     UP,
     dataset_text,
@@ -23,6 +27,7 @@ from rqbench.report.format import (
     pairwise_rows,
     pct,
 )
+from rqbench.report.headline import SUMMARY_TITLE, headline_rows, headline_sentences
 from rqbench.report.legend import options_line, p_headers, seeds_line, terminal_method
 
 if TYPE_CHECKING:
@@ -35,7 +40,7 @@ if TYPE_CHECKING:
 _NAME_HEADER = "variant"
 _VALUE_WIDTH = 13  # a results cell's widest line: its CI, "[+.012,-.034]"
 _NAME_FLOOR = 8  # a name column is never folded narrower than this (or its heading)
-_BREAK_AFTER = frozenset("-_./,=:;]")  # a folded name breaks after one of these where it can
+_BREAK_AFTER = frozenset(" -_./,=:;]")  # a folded name breaks after one of these where it can
 _MORE_SUITE = "`rqbench report`"
 _MORE_RUNS = "`--format markdown`, or `--out DIR` for the full report"
 
@@ -45,7 +50,7 @@ class _Column(NamedTuple):
     cells: list[Text]  # one per row
 
 
-def render_terminal(report: Report, console: Console, *, more: str | None = None) -> None:
+def render_terminal(report: Report, console: Console, *, more: str | None = None, summary: bool = True) -> None:
     """A compact table per evaluation set: variant rows, one column per measure; each cell holds the value
     with its mark and, for non-baseline variants, the difference and its CI on the lines below. With
     pairs="all", a table per measure of every compared pair follows each set's table. A multi-seed arm's
@@ -54,9 +59,12 @@ def render_terminal(report: Report, console: Console, *, more: str | None = None
 
     `more` says where the full tables are, for the footer's last sentence ("Full tables, t-tests, W/T/L and
     definitions: <more>."): None for the default (`rqbench report`, or for a report from run files
-    `--format markdown` / `--out DIR`), "" to leave the sentence out."""
+    `--format markdown` / `--out DIR`), "" to leave the sentence out. `summary` False leaves out the
+    opening summary (`rqbench compare` of two systems leads with its own)."""
     from rich.text import Text
 
+    if summary:
+        _print_summary(report, console)
     for section in report.sections:
         _print_results(section, console)
         _print_pairwise(section, console)
@@ -93,6 +101,13 @@ def _table_width(widths: list[int]) -> int:
     return sum(widths) + 3 * len(widths) - 1
 
 
+def _name_room(console: Console, n_keys: int, values: list[_Column], min_value: int = 0) -> int:
+    """The characters `n_keys` name columns may share beside the widest of the `values` alone: names that
+    fit keep whole, and the value columns that do not fit beside them go to further tables."""
+    widest = max((max(min_value, _natural(v)) for v in values), default=0)
+    return max(n_keys * _NAME_FLOOR, console.width - _table_width([widest]) - 3 * n_keys)
+
+
 def _fold_names(keys: list[_Column], available: int, lines: int = 2) -> list[int]:
     """Widths of the name columns sharing `available` characters: their natural widths when they all fit;
     else, when every name fits on `lines` lines (a row's height), the least width for that each, plus what
@@ -102,9 +117,11 @@ def _fold_names(keys: list[_Column], available: int, lines: int = 2) -> list[int
     if sum(natural) <= available:
         return natural
     order = sorted(range(len(keys)), key=lambda i: natural[i])
-    least = [next((w for w in range(max(_NAME_FLOOR, len(k.header)), n)
-                   if all(len(_fold(c.plain, w)) <= lines for c in k.cells)), n)
-             for k, n in zip(keys, natural, strict=True)]
+    words = [min(n, max((_longest_word(c.plain) for c in k.cells), default=0)) for k, n in zip(keys, natural,
+                                                                                           strict=True)]
+    least = [next((w for w in range(max(_NAME_FLOOR, len(k.header), words[i]), n)
+                   if all(len(fold(c.plain, w)) <= lines for c in k.cells)), n)
+             for i, (k, n) in enumerate(zip(keys, natural, strict=True))]
     widths = list(least)
     if sum(least) <= available:
         extra = available - sum(least)
@@ -119,36 +136,45 @@ def _fold_names(keys: list[_Column], available: int, lines: int = 2) -> list[int
     return widths
 
 
-def _fold(name: str, width: int) -> list[str]:
-    """`name` in lines of at most `width` characters, broken after a separator ('-', '.', '/', ...) where
-    one falls in the second half of a line, else mid-word; no character is dropped."""
+def fold(name: str, width: int) -> list[str]:
+    """`name` in lines of at most `width` characters, each broken after the last space or separator ('-',
+    '.', '/', ...) that fits, mid-word only where a line holds none; no character is dropped."""
     lines = []
     while width > 0 and len(name) > width:
-        cut = max((i + 1 for i, ch in enumerate(name[:width]) if ch in _BREAK_AFTER), default=0)
-        cut = cut if cut > width // 2 else width
+        cut = max((i + 1 for i, ch in enumerate(name[:width]) if ch in _BREAK_AFTER), default=0) or width
         lines.append(name[:cut])
         name = name[cut:]
     return [*lines, name]
 
 
+def _longest_word(text: str) -> int:
+    """The widest piece of `text` that `fold` keeps on one line (a word, with the separator it ends in)."""
+    longest, run = 0, 0
+    for ch in text:
+        run += 1
+        if ch in _BREAK_AFTER or ch == "\n":
+            longest, run = max(longest, run - (ch in " \n")), 0
+    return max(longest, run)
+
+
 def _fold_name(text: Text, width: int) -> Text:
-    """A name cell folded to `width` by `_fold` (a cell holding several lines already is left alone)."""
+    """A name cell folded to `width` by `fold` (a cell holding several lines already is left alone)."""
     from rich.text import Text
 
     if "\n" in text.plain or len(text.plain) <= width:
         return text
-    return Text("\n".join(_fold(text.plain, width)), style=text.style)
+    return Text("\n".join(fold(text.plain, width)), style=text.style)
 
 
 def _print_split(console: Console, title: str | None, keys: list[_Column], key_widths: list[int],
                  values: list[_Column], min_value: int = 0) -> None:
-    """Print `title` unwrapped, then tables of the `keys` (name columns, folded to `key_widths`, repeated
+    """Print `title` (wrapped between words), then tables of the `keys` (name columns, folded to `key_widths`, repeated
     in each table) beside as many of the `values` (right-aligned, never wrapped or cut, at least
     `min_value` wide) as the console's width holds; value columns that do not fit go to the next table."""
     from rich.text import Text
 
     if title:
-        console.print(Text(title, style="italic"), soft_wrap=True)
+        console.print(Text(title, style="italic"))
     value_widths = [max(min_value, _natural(v)) for v in values]
     groups: list[list[int]] = []
     for i, w in enumerate(value_widths):
@@ -193,6 +219,40 @@ def _title(report: Report) -> str:
     return f"{report.suite}: {dataset_text(report.meta['dataset'])}, {n_queries_text(report)} queries"
 
 
+def _print_summary(report: Report, console: Console) -> None:
+    """The answer first: a line per declared contrast test (name, measure, verdict, A - B and its CI; under
+    each evaluation set's label when there are several), or a sentence per evaluation set on its first
+    measure against the baseline. Lines wider than the console wrap between words."""
+    from rich.text import Text
+
+    rows = headline_rows(report)
+    sentences = headline_sentences(report)
+    if not rows and not sentences:
+        return
+    about = f" ({pct(report)}% CI of A - B; the tables follow)" if rows else ""
+    console.print(Text(f"{report.suite}: {SUMMARY_TITLE.lower()}{about}", style="italic"))
+    for sentence in sentences:
+        console.print(Text(sentence, style="bold"))
+    several = len(report.sections) > 1
+    widths = [max(len(r[k]) for r in rows) for k in ("name", "measure", "verdict")] if rows else []
+    labels = list(dict.fromkeys(r["label"] for r in rows)) if several else [None]
+    for label in labels:
+        if label is not None:
+            console.print(Text(label))
+        for r in (r for r in rows if label is None or r["label"] == label):
+            _print_summary_row(console, r, widths, indent="  " if several else "")
+
+
+def _print_summary_row(console: Console, r: dict, widths: list[int], indent: str) -> None:
+    """One contrast test of the summary: name, measure and verdict padded to `widths`, then A - B [CI]."""
+    from rich.text import Text
+
+    colour = {"up": "green", "down": "red"}
+    numbers = f"{r['diff']} {r['ci_short']}" if r["ran"] else DASH
+    console.print(Text.assemble(indent, f"{r['name']:<{widths[0]}}  {r['measure']:<{widths[1]}}  ",
+                                (f"{r['verdict']:<{widths[2]}}", colour.get(r["cls"], "")), f"  {numbers}"))
+
+
 def _print_results(report: Report, console: Console) -> None:
     """One evaluation set's results: variants x measures, split into several tables when they do not fit."""
     from rich.text import Text
@@ -213,10 +273,9 @@ def _print_results(report: Report, console: Console) -> None:
                 text += f"\n{fmt_diff(c.diff)}  \n[{fmt_short(c.ci_low)},{fmt_short(c.ci_high)}]"
             cells.append(Text(text, style="green" if mark == UP else "red" if mark == DOWN else ""))
         columns.append(_Column(m, cells))
-    # a long (grid) variant name folds onto several lines (beyond a third of the console) rather than
-    # squeezing the numbers out
-    width = max(len(_NAME_HEADER), min(_natural(names), max(16, console.width // 3)))
-    _print_split(console, _title(report), [names], [width], columns, _VALUE_WIDTH)
+    # a (grid) variant name stays whole when it fits beside one value column, and folds only beyond that
+    widths = _fold_names([names], _name_room(console, 1, columns, _VALUE_WIDTH))
+    _print_split(console, _title(report), [names], widths, columns, _VALUE_WIDTH)
 
 
 def _print_pairwise(report: Report, console: Console) -> None:
@@ -236,7 +295,7 @@ def _print_pairwise(report: Report, console: Console) -> None:
                     [Text(r["p_t"] if report.test == "t" else r["p_rand"]) for r in rows]),
             _Column("W/T/L", [Text(r["wtl"]) for r in rows]),
         ]
-        room = console.width - _table_width([_natural(v) for v in values]) - 3 * len(keys)
+        room = _name_room(console, len(keys), values)
         _print_split(console, f"{m}: pairwise (A vs B, Δ = A - B)", keys, _fold_names(keys, room), values)
 
 
@@ -264,11 +323,10 @@ def _print_contrasts(report: Report, console: Console) -> None:
         _Column(p_corrected, [Text(r["p_corrected"]) for r in rows]),
         _Column("verdict", [Text(r["verdict"], style=colour.get(r["cls"], "")) for r in rows]),
     ]
-    # the names keep a third of the width at least: value columns that do not fit go to a further table
-    room = max(console.width // 3, console.width - _table_width([_natural(v) for v in values]) - 3 * len(keys))
+    room = _name_room(console, len(keys), values)
     _print_split(console, f"{report.suite}: declared contrasts", keys, _fold_names(keys, room), values)
     for sentence in contrast_sentences(report):
-        console.print(Text(sentence), soft_wrap=False)
+        console.print(Text(sentence))
 
 
 def _print_audits(report: Report, console: Console) -> None:
@@ -278,14 +336,14 @@ def _print_audits(report: Report, console: Console) -> None:
 
     tables = audit_tables(report)
     if tables:
-        console.print(Text(f"{report.suite}: audits. {AUDITS_INTRO}", style="italic"), soft_wrap=True)
+        console.print(Text(f"{report.suite}: audits. {AUDITS_INTRO}", style="italic"))
     for t in tables:
         headers = [h[0].lower() + h[1:] if h[1:2].islower() else h for h in t.headers]  # "MC", "P(...)" kept
         columns = [_Column(textwrap.fill(h, 16) if i >= t.n_names else h,
                            [Text(row[i].replace(UNDENOISED, UNDENOISED.replace(" (", "\n(", 1))) for row in t.rows])
                    for i, h in enumerate(headers)]
         keys, values = columns[:t.n_names], columns[t.n_names:]
-        room = max(console.width // 3, console.width - _table_width([_natural(v) for v in values]) - 3 * len(keys))
+        room = _name_room(console, len(keys), values)
         _print_split(console, t.title, keys, _fold_names(keys, room), values)
         for line in (t.key, t.footnote):
             if line:

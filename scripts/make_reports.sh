@@ -1,14 +1,31 @@
 #!/usr/bin/env bash
 # Regenerates the committed reports in reports/: runs every reference suite (cached artifacts are reused),
 # renders its report from the records, and times the smoke suite cold (fresh store) and cached.
-# Usage: bash scripts/make_reports.sh [--dense | --rocketqa | --only SUITE]   (from a clean checkout, so records
-# carry a clean git revision; --only renders that one suite's report, then the leaderboards)
+# Usage: bash scripts/make_reports.sh [--dense | --rocketqa | --only SUITE | --render-only]   (from a clean checkout,
+# so records carry a clean git revision; --only renders that one suite's report, then the leaderboards;
+# --render-only re-renders every committed report from its committed records, running nothing: after a change to
+# the report's layout)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ -n "${VIRTUAL_ENV:-}" ] || . .venv/bin/activate
 export RQBENCH_DATA="${RQBENCH_DATA:-../shared/data}"
 results=$(mktemp -d)
 trap 'rm -rf "$results"' EXIT
+
+if [ "${1:-}" = "--render-only" ]; then
+  for records in reports/*/records/records.jsonl; do
+    folder=$(dirname "$(dirname "$records")"); suite=$(basename "$folder")
+    [ -f "suites/$suite.toml" ] || continue
+    mkdir -p "$results/$suite"
+    cp "$records" "$results/$suite/records.jsonl"
+    ln -s "$PWD/$folder/records/perquery" "$results/$suite/perquery"
+    findings=(); [ -f "$folder/findings.md" ] && findings=(--findings "$folder/findings.md")
+    rqbench report "suites/$suite.toml" --results "$results" --out "$folder" "${findings[@]}" >/dev/null
+    echo "$folder: re-rendered from its records"
+  done
+  bash scripts/make_leaderboards.sh
+  exit 0
+fi
 
 only=""
 [ "${1:-}" = "--only" ] && only="${2:?--only needs a suite name (suites/<name>.toml)}"

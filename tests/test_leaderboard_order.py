@@ -127,6 +127,18 @@ def test_markdown_shows_names_and_labels_as_text_never_html(tmp_path: Path) -> N
         assert "<sup>" in md  # the tie groups' own markup stays
 
 
+def test_markdown_names_are_escaped_like_the_reports(tmp_path: Path) -> None:
+    """board.md escapes with the reports' one helper (`rqbench.report.mdtext`): a name never renders as a
+    link or emphasis either, not only never as HTML."""
+    from markdown_it import MarkdownIt
+
+    _write(tmp_path, "s", [_record("*x*[y](http://e.example)", "toy", _flat(0.5), run="r1"),
+                           _record("md0_inbatch", "toy", _flat(0.4), run="r2")])
+    html = MarkdownIt("commonmark").enable("table").render(_board(tmp_path).to_markdown())
+    assert "<em>" not in html and "<a " not in html and "*x*[y](http://e.example)" in html
+    assert "md0_inbatch" in html
+
+
 def test_api_repr_markdown_escapes_run_names(tmp_path: Path) -> None:
     import rqbench
 

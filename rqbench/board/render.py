@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import csv
 import io
-import re
 from typing import TYPE_CHECKING, Any
 
 from rqbench.board.cost import COST_FIELDS, COST_NOTE, LOAD_MARK, LOAD_NOTE, has_load_marks, load_marked
 from rqbench.board.ties import has_two_letter_labels
+from rqbench.report.mdtext import md_cell, md_text
 
 if TYPE_CHECKING:
     from rqbench.board.model import Cell, Leaderboard
@@ -59,7 +59,7 @@ def rows(board: Leaderboard, *, markdown: bool = False) -> list[list[str]]:
         cost = [_cost(system.cost.get(f), f) + (LOAD_MARK if load_marked(system.cost, f) else "") for f in fields]
         hardware = [system.hardware or DASH] if any(s.hardware for s in board.systems) and fields else []
         if markdown:  # the values hold our own <sup> markup; the name and the hardware are text from the data
-            name, hardware = md_text(name), [md_text(h) for h in hardware]
+            name, hardware = md_cell(md_text(name)), [md_cell(md_text(h)) for h in hardware]
         out.append([str(i), name, *values, *means, *cost, *hardware])
     return out
 
@@ -88,16 +88,8 @@ def legend(board: Leaderboard) -> list[str]:
     return lines
 
 
-def md_text(text: str) -> str:
-    """Text from the data (a variant name, a label, a note) as Markdown shows it, never as markup: '<' and an
-    '&' that would open an entity become entities (Jupyter and GitHub render raw HTML), '|' is escaped (a
-    table cell stays in its row) and line breaks become spaces."""
-    text = re.sub(r"&(?=#?[A-Za-z0-9]+;)", "&amp;", " ".join(str(text).splitlines()))
-    return text.replace("<", "&lt;").replace("|", "\\|")
-
-
 def to_markdown(board: Leaderboard) -> str:
-    head = [md_text(h) for h in header(board)]
+    head = [md_cell(md_text(h)) for h in header(board)]
     lines = ["| " + " | ".join(head) + " |", "|" + "---:|" + ":---|" + "---:|" * (len(head) - 2)]
     lines += ["| " + " | ".join(row) + " |" for row in rows(board, markdown=True)]
     return "\n".join(lines) + "\n\n" + "\n".join(f"- {md_text(line)}" for line in legend(board)) + "\n"

@@ -12,7 +12,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from rqbench.cli_options import AllPairs, Alpha, Correction, DataRoot, Format, JsonOut, Measures, Test
+from rqbench.cli_options import AllPairs, Alpha, Correction, DataRoot, Format, JsonOut, Measures, Test, console_for
 from rqbench.errors import RqbenchError, did_you_mean
 
 DEFAULT_MEASURES = ["RR@10", "R@100", "nDCG@10"]
@@ -254,7 +254,7 @@ def compare_command(
     if fmt == "table":
         from rqbench.pair_render import print_summary
 
-        print_summary(d, Console())
+        print_summary(d, console_for(False))
     emit_report(report, fmt, out, summary=fmt != "table")
     if n_detail:
         emit_detail(d, fmt, out)
@@ -288,9 +288,9 @@ def emit_detail(d: Any, fmt: str, out: Path | None) -> None:
     from rqbench.pair_render import print_queries, print_terminal
 
     if fmt == "table":
-        print_queries(d, Console())
+        print_queries(d, console_for(False))
     else:
-        print_terminal(d, Console(stderr=True))
+        print_terminal(d, console_for(True))
     if out is not None:
         atomic_write_text(out / "queries.md", d.to_markdown())
         atomic_write_text(out / "queries.html", d.to_html())
@@ -304,7 +304,7 @@ def emit_report(report: Any, fmt: str, out: Path | None, *, summary: bool = True
     from rqbench.report.export import report_to_csv, report_to_json, report_to_latex
 
     if fmt == "table":  # the footer points at the full report when one is written
-        render_terminal(report, Console(), more=f"see {out / 'report.md'}" if out is not None else None,
+        render_terminal(report, console_for(False), more=f"see {out / 'report.md'}" if out is not None else None,
                         summary=summary)
     elif fmt == "json":
         print(json.dumps(report_to_json(report), indent=2))

@@ -109,3 +109,28 @@ def test_compare_reads_at_80_columns_with_long_names(pair: dict[str, Path]) -> N
         assert any(line.split()[:1] == [name] or line.split()[:2] == [name, "*"] for line in lines), name
     headers = [w for line in lines if line.split()[:1] == ["variant"] for w in line.split()[1:]]
     assert headers == ["RR@10", "nDCG@10", "R@5", "AP"]  # every measure's heading whole, once
+
+
+def test_piped_output_reads_at_80_columns_from_a_wide_terminal(pair: dict[str, Path]) -> None:
+    """stdout piped while stdin and stderr are a 200-column terminal and $COLUMNS is unset: compare lays out
+    for 80 columns, as leaderboard and plan do (rich alone would take the terminal's 200)."""
+    import fcntl
+    import pty
+    import struct
+    import termios
+
+    leader, follower = pty.openpty()
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 50, 200, 0, 0))
+    env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")}
+    long = _run(pair["folder"] / ("a-candidate-with-a-rather-long-name-" * 3 + ".trec"),
+                {q: 1 for q in QIDS})
+    try:
+        proc = subprocess.run([sys.executable, "-m", "rqbench.cli", "compare", str(pair["qrels"]),
+                               str(pair["base"]), str(long)], stdin=follower, stdout=subprocess.PIPE,
+                              stderr=follower, text=True, env=env, timeout=120)
+    finally:
+        os.close(follower)
+        os.close(leader)
+    assert proc.returncode == 0
+    lines = proc.stdout.splitlines()
+    assert lines and all(len(line) <= 80 for line in lines), max(lines, key=len)

@@ -8,10 +8,10 @@ are escaped in Markdown (`rqbench.report.mdtext`), so that a notebook never rend
 
 from __future__ import annotations
 
-import re
 from typing import TYPE_CHECKING, Any
 
 from rqbench.report.mdtext import md_cell, md_text
+from rqbench.types import CONTROL_CHARS  # each shows as a space: no escape sequence reaches a terminal
 
 if TYPE_CHECKING:
     from rqbench.pair_detail import PairDetail, Passage, QueryDiff
@@ -19,9 +19,6 @@ if TYPE_CHECKING:
 BARS = "▁▂▃▄▅▆▇█"
 SNIPPET = 160  # characters of a passage in the terminal and in Markdown
 TIE = "·"  # a bucket of the signed sparkline whose differences average to 0
-# control characters (C0, DEL, C1: escape sequences, mojibake of a text's bytes) never reach a terminal or a
-# table: each shows as a space
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
 def verdict(d: PairDetail) -> str:
@@ -83,7 +80,7 @@ def _passage(p: Passage | None, width: int = SNIPPET) -> str:
     if p is None:
         return "–"
     grade = "not judged" if p.grade is None else f"grade {p.grade}"
-    text = _CONTROL.sub(" ", p.text)
+    text = CONTROL_CHARS.sub(" ", p.text)
     text = text if len(text) <= width else text[: width - 1] + "…"
     return f"[{grade}] {p.docid}" + (f": {text}" if text else "")
 
@@ -96,7 +93,7 @@ def _pairs(q: QueryDiff, top: int) -> list[tuple[int, Passage | None, Passage | 
 
 
 def _heading(d: PairDetail, q: QueryDiff) -> str:
-    text = f" “{_CONTROL.sub(' ', q.text)}”" if q.text else ""
+    text = f" “{CONTROL_CHARS.sub(' ', q.text)}”" if q.text else ""
     return (f"{q.qid}{text}: {d.a} {q.a:.4f}, {d.b} {q.b:.4f} ({q.diff:+.4f}); "
             f"{q.relevant} judged relevant")
 

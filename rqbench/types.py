@@ -160,7 +160,7 @@ def iter_lines(path: str | Path, on_error: OnError | None = None) -> Iterator[tu
 
 
 _WHITESPACE = re.compile(r"\s")  # str patterns: exactly the characters str.isspace() accepts
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")  # C0 controls, DEL and C1 controls (NUL among them)
+CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f-\x9f]")  # C0 controls, DEL and C1 controls (NUL among them)
 _BAD_ID_CHAR = re.compile(r"[\s\x00-\x1f\x7f-\x9f]")  # either: one scan finds an id that needs a closer look
 # The relevance grades accepted: pytrec_eval holds grades as C ints (2**32 wraps to 0, 10**23 is a SystemError)
 # and sizes per-query arrays by the largest grade (2**31 - 1 takes 16 GB and a minute), so: 16 bits either way.
@@ -170,7 +170,7 @@ RELEVANCE_MIN, RELEVANCE_MAX = -65535, 65535
 def show_id(value: str, limit: int = 80) -> str:
     """An id quoted for a one-line message: whitespace other than a space and control characters are escaped
     (a tab reads `\\t`, a newline `\\n`, NUL `\\x00`), and a very long id is cut."""
-    shown = "".join(c.encode("unicode_escape").decode("ascii") if (c.isspace() and c != " ") or _CONTROL.match(c)
+    shown = "".join(c.encode("unicode_escape").decode("ascii") if (c.isspace() and c != " ") or CONTROL_CHARS.match(c)
                     else c for c in value)
     if len(shown) > limit:
         shown = shown[: limit - 3] + "..."
@@ -249,7 +249,7 @@ def read_trec_run(path: str | Path) -> Run:
                 lineno,
             )
         qid, _, docid, _rank, score, _tag = parts
-        if _CONTROL.search(line):  # NUL and the like: not whitespace to str.split, but fatal to pytrec_eval
+        if CONTROL_CHARS.search(line):  # NUL and the like: not whitespace to str.split, but fatal to pytrec_eval
             check_id("query", qid, path, lineno)
             check_id("document", docid, path, lineno)
         if (qid, docid) in seen:

@@ -250,7 +250,7 @@ def compare_command(
     # two systems: the answer first (who wins, difference candidate - baseline, CI, p, W/T/L), then the
     # table, then the queries they differ on most
     d = pair_of(runs, qrels, label, measures[0], baseline or names[0], n_detail, top, alpha,
-                _dataset_of(files, runs, dataset, split) if n_detail else None, data_root)
+                _dataset_of(files, runs, dataset, split) if n_detail else None, data_root, test)
     if fmt == "table":
         from rqbench.pair_render import print_summary
 
@@ -271,14 +271,14 @@ def _dataset_of(files: list[Path], runs: list[LoadedRun], dataset: str | None,
 
 
 def pair_of(runs: list[LoadedRun], qrels: dict, label: str, measure: str, baseline: str, n: int, top: int,
-            alpha: float, dataset: tuple[str, str] | None, data_root: str | None) -> Any:
+            alpha: float, dataset: tuple[str, str] | None, data_root: str | None, test: str = "randomization") -> Any:
     """The two systems query by query (a PairDetail): A the candidate, B the baseline, so that every
     difference is candidate - baseline, as in the table; texts from `dataset` when given."""
     from rqbench.pair_detail import pair_detail, texts_of
 
     queries, corpus = texts_of(*dataset, data_root, strict=False) if dataset is not None else (None, None)
     return pair_detail({r.name: r.run for r in runs}, qrels, measure, label=label, queries=queries, corpus=corpus,
-                       n=n, top=top, alpha=alpha, baseline=baseline)
+                       n=n, top=top, alpha=alpha, baseline=baseline, test=test)
 
 
 def emit_detail(d: Any, fmt: str, out: Path | None) -> None:

@@ -53,6 +53,7 @@ class PairDetail:
     notes: list[str] = field(default_factory=list)
     alpha: float = 0.05  # the CI is the (1 - alpha) paired bootstrap interval
     baseline: str | None = None  # b when A is a candidate compared with the baseline B (`rqbench compare`)
+    test: str = "randomization"  # whose p-value decides the verdict ("t": the paired t-test), as in the table
 
     def to_markdown(self) -> str:
         from rqbench.pair_render import to_markdown
@@ -106,6 +107,7 @@ def pair_detail(
     seed: int = 0,
     alpha: float = 0.05,
     baseline: str | None = None,
+    test: str = "randomization",
 ) -> PairDetail:
     """The drill-down of the two runs in `runs` (first = A, second = B; with `baseline`, B is that run and
     A the other, so that every difference is candidate - baseline, as in a report) on `measure`: the `n`
@@ -142,7 +144,7 @@ def pair_detail(
         if unknown:
             notes.append(f"{len(unknown)} shown passage(s) are not in the corpus (no text): {', '.join(unknown[:5])}")
     return PairDetail(a=a, b=b, measure=name, label=label, comparison=comparison, diffs=diffs, queries=out,
-                      top=top, notes=notes, alpha=alpha, baseline=baseline)
+                      top=top, notes=notes, alpha=alpha, baseline=baseline, test=test)
 
 
 def texts_of(dataset: str, split: str | None, data_root: str | None = None, *,

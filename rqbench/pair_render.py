@@ -24,8 +24,9 @@ TIE = "·"  # a bucket of the signed sparkline whose differences average to 0
 def verdict(d: PairDetail) -> str:
     """Who wins, in words: 'A is significantly better', or no significant difference at alpha."""
     c = d.comparison
-    if c.rand_p < d.alpha and c.diff != 0:
-        return f"{d.a if c.diff > 0 else d.b} is significantly better (randomization test, alpha={d.alpha:g})"
+    p, test = (c.t_p, "paired t-test") if d.test == "t" else (c.rand_p, "randomization test")
+    if p < d.alpha and c.diff != 0:  # the table's test decides, so that summary and table agree
+        return f"{d.a if c.diff > 0 else d.b} is significantly better ({test}, alpha={d.alpha:g})"
     return f"no significant difference at alpha={d.alpha:g}"
 
 

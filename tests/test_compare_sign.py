@@ -134,3 +134,21 @@ def test_piped_output_reads_at_80_columns_from_a_wide_terminal(pair: dict[str, P
     assert proc.returncode == 0
     lines = proc.stdout.splitlines()
     assert lines and all(len(line) <= 80 for line in lines), max(lines, key=len)
+
+
+def test_the_summary_verdict_follows_the_tables_test(pair: dict[str, Path]) -> None:
+    """--test t marks the table by the t-test: the summary's verdict uses that test too, so the two never
+    disagree (a randomization p of 0.5 with a t-test p of 0.001 is significant under --test t only)."""
+    from dataclasses import replace
+
+    from rqbench.pair_detail import pair_detail
+    from rqbench.pair_render import verdict
+    from rqbench.types import read_qrels, read_trec_run
+
+    out = cli("compare", str(pair["qrels"]), str(pair["base"]), str(pair["cand"]), "--test", "t").stdout
+    assert "cand.trec is significantly better (paired t-test, alpha=0.05)" in " ".join(out.split())
+    runs = {"base": read_trec_run(pair["base"]), "cand": read_trec_run(pair["cand"])}
+    d = pair_detail(runs, read_qrels(pair["qrels"]), "RR@10", n=0, baseline="base", n_resamples=200)
+    d = replace(d, comparison=replace(d.comparison, rand_p=0.5, t_p=0.001))
+    assert verdict(replace(d, test="t")).startswith("cand is significantly better (paired t-test")
+    assert verdict(d).startswith("no significant difference")

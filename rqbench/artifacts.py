@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from rqbench.env import build_environment
 from rqbench.errors import EnvironmentFault
 from rqbench.io import atomic_write_json
 
@@ -260,6 +261,7 @@ class ArtifactStore:
                     share_modes(tmp)
                     files = describe_files(tmp)
                     atomic_write_json(tmp / MANIFEST, {
+                        "environment": build_environment(),
                         **manifest, "kind": kind, "hash": digest, "built_seconds": built_seconds,
                         "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "files": files,
                     })

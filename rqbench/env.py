@@ -38,6 +38,13 @@ def package_versions() -> dict[str, str | None]:
     return found
 
 
+@cache
+def build_environment() -> dict[str, Any]:
+    """What an artifact's manifest records of the process that built it (read once per process): the
+    Python version and the main packages' versions. Recorded, never hashed (see the module docstring)."""
+    return {"python": platform.python_version(), "packages": package_versions()}
+
+
 def canonical_name(name: str) -> str:
     """PEP 503 normal form: `Jinja2`, `ir_measures` -> `jinja2`, `ir-measures`."""
     return re.sub(r"[-_.]+", "-", name).lower()

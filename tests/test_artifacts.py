@@ -118,6 +118,19 @@ def test_manifest_records_every_file(tmp_path: Path) -> None:
                          "sha256": hashlib.sha256((path / rel).read_bytes()).hexdigest()}
 
 
+def test_manifest_records_the_building_environment(tmp_path: Path) -> None:
+    """The module docstring promised the environment in every manifest; it was missing (issue 20 review)."""
+    import platform
+    from importlib.metadata import version
+
+    store = ArtifactStore(tmp_path)
+    store.build("index", stable_hash("env"), {"config": {"k": 1}}, lambda out: (out / "a").write_text("x"))
+    manifest = store.manifest("index", stable_hash("env"))
+    assert manifest["environment"]["python"] == platform.python_version()
+    assert manifest["environment"]["packages"]["numpy"] == version("numpy")
+    assert manifest["config"] == {"k": 1}  # the stage's own fields are kept beside it
+
+
 def test_touched_file_is_reused_after_its_digest_matches(tmp_path: Path) -> None:
     """A changed mtime alone (a copied store, `touch`) falls back to the digest: reused, not rebuilt, and the
     new mtime is recorded so the next check is fast again. Fails before issue 7: no mtimes were recorded."""

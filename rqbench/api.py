@@ -195,14 +195,18 @@ def drilldown(
     split: str | None = None,
     n: int = 10,
     top: int = 3,
+    baseline: str | None = None,
 ) -> PairDetail:
     """Two runs query by query: win / tie / loss, every query's difference, and the `n` queries where they
     differ most with both runs' `top` passages; texts from `dataset` (a name under the data root or a
-    folder; its `split`'s queries, default the only or the "test" split) when given."""
+    folder; its `split`'s queries, default the only or the "test" split) when given. Differences are
+    candidate - `baseline` (default: the first run), the sign `compare` and `rqbench compare` use."""
     from rqbench.pair_detail import pair_detail, texts_of
 
     q = _qrels(qrels)
     loaded, _ = _runs(runs, q)
     queries, corpus = texts_of(dataset, split) if dataset is not None else (None, None)
     label = Path(qrels).stem if isinstance(qrels, str | Path) else (dataset or "qrels")
-    return pair_detail(loaded, q, measure, label=label, queries=queries, corpus=corpus, n=n, top=top)
+    base = baseline if baseline is not None else next(iter(loaded), None)
+    return pair_detail(loaded, q, measure, label=label, queries=queries, corpus=corpus, n=n, top=top,
+                       baseline=base)

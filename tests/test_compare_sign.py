@@ -152,3 +152,16 @@ def test_the_summary_verdict_follows_the_tables_test(pair: dict[str, Path]) -> N
     d = replace(d, comparison=replace(d.comparison, rand_p=0.5, t_p=0.001))
     assert verdict(replace(d, test="t")).startswith("cand is significantly better (paired t-test")
     assert verdict(d).startswith("no significant difference")
+
+
+def test_the_api_drilldown_signs_as_compare_does(pair: dict[str, Path]) -> None:
+    """rqbench.drilldown took first - second while compare takes candidate - baseline (the first run):
+    the same two runs gave opposite signs in the API and on the command line."""
+    import rqbench
+
+    runs = {"base": str(pair["base"]), "cand": str(pair["cand"])}
+    detail = rqbench.drilldown(str(pair["qrels"]), runs, "RR@10", n=2)
+    report = rqbench.compare(str(pair["qrels"]), runs, ["RR@10"])
+    assert detail.a == "cand" and detail.b == "base" and detail.comparison.diff > 0
+    assert detail.comparison.diff == pytest.approx(report.comparisons["RR@10"]["cand"].diff)
+    assert rqbench.drilldown(str(pair["qrels"]), runs, "RR@10", n=2, baseline="cand").comparison.diff < 0

@@ -92,7 +92,7 @@ def test_api_compare_and_drilldown_escape_in_jupyter(tmp_path: Path) -> None:
     assert_no_markup(rqbench.compare(qrels, runs, ["RR@10"], n_resamples=50)._repr_markdown_())
     detail = rqbench.drilldown(qrels, runs, "RR@10", n=2)
     assert_no_markup(detail._repr_markdown_())
-    assert detail.a == IMG and "&lt;img" in detail.to_markdown()
+    assert detail.b == IMG and "&lt;img" in detail.to_markdown()  # the first run is the baseline, as in compare
 
 
 def test_compare_queries_md_escapes_names_and_passage_texts(tmp_path: Path) -> None:

@@ -22,7 +22,7 @@ def test_the_readme_python_example_runs(repo_root: Path, data_root: Path, monkey
         exec(compile(code, "README.md", "exec"), namespace)
     printed = out.getvalue()
     assert "'nDCG@10': 0.5058" in printed  # the published BM25 figure
-    assert "9 34 [" in printed and len(namespace["pair"].queries) == 3
+    assert "34 9 [" in printed and len(namespace["pair"].queries) == 3
     pair = namespace["pair"]
     assert pair.to_frame()["diff"].to_dict() == pytest.approx(pair.diffs) and pair.to_csv().count("\n") == 44
     scores = namespace["rqbench"].evaluate(namespace["runs"]["bm25"], namespace["qrels"], ["nDCG@10"])

@@ -519,3 +519,21 @@ def test_well_known_name_falls_back_to_ir_datasets(tmp_path: Path, monkeypatch: 
     with pytest.raises(RqbenchError) as err:
         load_dataset("scifact", tmp_path)
     assert "ir_datasets id 'beir/scifact/test'" in str(err.value)
+
+
+def test_irds_grades_outside_the_range_are_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The qrels file readers refuse grades past -65535..65535 (pytrec_eval overflows); qrels read through
+    ir_datasets are held to the same range (issue 20 review)."""
+    Q, R = namedtuple("Q", "query_id text"), namedtuple("R", "query_id doc_id relevance iteration")
+    ds = types.SimpleNamespace(
+        has_docs=lambda: False, has_queries=lambda: True, has_qrels=lambda: True,
+        queries_iter=lambda: iter([Q("q1", "first")]),
+        qrels_iter=lambda: iter([R("q1", "d1", 1, "0"), R("q1", "d2", 4294967296, "0")]),
+    )
+    monkeypatch.setitem(sys.modules, "ir_datasets", types.SimpleNamespace(load=lambda name: ds))
+    from rqbench.data.irds import irds_qrels
+
+    with pytest.raises(RqbenchError) as err:
+        irds_qrels("msmarco-passage/x", "x")
+    assert str(err.value) == ("msmarco-passage/x: relevance 4294967296 of query 'q1', document 'd2' is outside "
+                              "the accepted range -65535..65535")

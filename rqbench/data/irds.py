@@ -11,7 +11,7 @@ from typing import Any
 from rqbench.data.assemble import Assembler
 from rqbench.data.dataset import Dataset
 from rqbench.errors import RqbenchError
-from rqbench.types import Doc, Qrels, Query, check_id
+from rqbench.types import RELEVANCE_MAX, RELEVANCE_MIN, Doc, Qrels, Query, check_id, show_id
 
 
 def open_irds(dataset_id: str, name: str, where: str | None = None) -> Any:
@@ -36,7 +36,7 @@ def irds_split(dataset_id: str, split: str | None = None) -> str:
 def irds_qrels(dataset_id: str, name: str, where: str | None = None) -> Qrels:
     """Only the qrels of an ir_datasets id (documents and queries are not read); ids are checked."""
     ds = open_irds(dataset_id, name, where)
-    qrels = _qrels(ds)
+    qrels = _qrels(ds, dataset_id)
     if not qrels:
         raise RqbenchError(f"ir_datasets '{dataset_id}' has no qrels", where)
     for qid, judged in qrels.items():
@@ -79,17 +79,22 @@ def load_irds(dataset_id: str, name: str, where: str | None = None, split: str |
         assembler.warnings.append(f"{dataset_id}: {empty} queries with an empty text (dropped)")
 
     split = irds_split(dataset_id, split)
-    qrels = _qrels(ds)
+    qrels = _qrels(ds, dataset_id)
     return assembler.build(
         corpus, dataset_id, {split: (queries, dataset_id)}, {split: (qrels, dataset_id)} if qrels else {}
     )
 
 
-def _qrels(ds: Any) -> Qrels:
+def _qrels(ds: Any, dataset_id: str) -> Qrels:
     qrels: Qrels = {}
     if ds.has_qrels():
         for record in ds.qrels_iter():
-            qrels.setdefault(str(record.query_id), {})[str(record.doc_id)] = int(record.relevance)
+            grade = int(record.relevance)
+            if not RELEVANCE_MIN <= grade <= RELEVANCE_MAX:  # as the qrels file readers refuse it
+                raise RqbenchError(f"relevance {grade} of query {show_id(str(record.query_id))}, document "
+                                   f"{show_id(str(record.doc_id))} is outside the accepted range "
+                                   f"{RELEVANCE_MIN}..{RELEVANCE_MAX}", dataset_id)
+            qrels.setdefault(str(record.query_id), {})[str(record.doc_id)] = grade
     return qrels
 
 

@@ -43,7 +43,24 @@ def load_qrels(path: str | Path) -> Qrels:
 
 
 def _qrels(qrels: QrelsLike) -> Qrels:
-    return read_qrels(qrels) if isinstance(qrels, str | Path) else qrels
+    """Qrels from a file, or a dict held to the file readers' rules (ids, whole grades in range)."""
+    if isinstance(qrels, str | Path):
+        return read_qrels(qrels)
+    from numbers import Integral
+
+    from rqbench.types import RELEVANCE_MAX, RELEVANCE_MIN, check_id, show_id
+
+    for qid, judged in qrels.items():
+        for what, value in (("query", qid), *(("document", d) for d in judged)):
+            if not isinstance(value, str):
+                raise RqbenchError(f"{what} id {value!r} is not a string")
+            check_id(what, value)
+        for docid, grade in judged.items():
+            whole = isinstance(grade, Integral) and not isinstance(grade, bool)
+            if not whole or not RELEVANCE_MIN <= grade <= RELEVANCE_MAX:
+                raise RqbenchError(f"relevance {grade!r} of query {show_id(qid)}, document {show_id(docid)} is not "
+                                   f"a whole number in {RELEVANCE_MIN}..{RELEVANCE_MAX}")
+    return qrels
 
 
 def _label(qrels: QrelsLike, dataset: str | None) -> str:

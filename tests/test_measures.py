@@ -133,3 +133,22 @@ def test_cli_eval_json_equals_ir_measures(data_root: Path) -> None:
                                         ir_measures.read_trec_qrels(str(qrels_path)),
                                         ir_measures.read_trec_run(str(run_path)))
     assert got == {str(m): v for m, v in theirs.items()}
+
+
+def test_api_qrels_dicts_are_held_to_the_file_readers_rules() -> None:
+    """A qrels file with a NUL in an id or a grade past 16 bits is refused; a dict given to the Python API was
+    not (issue 20 review): the same one-line errors."""
+    import numpy as np
+
+    import rqbench
+    from rqbench.errors import RqbenchError
+    from rqbench.types import ScoredDoc
+
+    run = {"q1": [ScoredDoc("d1", 2.0), ScoredDoc("d2", 1.0)]}
+    assert rqbench.evaluate(run, {"q1": {"d1": np.int64(1)}}, ["RR@10"])["RR@10"] == 1.0
+    for qrels, message in (({"q1": {"d\x001": 1}}, "document id 'd\\\\x001' contains a control character"),
+                           ({"q1": {"d1": 4294967296}}, "relevance 4294967296 of query 'q1', document 'd1'"),
+                           ({"q1": {"d1": 1.5}}, "relevance 1.5 .* is not a whole number"),
+                           ({1: {"d1": 1}}, "query id 1 is not a string")):
+        with pytest.raises(RqbenchError, match=message):
+            rqbench.evaluate(run, qrels, ["RR@10"])

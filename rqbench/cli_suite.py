@@ -47,6 +47,7 @@ def run_command(
     (in RESULTS/<suite>/records.jsonl; artifacts in the store)."""
     from rqbench.artifacts import ArtifactStore
     from rqbench.data import resolve_data_root
+    from rqbench.env import drift_note, lock_drift
     from rqbench.records import read_records
     from rqbench.report import build_report, render_terminal
     from rqbench.runner import run_suite
@@ -56,6 +57,8 @@ def run_command(
     spec = load_suite(suite)
     sets = ", ".join(f"{ev.name} ({ev.split})" for ev in spec.evaluations)
     console.print(f"[bold]suite[/] {spec.name}: {len(spec.variants)} variant(s) on {escape(sets)}")
+    if (note := drift_note(lock_drift())) is not None:
+        console.print(f"[yellow]note:[/] {escape(note)}")
     records = run_suite(spec, store=ArtifactStore(store, verify=verify), results_root=results,
                         data_root=resolve_data_root(data_root), console=console, overwrite=overwrite,
                         only=variant, jobs=jobs)

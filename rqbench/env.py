@@ -81,6 +81,18 @@ def lock_drift(path: Path = LOCK_FILE) -> dict[str, dict[str, str | None]] | Non
     return drift
 
 
+def drift_note(drift: dict[str, dict[str, str | None]] | None, shown: int = 3) -> str | None:
+    """One line for `rqbench run` when installed versions differ from requirements.lock (None when they do
+    not): an artifact hashed with a drifted version is rebuilt, not re-served from a locked install's cache."""
+    if not drift:
+        return None
+    parts = [f"{name} {pins['installed'] or 'missing'} (lock {pins['lock']})" for name, pins in drift.items()]
+    more = f" and {len(parts) - shown} more" if len(parts) > shown else ""
+    return (f"{len(parts)} installed package(s) differ from requirements.lock: {', '.join(parts[:shown])}{more}; "
+            "artifacts hashed with them will not match the committed reports' (bash scripts/install.sh installs "
+            "the lock)")
+
+
 @cache
 def git_state(cwd: str | None = None) -> dict[str, Any]:
     """Revision and dirty flag of the checkout rqbench runs from (None outside git). Dirty means uncommitted

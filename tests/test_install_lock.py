@@ -159,3 +159,32 @@ def test_records_say_how_the_environment_differs_from_the_lock(tmp_path: Path) -
                      "no-such-package": {"lock": "1.0", "installed": None}}
     assert lock_drift(tmp_path / "absent.lock") is None
     assert environment()["lock_drift"] == lock_drift()
+
+
+def test_run_says_in_one_line_when_the_installed_versions_drift_from_the_lock(tmp_path: Path,
+                                                                             data_root: Path) -> None:
+    """A record carried lock_drift, but `rqbench run` said nothing: a user on transformers 5.25 rebuilt every
+    dense artifact without being told why. The note names the first packages and the count."""
+    from rqbench.env import drift_note
+
+    lock = tmp_path / "requirements.lock"
+    lock.write_text("scipy==0.1.0\nnumpy==0.2.0\nno_such_package==1.0\nother_missing==2.0\n")
+    note = drift_note(lock_drift(lock))
+    assert note is not None and "\n" not in note
+    assert note.startswith("4 installed package(s) differ from requirements.lock: ")
+    assert "no-such-package missing (lock 1.0)" in note and " and 1 more;" in note
+    assert drift_note({}) is None and drift_note(None) is None  # the lock's own versions, or no lock: quiet
+
+    # through `rqbench run` (the lock swapped for the drifted one; a run-file suite, no JVM or model)
+    suite = tmp_path / "s.toml"
+    suite.write_text('[suite]\nname = "s"\ndataset = "msmarco-dl19-mini"\nmeasures = ["RR@10"]\n\n'
+                     '[[variants]]\nname = "top50"\nbackend = "trec-run"\n'
+                     f'params = {{ path = "{data_root / "msmarco-dl19-mini" / "bm25.top50.trec"}" }}\n')
+    swap = ("import sys; from pathlib import Path; import rqbench.env as env; real = env.lock_drift; "
+            "lock = Path(sys.argv.pop(1)); env.lock_drift = lambda path=None: real(lock); "
+            "from rqbench.cli import main; sys.argv[0] = 'rqbench'; main()")
+    done = subprocess.run([sys.executable, "-c", swap, str(lock), "run", str(suite), "--data-root", str(data_root)],
+                          cwd=tmp_path, capture_output=True, text=True, env={**os.environ, "COLUMNS": "400"},
+                          timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    assert f"note: {note}" in done.stdout

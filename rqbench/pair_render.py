@@ -55,12 +55,16 @@ def sparkline(diffs: list[float], width: int = 80) -> str:
 def signed_sparkline(diffs: list[float], width: int = 80) -> str:
     """`sparkline` with its sign in plain text, at most `width` characters: '+' before the run of buckets
     above zero, '-' before those below, TIE for buckets that average to 0 ('+▃▂▁ ·· -▁▂▃')."""
+    return " ".join(_signed_runs(diffs, width))
+
+
+def _signed_runs(diffs: list[float], width: int) -> list[str]:
+    """The runs of `signed_sparkline` ('+▃▂▁', '··', '-▁▂▃'), the empty ones left out."""
     buckets = _buckets(diffs, max(1, width - 4))  # room for '+', '-' and the spaces between the runs
     runs = {1: "", 0: "", -1: ""}
     for level, sign in buckets:
         runs[sign] += TIE if level is None else BARS[level]
-    parts = [("+" if s > 0 else "-" if s < 0 else "") + runs[s] for s in (1, 0, -1) if runs[s]]
-    return " ".join(parts)
+    return [("+" if s > 0 else "-" if s < 0 else "") + runs[s] for s in (1, 0, -1) if runs[s]]
 
 
 def _buckets(diffs: list[float], width: int) -> list[tuple[int | None, int]]:
@@ -69,7 +73,8 @@ def _buckets(diffs: list[float], width: int) -> list[tuple[int | None, int]]:
     step = max(1, -(-len(values) // max(1, width)))
     out = []
     for i in range(0, len(values), step):
-        mean = sum(values[i:i + step]) / len(values[i:i + step])
+        bucket = values[i:i + step]
+        mean = sum(bucket) / len(bucket)
         if abs(mean) < 1e-12:
             out.append((None, 0))
         else:
@@ -115,9 +120,10 @@ def print_queries(d: PairDetail, console: Any) -> None:
 
     if d.diffs:
         console.print(Text(f"sorted per-query differences ({d.a} − {d.b}):"))
-        line = signed_sparkline(list(d.diffs.values()), min(80, console.width))
         colour = {"+": "green", "-": "red"}
-        console.print(Text.assemble(*((part, colour.get(part[:1], "dim")) for part in _spaced(line))))
+        parts = [x for i, run in enumerate(_signed_runs(list(d.diffs.values()), min(80, console.width)))
+                 for x in ([(" ", "dim")] if i else []) + [(run, colour.get(run[:1], "dim"))]]
+        console.print(Text.assemble(*parts))
     if d.queries:
         console.print(f"\nthe {len(d.queries)} queries with the largest differences:")
     side = max(8, (console.width - 12) // 2)  # a passage column's text: the width less '#' and the borders
@@ -139,12 +145,6 @@ def _wrapped(name: str, width: int) -> str:
     from rqbench.report.terminal import fold
 
     return "\n".join(fold(name, width))
-
-
-def _spaced(line: str) -> list[str]:
-    """The runs of a signed sparkline with the spaces between them kept (each space its own part)."""
-    parts = line.split(" ")
-    return [x for i, part in enumerate(parts) for x in ([" "] if i else []) + [part]]
 
 
 def print_terminal(d: PairDetail, console: Any = None) -> None:

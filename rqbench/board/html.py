@@ -276,7 +276,7 @@ def to_html(board: Leaderboard) -> str:
     header = (
         f"<p>Evaluation sets: {_e(', '.join(board.datasets))}. Measures: {_e(', '.join(board.measures))}. "
         f"Test: paired {_e(board.test)}, {_e(board.correction)} correction, alpha {board.alpha:g}. "
-        f"{_e(board.order_note or f'Ordered by {board.sort_label}.')}</p>"
+        f"{_e(board.order_sentence)}</p>"
         f'<p class="muted">Systems that share a letter in a column are not significantly different (paired '
         f"{_e(board.test)} test over the column's queries, {_e(board.correction)}-corrected over the column's "
         f"pairs, alpha {board.alpha:g}). Click a header to sort; <span class=\"flag\">*</span>: queries with no "

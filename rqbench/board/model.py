@@ -95,6 +95,11 @@ class Leaderboard:
         column = next((c for c in self.columns if c.label == self.sort_key), None)
         return f"{column.measure} on {column.dataset}" if column else self.sort_key
 
+    @property
+    def order_sentence(self) -> str:
+        """The legend's sentence on the order: `order_note`, or "Ordered by <sort_label>." without one."""
+        return self.order_note or f"Ordered by {self.sort_label}."
+
     def has_mean(self) -> bool:
         """A mean column is shown only where there is more than one evaluation set to average."""
         return len(self.datasets) > 1

@@ -66,7 +66,7 @@ def rows(board: Leaderboard, *, markdown: bool = False) -> list[list[str]]:
 
 def legend(board: Leaderboard) -> list[str]:
     """The lines under the table: what the letters and markers mean, the notes and the conflicts."""
-    lines = [f"{board.order_note or f'Ordered by {board.sort_label}.'} Letters: systems sharing a letter in a "
+    lines = [f"{board.order_sentence} Letters: systems sharing a letter in a "
              "column are not significantly "
              f"different (paired {board.test} test over the column's queries, {board.correction}-corrected over "
              f"the column's pairs, alpha {board.alpha})."]

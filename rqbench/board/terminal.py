@@ -46,14 +46,19 @@ def groups(board: Leaderboard) -> list[tuple[str, list[int], list[str]]]:
     return sorted(out, key=lambda g: g[0] != first)
 
 
+def _part(title: str | None, indices: list[int], heads: list[str], body: list[list[str]], chunk: list[int]) -> Table:
+    """The table of position, system and the columns `chunk` (a subset of `indices`, headed by `heads`)."""
+    heading = ["#", "system", *(heads[indices.index(j)] for j in chunk)]
+    return _table(title, heading, [[r[0], r[1], *(r[j] for j in chunk)] for r in body])
+
+
 def _chunks(indices: list[int], heads: list[str], body: list[list[str]], width: int) -> list[list[int]]:
     """`indices` in runs whose table (position, system and those columns) fits `width`, system names wrapped at
     spaces where needed; a column too wide even alone is a run of its own (shown vertically)."""
     out: list[list[int]] = []
     for i in indices:
         trial = [*out[-1], i] if out else [i]
-        heading = ["#", "system", *(heads[indices.index(j)] for j in trial)]
-        if out and fit_table(_table(None, heading, [[r[0], r[1], *(r[j] for j in trial)] for r in body]), width):
+        if out and fit_table(_part(None, indices, heads, body, trial), width):
             out[-1] = trial
         else:
             out.append([i])
@@ -80,8 +85,6 @@ def print_terminal(board: Leaderboard, console: Any = None, width: int | None = 
             if not mine:
                 continue
             for chunk in _chunks(indices, heads, mine, width):
-                heading = ["#", "system", *(heads[indices.index(j)] for j in chunk)]
-                show_table(console, _table(name, heading, [[r[0], r[1], *(r[j] for j in chunk)] for r in mine]),
-                           width=width)
+                show_table(console, _part(name, indices, heads, mine, chunk), width=width)
     for line in legend(board):
         console.print(Text(line), width=width)

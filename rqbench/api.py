@@ -16,11 +16,12 @@ qrels, two systems of one name and a missing file are one-line errors (`rqbench.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from numbers import Integral
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rqbench.errors import RqbenchError
-from rqbench.types import Qrels, Run, read_qrels, read_trec_run
+from rqbench.types import RELEVANCE_MAX, RELEVANCE_MIN, Qrels, Run, check_id, read_qrels, read_trec_run, show_id
 
 if TYPE_CHECKING:
     from rqbench.board import Leaderboard
@@ -46,10 +47,6 @@ def _qrels(qrels: QrelsLike) -> Qrels:
     """Qrels from a file, or a dict held to the file readers' rules (ids, whole grades in range)."""
     if isinstance(qrels, str | Path):
         return read_qrels(qrels)
-    from numbers import Integral
-
-    from rqbench.types import RELEVANCE_MAX, RELEVANCE_MIN, check_id, show_id
-
     for qid, judged in qrels.items():
         for what, value in (("query", qid), *(("document", d) for d in judged)):
             if not isinstance(value, str):

@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from rqbench.env import build_environment
 from rqbench.errors import EnvironmentFault
 from rqbench.io import atomic_write_json
 
@@ -259,8 +260,6 @@ class ArtifactStore:
                 with _fault(tmp, "cannot finish the artifact"):
                     share_modes(tmp)
                     files = describe_files(tmp)
-                    from rqbench.env import build_environment  # here: rqbench.env imports the package
-
                     atomic_write_json(tmp / MANIFEST, {
                         "environment": build_environment(),
                         **manifest, "kind": kind, "hash": digest, "built_seconds": built_seconds,

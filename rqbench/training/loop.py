@@ -48,12 +48,12 @@ from rqbench.training.checkpoints import (
 )
 from rqbench.training.config import TrainConfig
 from rqbench.training.distributed import DistEnv, all_reduce_gradients, all_reduce_sum, barrier, init_from_env
+from rqbench.training.run import TRAINING_INFO
 from rqbench.training.tasks.base import Task
 
 __all__ = ["LOG_FILE", "TRAINING_INFO", "finished_outputs", "train"]
 
 LOG_FILE = "train_log.jsonl"
-TRAINING_INFO = "training_info.json"  # written into every output folder, last: its presence marks it finished
 
 
 def finished_outputs(task: Task, out_dir: str | Path) -> dict[str, Path] | None:

@@ -19,7 +19,7 @@ from rich.table import Table
 
 from rqbench.cli_board import leaderboard_command
 from rqbench.cli_eval import compare_command, eval_command
-from rqbench.cli_options import DataRoot, JsonOut, console_for, show_table
+from rqbench.cli_options import DataRoot, JsonOut, console_for, show_table, terminal_width
 from rqbench.cli_suite import check_command, plan_command, report_command, run_command
 from rqbench.errors import RqbenchError
 from rqbench.store_cli import store_app
@@ -116,7 +116,7 @@ def data_inspect(
     from rqbench.data import format_inspection, inspect_dataset, resolve_data_root
 
     info = inspect_dataset(dataset, resolve_data_root(data_root))
-    print(json.dumps(info, indent=2) if json_out else format_inspection(info))
+    print(json.dumps(info, indent=2) if json_out else format_inspection(info, terminal_width()))
     if info.get("problems"):
         raise typer.Exit(2)
 

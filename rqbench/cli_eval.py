@@ -164,7 +164,7 @@ def eval_command(
              f"{coverages[r.name].answered}/{coverages[r.name].judged}"] for r in runs]
         print(aligned(rows))
         for n in names:
-            err.print(escape(results[runs[0].name].definitions[n]), style="dim")
+            err.print(escape(results[runs[0].name].definitions[n]), style="dim", soft_wrap=False)  # prose: folded
     for r in runs:
         if not coverages[r.name].complete:
             err.print(escape(f"note: {r.name} {coverages[r.name].text()}"), style="yellow")

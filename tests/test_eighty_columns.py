@@ -142,3 +142,22 @@ def test_run_metrics_table_at_80_columns(tmp_path: Path) -> None:
     assert_fits(out)
     for word in [*names, "nDCG@10", "Success@1", "R@100"]:
         assert whole(out, word), word
+
+
+def test_data_inspect_and_eval_prose_read_at_80_columns(data_root: Path, tmp_path: Path) -> None:
+    """`data inspect`'s warnings (a 168-character line on DL19) and `eval`'s measure definitions (172) were
+    single long lines when piped; they fold at spaces under their bullet, nothing cut."""
+    env = {**os.environ, "COLUMNS": "80"}
+    dl19 = data_root / "msmarco-dl19"
+    commands = {"inspect": ["data", "inspect", str(dl19)],
+                "eval": ["eval", str(dl19 / "qrels.dl19.txt"), str(dl19 / "runs" / "bm25.dl19.trec"),
+                         "-m", "nDCG@10 RR@10"]}
+    texts = {}
+    for name, args in commands.items():
+        done = subprocess.run([sys.executable, "-m", "rqbench.cli", *args], capture_output=True, text=True,
+                              env=env, cwd=tmp_path, timeout=120, check=False)
+        assert done.returncode == 0, done.stderr
+        texts[name] = done.stdout + done.stderr
+        assert max(len(line) for line in texts[name].splitlines()) <= 80, texts[name]
+    assert "name 3441 documents not in the corpus" in " ".join(texts["inspect"].split())
+    assert "averaged over all judged queries" in " ".join(texts["eval"].split())

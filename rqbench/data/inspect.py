@@ -19,6 +19,7 @@ With problems, counts and warnings are of what could be read. The CLI exits 2 wh
 
 from __future__ import annotations
 
+import textwrap
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -108,7 +109,9 @@ def _info(ds: Dataset | None, name: str, source: str, fmt: str | None, problems:
     }
 
 
-def format_inspection(info: dict[str, Any]) -> str:
+def format_inspection(info: dict[str, Any], width: int | None = None) -> str:
+    """The text `rqbench data inspect` prints; with `width`, a problem or warning longer than that is folded at
+    spaces under its bullet (an unbroken path stays whole)."""
     n_docs = "-" if info["n_docs"] is None else f"{info['n_docs']:,}"
     lines = [
         f"dataset   {info['name']}",
@@ -128,8 +131,8 @@ def format_inspection(info: dict[str, Any]) -> str:
             cells = [row[0].ljust(widths[0])] + [cell.rjust(w) for cell, w in zip(row[1:], widths[1:], strict=True)]
             lines.append("  ".join(cells).rstrip())
         lines.append("")
-    lines.extend(_listed("problems", [_one_line(p) for p in info["problems"]], counted=False))
-    lines.extend(_listed("warnings", info["warnings"]))
+    lines.extend(_listed("problems", [_one_line(p) for p in info["problems"]], width, counted=False))
+    lines.extend(_listed("warnings", info["warnings"], width))
     if info["fingerprints"]:
         lines.append("fingerprints (sha256 of the parsed content):")
         width = max(len(part) for part in info["fingerprints"])
@@ -139,10 +142,12 @@ def format_inspection(info: dict[str, Any]) -> str:
     return "\n".join(lines).rstrip()
 
 
-def _listed(title: str, items: list[str], counted: bool = True) -> list[str]:
+def _listed(title: str, items: list[str], width: int | None, counted: bool = True) -> list[str]:
     if not items:
         return [f"{title}: none", ""]
-    return [f"{title} ({len(items)}):" if counted else f"{title}:", *(f"  - {item}" for item in items), ""]
+    bullets = [textwrap.fill(item, width, initial_indent="  - ", subsequent_indent="    ", break_long_words=False,
+                             break_on_hyphens=False) if width else f"  - {item}" for item in items]
+    return [f"{title} ({len(items)}):" if counted else f"{title}:", *bullets, ""]
 
 
 def _one_line(problem: dict[str, Any]) -> str:

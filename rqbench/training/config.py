@@ -25,6 +25,8 @@ from typing import Any, Literal
 from rqbench.errors import RqbenchError
 from rqbench.models.spec import EncoderSpec
 
+TRAINING_INFO = "training_info.json"  # written into every output folder, last: its presence marks it finished
+
 
 @dataclass(frozen=True)
 class TrainConfig(EncoderSpec):

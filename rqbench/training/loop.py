@@ -46,9 +46,8 @@ from rqbench.training.checkpoints import (
     save_checkpoint,
     set_rng_state,
 )
-from rqbench.training.config import TrainConfig
+from rqbench.training.config import TRAINING_INFO, TrainConfig
 from rqbench.training.distributed import DistEnv, all_reduce_gradients, all_reduce_sum, barrier, init_from_env
-from rqbench.training.run import TRAINING_INFO
 from rqbench.training.tasks.base import Task
 
 __all__ = ["LOG_FILE", "TRAINING_INFO", "finished_outputs", "train"]

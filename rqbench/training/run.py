@@ -26,11 +26,10 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from rqbench.errors import RqbenchError
-from rqbench.training.config import TrainConfig
+from rqbench.training.config import TRAINING_INFO, TrainConfig
 from rqbench.training.tasks import make_task, task_class
 
 CONFIG_FILE = "train_config.json"  # the settings handed to the torchrun ranks (written into out_dir)
-TRAINING_INFO = "training_info.json"  # written into every output folder, last: its presence marks it finished
 
 
 def run_training(task: str, groups_path: str | Path, config: TrainConfig, out_dir: str | Path, nproc: int = 1,

@@ -1,8 +1,8 @@
 """The `rqbench` command: parses options and delegates. User mistakes print one line and exit 2.
 
-Commands live in `cli_suite` (run, check, plan, report), `cli_eval` (eval, compare), `store_cli` and
-`training.cli`; this module registers them, holds the small ones, and maps every error to one line and
-an exit code in `main`, whatever typer/click version raises it.
+Commands live in `cli_suite` (run, check, plan, report), `cli_eval` (eval, compare), `cli_fuse` (fuse),
+`store_cli` and `training.cli`; this module registers them, holds the small ones, and maps every error to one
+line and an exit code in `main`, whatever typer/click version raises it.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from rich.table import Table
 
 from rqbench.cli_board import leaderboard_command
 from rqbench.cli_eval import compare_command, eval_command
+from rqbench.cli_fuse import fuse_command
 from rqbench.cli_options import DataRoot, JsonOut, console_for, show_table, terminal_width
 from rqbench.cli_suite import check_command, plan_command, report_command, run_command
 from rqbench.errors import RqbenchError
@@ -39,6 +40,7 @@ app.add_typer(store_app, name="store")
 app.command("run")(run_command)
 app.command("eval")(eval_command)
 app.command("compare")(compare_command)
+app.command("fuse")(fuse_command)
 app.command("leaderboard")(leaderboard_command)
 app.command("report")(report_command)
 app.command("check")(check_command)

@@ -29,6 +29,7 @@ BUILTIN_BACKENDS: dict[str, str] = {
     "dense": "rqbench_backends.dense:DenseBackend",
     "cross-encoder": "rqbench_backends.cross_encoder:CrossEncoderBackend",
     "trec-run": "rqbench_backends.trec_run:TrecRunBackend",
+    "fusion": "rqbench_backends.fusion:FusionBackend",
 }
 
 
@@ -72,6 +73,7 @@ CAPABILITIES: dict[str, tuple[str, ...]] = {
     "reranker": ("rerank",),
     "encoder": ("encode_queries", "encode_docs"),
     "run": ("read_run",),  # an external run: imported as it is, nothing to index or search
+    "fuser": ("fuse",),  # other variants' runs combined ([variants.fuse])
 }
 
 

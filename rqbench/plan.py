@@ -21,6 +21,7 @@ from rqbench.data import load_dataset
 from rqbench.data.dataset import Dataset
 from rqbench.errors import RqbenchError
 from rqbench.measures import parse_measures
+from rqbench.plan_fusion import FusionSteps
 from rqbench.plan_rocketqa import RocketQASteps
 from rqbench.plan_values import Step, seed_of, stage_params, whole
 from rqbench.stages import STAGE_KINDS, Input, Node
@@ -70,7 +71,7 @@ def fill_places(value: Any, places: dict[str, str]) -> Any:
     return value
 
 
-class _Planner(RocketQASteps):
+class _Planner(RocketQASteps, FusionSteps):
     def __init__(self, suite: Suite, data_root: Path | None):
         self.suite = suite
         self.data_root = data_root
@@ -80,6 +81,7 @@ class _Planner(RocketQASteps):
         self._checkpoints: dict[str, tuple[Input, list[Step]] | None] = {}
         self._resolving: list[str] = []
         self._reranking: list[str] = []  # re-rankers whose source run is being planned
+        self._fusing: list[str] = []  # fusions whose member runs are being planned
 
     # ---- entry ------------------------------------------------------------------------------------
 
@@ -174,6 +176,8 @@ class _Planner(RocketQASteps):
         cls = type(backend)
         where = self.suite.where(variant.line)
         self._check_split(dataset, split, variant.line, need_qrels=False)
+        if variant.fuse is not None:
+            return self._fuse(variant, dataset, split, depth, exclude, prefix)
         if callable(getattr(cls, "read_run", None)):  # an external run: imported, nothing to index
             path = Path(backend.params.path)
             params = stage_params(ImportParams, where, run_sha256=backend.describe()["run_sha256"],
@@ -188,6 +192,8 @@ class _Planner(RocketQASteps):
         if "retriever" not in capabilities(cls):
             hint = " (give it [variants.rerank] run_of = the variant to re-rank)" \
                 if "reranker" in capabilities(cls) else ""
+            if "fuser" in capabilities(cls):
+                hint = " (give it [variants.fuse] runs = the variants whose runs it fuses)"
             raise RqbenchError(f"variant '{variant.name}' (backend '{variant.backend}') cannot retrieve, so it "
                                "has no run" + hint, where)
         checkpoint = self.checkpoint_of(variant)

@@ -120,15 +120,15 @@ class RocketQASteps:
 
     def _users_of(self, variant: Variant) -> list[Variant]:
         """`variant` and every variant whose results rest on its model: those that reference it (mine from
-        it, start from it, re-rank its run, denoise or label with it), transitively."""
-        from rqbench.suite_claims import REFERENCE_KEYS
+        it, start from it, re-rank or fuse its run, denoise or label with it), transitively."""
+        from rqbench.suite_claims import references_of
 
         users, todo = [variant], [variant]
         while todo:
             current = todo.pop()
             for other in self.suite.variants:
-                refs = [((other.rerank if key == "run_of" else other.train) or {}).get(key) for key in REFERENCE_KEYS]
-                if other not in users and any(ref is not None and self.suite.reference(ref, other) is current
+                refs = [name for _, _, name in references_of(other)]
+                if other not in users and any(self.suite.reference(ref, other) is current
                                               for ref in refs if isinstance(ref, str)):
                     users.append(other)
                     todo.append(other)

@@ -19,6 +19,12 @@ variants, and each variant's resolved config.
     params = { k1 = 0.9, b = 0.4 }
     grid = { b = [0.4, 0.68] }           # optional: cartesian product -> bm25[b=0.4], bm25[b=0.68]
 
+    [[variants]]
+    name = "hybrid"                      # a fusion of other variants' runs (rqbench_backends.fusion)
+    backend = "fusion"
+    fuse = { runs = ["bm25", "dense"] }  # 2-8 variants or arms; optional depth: how deep each run is taken
+    params = { method = "rrf" }          # or combsum, combmnz, interpolate, max, calibrated (+ fit_split)
+
     [[evaluation]]                       # optional, repeatable: evaluation sets (default: dataset/split above)
     name = "dl19"                        # default: the dataset's name
     dataset = "msmarco-dl19"             # default: [suite].dataset
@@ -50,13 +56,12 @@ names to those variants' artifacts. `evaluate_on = ["dl19"]` restricts a variant
 Seeds: with `seeds` (in [suite], or per variant) a variant that trains becomes an *arm*, one variant per
 seed named `<arm>[seed=<s>]` (after any grid suffix: `x[lr=0.1,seed=13]`). The seed is the trainer's and
 the training groups' (data order, sampled negatives, dropout), so arms with the same seed see the same
-data order. A reference (`mine_from`, `init_from`) to an arm means the same seed's variant of it: MD1
-seed 14 mines with MD0 seed 14. Contrasts name arms; reports average an arm over its seeds.
+data order. A reference (`mine_from`, `init_from`, `fuse.runs`) to an arm means the same seed's variant of
+it: MD1 seed 14 mines with MD0 seed 14, and a fusion of a seeded arm is one fused run per seed. Contrasts name arms; reports average an arm over its seeds.
 """
 
 from __future__ import annotations
 
-import itertools
 import re
 import tomllib
 from dataclasses import dataclass, field
@@ -64,17 +69,16 @@ from pathlib import Path
 from typing import Any
 
 from rqbench.errors import RqbenchError, did_you_mean
-from rqbench.suite_claims import Contrast, check_references, parse_contrasts, parse_splits, rerank_table, seed_list
-from rqbench.suite_parts import EvalSet, canonical_measure, canonical_measures, check_file_names, parse_evaluations
+from rqbench.suite_claims import Contrast, parse_contrasts, parse_splits, seed_list
+from rqbench.suite_parts import EvalSet, canonical_measure, canonical_measures, parse_evaluations
 from rqbench.suite_parts import TextWhere as _Where
 from rqbench.suite_parts import check_tolerance as _check_tolerance
 from rqbench.suite_parts import finite_number as _finite
 from rqbench.suite_parts import reject_unknown as _reject_unknown
+from rqbench.suite_variants import VARIANT_KEYS, Variant, expand_grid, parse_variants  # noqa: F401 (re-exported)
 
 SUITE_KEYS = {"name", "description", "dataset", "split", "measures", "baseline", "depth",
               "exclude_query_id", "seed", "seeds", "notes"}
-VARIANT_KEYS = {"name", "backend", "params", "grid", "description", "about", "depth", "train", "evaluate_on", "seeds",
-                "rerank"}
 # [variants.train] keys the planner itself reads; the rest go to the trainer's config (validated there)
 TRAIN_PIPELINE_KEYS = {"split", "nproc", "hard_negatives", "mine_from", "mine_depth", "random_negatives",
                        "dataset", "init_from", "sample", "task",
@@ -86,27 +90,6 @@ TRAIN_PIPELINE_KEYS = {"split", "nproc", "hard_negatives", "mine_from", "mine_de
 CHECK_KEYS = {"tolerance", "two_sided", "expected", "n_resamples"}
 TOP_KEYS = {"suite", "dataset", "variants", "check", "evaluation", "contrasts", "splits"}
 DEFAULT_MEASURES = ["RR@10", "R@100", "R@1000", "Success@100", "nDCG@10"]
-
-
-@dataclass(frozen=True)
-class Variant:
-    name: str
-    backend: str
-    params: dict[str, Any]
-    depth: int
-    description: str = ""
-    line: int | None = None
-    train: dict[str, Any] | None = None  # a training stage runs first; its checkpoint becomes params.model
-    evaluate_on: tuple[str, ...] | None = None  # evaluation set names (None: all of them)
-    arm: str = ""  # the name before seed expansion, for a variant that is one seed of an arm
-    seed: int | None = None  # that seed (the trainer's and the training groups'); None: the suite's seed
-    rerank: dict[str, Any] | None = None  # a re-ranker's {run_of: variant, depth: k}
-    about: dict[str, Any] = field(default_factory=dict)  # provenance shown in leaderboards (paper, model_size, notes)
-
-    @property
-    def arm_name(self) -> str:
-        """The arm this variant belongs to (its own name when it is not one seed of an arm)."""
-        return self.arm or self.name
 
 
 @dataclass(frozen=True)
@@ -236,7 +219,7 @@ def parse_suite(data: dict[str, Any], path: Path, text: str) -> Suite:
         raise w.error("depth must be at least 1", w.line_of("depth"))
 
     seeds = seed_list(head, w, w.line_of("seeds", w.line_of("suite") or 1))
-    variants = _parse_variants(data.get("variants"), depth, seeds, w)
+    variants = parse_variants(data.get("variants"), depth, seeds, w)
     names = [v.name for v in variants]
     arm_names = list(dict.fromkeys(v.arm_name for v in variants))
     baseline = _typed(head, "baseline", str, arm_names[0], w)
@@ -272,91 +255,6 @@ def _string_list(table: dict[str, Any], key: str, w: _Where) -> list[str]:
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise w.error(f"'{key}' must be a list of strings", w.line_of(key))
     return list(value)
-
-
-def _parse_variants(raw: Any, depth: int, suite_seeds: list[int] | None, w: _Where) -> list[Variant]:
-    if not raw:
-        raise w.error("suite has no [[variants]]")
-    if not isinstance(raw, list):
-        raise w.error("variants must be an array of tables ([[variants]])", w.line_of("variants"))
-    from rqbench.backend import registry
-
-    known_backends = registry()
-    out: list[Variant] = []
-    for i, v in enumerate(raw):
-        line = w.nth_table("variants", i)
-        if not isinstance(v, dict):
-            raise w.error("each variant must be a table", line)
-        for key in v:
-            if key not in VARIANT_KEYS:
-                raise w.error(f"unknown variant key '{key}'" + did_you_mean(key, VARIANT_KEYS),
-                              w.line_of(key, line or 1))
-        for required in ("name", "backend"):
-            if not isinstance(v.get(required), str) or not v[required]:
-                raise w.error(f"variant needs a '{required}' string", line)
-        if v["backend"] not in known_backends:
-            raise w.error(f"unknown backend '{v['backend']}'" + did_you_mean(v["backend"], known_backends),
-                          w.line_of("backend", line or 1))
-        params = v.get("params", {})
-        grid = v.get("grid", {})
-        if not isinstance(params, dict) or not isinstance(grid, dict):
-            raise w.error("params and grid must be tables", line)
-        for key, values in grid.items():
-            if not isinstance(values, list) or not values:
-                raise w.error(f"grid '{key}' must be a non-empty list of values", w.line_of(key, line or 1))
-            if key in params:
-                raise w.error(f"'{key}' is in both params and grid", w.line_of(key, line or 1))
-        train = v.get("train")
-        if train is not None and not isinstance(train, dict):
-            raise w.error("train must be a table ([variants.train])", w.line_of("train", line or 1))
-        rerank = rerank_table(v.get("rerank"), w, line)
-        about = v.get("about", {})
-        if not isinstance(about, dict) or not all(isinstance(x, str | int | float | bool) for x in about.values()):
-            raise w.error("about must be a table of strings or numbers (paper, model_size, notes, url, ...)",
-                          w.line_of("about", line or 1))
-        evaluate_on = v.get("evaluate_on")
-        if evaluate_on is not None and (not isinstance(evaluate_on, list) or not evaluate_on
-                                        or not all(isinstance(e, str) for e in evaluate_on)):
-            raise w.error("evaluate_on must be a non-empty list of evaluation set names",
-                          w.line_of("evaluate_on", line or 1))
-        vdepth = v.get("depth", depth)
-        if not isinstance(vdepth, int) or isinstance(vdepth, bool) or vdepth < 1:
-            raise w.error("variant depth must be a positive integer", w.line_of("depth", line or 1))
-        seeds = seed_list(v, w, w.line_of("seeds", line or 1))
-        if seeds is not None and train is None:
-            raise w.error("seeds on a variant without [variants.train]: only training draws from a seed",
-                          w.line_of("seeds", line or 1))
-        seeds = (seeds or suite_seeds) if train is not None else None
-        if seeds is not None and "seed" in (train or {}):
-            raise w.error("train.seed with seeds: the seeds list sets each run's seed", w.line_of("seed", line or 1))
-        for combo in expand_grid(grid):
-            suffix = ",".join(f"{k}={_fmt(val)}" for k, val in combo.items())
-            arm = f"{v['name']}[{suffix}]" if suffix else v["name"]
-            common = {"backend": v["backend"], "params": {**params, **combo}, "depth": vdepth,
-                      "description": str(v.get("description", "")), "line": line,
-                      "train": dict(train) if train is not None else None,
-                      "evaluate_on": tuple(evaluate_on) if evaluate_on else None, "rerank": rerank,
-                      "about": dict(about)}
-            if seeds is None:
-                out.append(Variant(name=arm, **common))
-                continue
-            for seed in seeds:
-                named = f"{v['name']}[{suffix},seed={seed}]" if suffix else f"{v['name']}[seed={seed}]"
-                out.append(Variant(name=named, arm=arm, seed=seed, **common))
-    check_references(out, w)
-    seen: set[str] = set()
-    for var in out:
-        if var.name in seen:
-            raise w.error(f"variant name '{var.name}' is used twice", var.line)
-        seen.add(var.name)
-    check_file_names([(var.name, var.line) for var in out], w)
-    return out
-
-
-def expand_grid(grid: dict[str, list[Any]]) -> list[dict[str, Any]]:
-    """Cartesian product of the grid's value lists, in key order; [{}] for an empty grid."""
-    keys = list(grid)
-    return [dict(zip(keys, values, strict=True)) for values in itertools.product(*(grid[k] for k in keys))]
 
 
 def _parse_check(raw: Any, variants: list[str], measures: list[str], w: _Where) -> CheckSpec:
@@ -401,7 +299,3 @@ def _typed(table: dict[str, Any], key: str, kind: type, default: Any, w: _Where)
     if not ok:
         raise w.error(f"'{key}' must be {kind.__name__}, got {type(value).__name__} {value!r}", w.line_of(key))
     return value
-
-
-def _fmt(value: Any) -> str:
-    return str(value).lower() if isinstance(value, bool) else str(value)

@@ -20,6 +20,8 @@ DEFAULT_MARGIN = 0.01  # an equivalence claim's largest harmless |a - b|
 REFERENCE_KEYS = ("mine_from", "init_from", "denoise_with", "augment_with", "augment_from",
                   "run_of")  # run_of: in [variants.rerank]
 RERANK_KEYS = {"run_of", "depth"}  # [variants.rerank]: whose run a re-ranker re-orders, how deep
+FUSE_KEYS = {"runs", "depth"}  # [variants.fuse]: whose runs a fusion combines, how deep each is taken
+MAX_FUSED = 8
 
 
 @dataclass(frozen=True)
@@ -130,20 +132,46 @@ def rerank_table(raw: Any, w: Where, line: int | None) -> dict[str, Any] | None:
     return {"run_of": raw["run_of"], "depth": depth}
 
 
+def fuse_table(raw: Any, w: Where, line: int | None) -> dict[str, Any] | None:
+    """A variant's [variants.fuse] table: runs (2 to 8 distinct variant or arm names) and depth (default: the
+    fusing variant's depth)."""
+    if raw is None:
+        return None
+    where = w.line_of("fuse", line or 1)
+    if not isinstance(raw, dict):
+        raise w.error('fuse must be a table ({ runs = ["bm25", "dense"] })', where)
+    reject_unknown(raw, FUSE_KEYS, w, "fuse key")
+    runs = raw.get("runs")
+    if not isinstance(runs, list) or not all(isinstance(r, str) and r for r in runs):
+        raise w.error("fuse needs runs: a list of the variants whose runs are fused", where)
+    if not 2 <= len(runs) <= MAX_FUSED or len(set(runs)) != len(runs):
+        raise w.error(f"fuse.runs must name 2 to {MAX_FUSED} different variants, got {runs!r}", where)
+    depth = raw.get("depth")
+    if depth is not None and (not isinstance(depth, int) or isinstance(depth, bool) or depth < 1):
+        raise w.error(f"fuse depth must be a positive integer, got {depth!r}", where)
+    return {"runs": tuple(runs), "depth": depth}
+
+
+def references_of(var: Any) -> list[tuple[str, str, Any]]:
+    """(table, key, referenced name) for every reference a variant makes: its training's (`mine_from`, ...),
+    a re-ranker's `run_of` and a fusion's `runs`."""
+    found = [("train", key, (var.train or {}).get(key)) for key in REFERENCE_KEYS if key != "run_of"]
+    found.append(("rerank", "run_of", (var.rerank or {}).get("run_of")))
+    found += [("fuse", "runs", name) for name in (getattr(var, "fuse", None) or {}).get("runs", ())]
+    return [(table, key, name) for table, key, name in found if name is not None]
+
+
 def check_references(variants: list[Any], w: Where) -> None:
-    """Every reference (`mine_from`, `init_from`, `denoise_with`, `augment_with`, `augment_from`, and a
-    re-ranker's `run_of`) names a variant or an arm; a reference to an arm needs the referring variant's seed
-    among the arm's seeds (the same seed's variant is meant)."""
+    """Every reference (`mine_from`, `init_from`, `denoise_with`, `augment_with`, `augment_from`, a
+    re-ranker's `run_of` and a fusion's `runs`) names a variant or an arm; a reference to an arm needs the
+    referring variant's seed among the arm's seeds (the same seed's variant is meant)."""
     out = variants
     names = {var.name for var in out} | {var.arm for var in out if var.arm}
     seeds_of = {}
     for var in out:
         seeds_of.setdefault(var.arm_name, set()).add(var.seed)
     for var in out:
-        for key in REFERENCE_KEYS:
-            table = "rerank" if key == "run_of" else "train"
-            source = (var.rerank if key == "run_of" else var.train or {}) or {}
-            source = source.get(key)
+        for table, key, source in references_of(var):
             if source is not None and (not isinstance(source, str) or source not in names):
                 raise w.error(f"{table}.{key} names unknown variant '{source}'" + did_you_mean(str(source), names),
                               w.line_of(key, var.line or 1))

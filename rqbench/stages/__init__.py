@@ -13,6 +13,7 @@ from rqbench.stages import (
     augment,
     denoise,
     evaluate,
+    fuse,
     groups,
     import_run,
     index,
@@ -26,7 +27,7 @@ from rqbench.stages.base import ARTIFACT_TYPES, BuildContext, Input, Node, Stage
 
 STAGE_KINDS: dict[str, StageKind] = {k.name: k for k in (
     index.KIND, retrieve.KIND, import_run.KIND, evaluate.KIND, groups.KIND, mine.KIND, train.KIND,
-    score.KIND, rerank.KIND, denoise.KIND, augment.KIND)}
+    score.KIND, rerank.KIND, denoise.KIND, augment.KIND, fuse.KIND)}
 
 
 def stage_kind(name: str) -> StageKind:

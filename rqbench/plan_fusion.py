@@ -44,6 +44,9 @@ class FusionSteps:
         members = [self.suite.reference(name, variant) for name in table["runs"]]
         member_depth = int(table.get("depth") or depth)
         p = backend.params
+        if len(members) < 2 and p.method != "calibrated":
+            raise RqbenchError(f"fuse.runs names one run: method '{p.method}' needs 2 or more (one run is for "
+                               "method 'calibrated': Platt scaling of that run's scores)", where)
         if p.weights and len(p.weights) != len(members):
             raise RqbenchError(f"params.weights has {len(p.weights)} weights for the {len(members)} runs of "
                                "fuse.runs: give one per run", where)

@@ -15,6 +15,7 @@ from rqbench.plan_values import Step, ratio, seed_of, stage_params, whole
 from rqbench.stages import STAGE_KINDS, Input, Node
 from rqbench.stages.augment import AugmentParams
 from rqbench.stages.denoise import DenoiseParams
+from rqbench.stages.judge import JudgeParams
 from rqbench.stages.rerank import RerankParams
 from rqbench.stages.score import ScoreParams
 
@@ -65,12 +66,15 @@ class RocketQASteps:
 
     def _score_node(self, variant: Variant, run: Node, dataset: Dataset, split: str, k: int,
                     prefix: str) -> tuple[Node, list[Step]]:
-        """A `score` node: re-ranker `variant` (its trained checkpoint if it trains) on `run`'s top-`k`."""
+        """A `score` node: re-ranker `variant` (its trained checkpoint if it trains) on `run`'s top-`k`; for a
+        calibrated fusion (a teacher that is a role, not a model), a `judge` node reading its P(relevant)."""
         backend = self.backend(variant)
         where = self.suite.where(variant.line)
+        if variant.fuse is not None:
+            return self._judge_node(variant, run, dataset, split, k, prefix)
         if "reranker" not in capabilities(type(backend)):
             raise RqbenchError(f"variant '{variant.name}' (backend '{variant.backend}') cannot score pairs: "
-                               "name a cross-encoder variant", where)
+                               "name a cross-encoder variant or a calibrated fusion", where)
         checkpoint = self.checkpoint_of(variant)
         steps = [(prefix + role, node) for role, node in checkpoint[1]] if checkpoint else []
         hashed = params_dict(backend.params, include_unhashed=False)
@@ -88,6 +92,20 @@ class RocketQASteps:
             {"run": Input(run), **({"model": model_edge} if model_edge else {})}, dataset,
             {"backend": spec, "model": model_edge}, f"{variant.name} ({split})", resumable=True))
         return score, [*steps, (prefix + "score", score)]
+
+    def _judge_node(self, variant: Variant, run: Node, dataset: Dataset, split: str, k: int,
+                    prefix: str) -> tuple[Node, list[Step]]:
+        """A `judge` node: calibrated fusion `variant`'s run on `split` gives P(relevant) of `run`'s top-`k`."""
+        where = self.suite.where(variant.line)
+        method = self.backend(variant).params.method
+        if method != "calibrated":
+            raise RqbenchError(f"variant '{variant.name}' fuses with method '{method}', whose scores are not "
+                               "probabilities: a teacher fusion needs method = 'calibrated'", where)
+        teacher, steps = self.run_of(variant, dataset, split, variant.depth, False, prefix + "teacher:")
+        node = self.add(Node(STAGE_KINDS["judge"], stage_params(JudgeParams, where, split=split, depth=k),
+                             {"run": Input(run), "teacher": Input(teacher)}, dataset,
+                             runtime={"teacher": variant.name}, label=f"{variant.name} ({split})"))
+        return node, [*steps, (prefix + "judge", node)]
 
     def _denoise(self, variant: Variant, table: dict[str, Any], dataset: Dataset, split: str,
                  fps: dict[str, str], where: str) -> tuple[Node, list[Step]]:

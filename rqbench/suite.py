@@ -57,7 +57,8 @@ Seeds: with `seeds` (in [suite], or per variant) a variant that trains becomes a
 seed named `<arm>[seed=<s>]` (after any grid suffix: `x[lr=0.1,seed=13]`). The seed is the trainer's and
 the training groups' (data order, sampled negatives, dropout), so arms with the same seed see the same
 data order. A reference (`mine_from`, `init_from`, `fuse.runs`) to an arm means the same seed's variant of
-it: MD1 seed 14 mines with MD0 seed 14, and a fusion of a seeded arm is one fused run per seed. Contrasts name arms; reports average an arm over its seeds.
+it: MD1 seed 14 mines with MD0 seed 14, and a fusion of a seeded arm is one fused run per seed. Contrasts
+name arms; reports average an arm over its seeds.
 """
 
 from __future__ import annotations

@@ -133,8 +133,8 @@ def rerank_table(raw: Any, w: Where, line: int | None) -> dict[str, Any] | None:
 
 
 def fuse_table(raw: Any, w: Where, line: int | None) -> dict[str, Any] | None:
-    """A variant's [variants.fuse] table: runs (2 to 8 distinct variant or arm names) and depth (default: the
-    fusing variant's depth)."""
+    """A variant's [variants.fuse] table: runs (1 to 8 distinct variant or arm names; 1 only for the
+    calibrated method, the planner checks) and depth (default: the fusing variant's depth)."""
     if raw is None:
         return None
     where = w.line_of("fuse", line or 1)
@@ -144,8 +144,8 @@ def fuse_table(raw: Any, w: Where, line: int | None) -> dict[str, Any] | None:
     runs = raw.get("runs")
     if not isinstance(runs, list) or not all(isinstance(r, str) and r for r in runs):
         raise w.error("fuse needs runs: a list of the variants whose runs are fused", where)
-    if not 2 <= len(runs) <= MAX_FUSED or len(set(runs)) != len(runs):
-        raise w.error(f"fuse.runs must name 2 to {MAX_FUSED} different variants, got {runs!r}", where)
+    if not 1 <= len(runs) <= MAX_FUSED or len(set(runs)) != len(runs):
+        raise w.error(f"fuse.runs must name 1 to {MAX_FUSED} different variants, got {runs!r}", where)
     depth = raw.get("depth")
     if depth is not None and (not isinstance(depth, int) or isinstance(depth, bool) or depth < 1):
         raise w.error(f"fuse depth must be a positive integer, got {depth!r}", where)

@@ -151,7 +151,8 @@ fuse = { runs = ["bm25", "de"] }
 
 
 @pytest.mark.parametrize(("extra", "needle"), [
-    ('name = "f"\nbackend = "fusion"\nfuse = { runs = ["bm25"] }', "fuse.runs must name 2 to 8 different variants"),
+    ('name = "f"\nbackend = "fusion"\nfuse = { runs = ["bm25"] }', "fuse.runs names one run: method 'rrf' needs 2"),
+    ('name = "f"\nbackend = "fusion"\nfuse = { runs = ["bm25", "bm25"] }', "fuse.runs must name 1 to 8 different"),
     ('name = "f"\nbackend = "fusion"\nfuse = { runs = ["bm25", "bm52"] }',
      "fuse.runs names unknown variant 'bm52' (did you mean 'bm25'?)"),
     ('name = "f"\nbackend = "fusion"', "cannot retrieve, so it has no run (give it [variants.fuse] runs"),

@@ -17,6 +17,7 @@ from rqbench.stages import (
     groups,
     import_run,
     index,
+    judge,
     mine,
     rerank,
     retrieve,
@@ -27,7 +28,7 @@ from rqbench.stages.base import ARTIFACT_TYPES, BuildContext, Input, Node, Stage
 
 STAGE_KINDS: dict[str, StageKind] = {k.name: k for k in (
     index.KIND, retrieve.KIND, import_run.KIND, evaluate.KIND, groups.KIND, mine.KIND, train.KIND,
-    score.KIND, rerank.KIND, denoise.KIND, augment.KIND, fuse.KIND)}
+    score.KIND, rerank.KIND, denoise.KIND, augment.KIND, fuse.KIND, judge.KIND)}
 
 
 def stage_kind(name: str) -> StageKind:

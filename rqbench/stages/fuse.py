@@ -1,7 +1,8 @@
 """fuse: several variants' runs on one split combined into one run (RRF, CombSUM, CombMNZ, interpolation,
 CombMAX, or a calibrated logistic fusion whose score is P(relevant)).
 
-Inputs `run0`, `run1`, ... are the member runs in the variant's `fuse.runs` order (2 to 8 members). The
+Inputs `run0`, `run1`, ... are the member runs in the variant's `fuse.runs` order (2 to 8 members; one for
+the calibrated method, which is then Platt scaling of that run). The
 calibrated method also takes `fit0`, `fit1`, ...: the same members' runs on `fit_split`, whose qrels it is
 fitted on; the fitted model, its calibration on the fitted pairs and, when the evaluated split is judged, on
 the held-out pairs of that split (ECE, Brier score, reliability table) are written beside the run as
@@ -32,8 +33,8 @@ class FuseParams:
     rel: int = 1
 
     def __post_init__(self) -> None:
-        if not 2 <= self.members <= MAX_MEMBERS:
-            raise ValueError(f"fuse needs 2 to {MAX_MEMBERS} runs, got {self.members}")
+        if not 1 <= self.members <= MAX_MEMBERS or (self.members == 1 and self.method != "calibrated"):
+            raise ValueError(f"fuse needs 2 to {MAX_MEMBERS} runs (1 for 'calibrated'), got {self.members}")
         if self.depth < 1:
             raise ValueError(f"fuse depth must be >= 1, got {self.depth}")
 
@@ -72,7 +73,7 @@ def produce(ctx: BuildContext) -> None:
 
 
 def _inputs() -> dict[str, str]:
-    roles = {f"run{i}": "run" if i < 2 else "run?" for i in range(MAX_MEMBERS)}
+    roles = {f"run{i}": "run" if i == 0 else "run?" for i in range(MAX_MEMBERS)}
     roles.update({f"fit{i}": "run?" for i in range(MAX_MEMBERS)})
     return roles
 

@@ -17,6 +17,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from rqbench.cli_audit import audit_negatives_command
 from rqbench.cli_board import leaderboard_command
 from rqbench.cli_eval import compare_command, eval_command
 from rqbench.cli_fuse import fuse_command
@@ -41,6 +42,7 @@ app.command("run")(run_command)
 app.command("eval")(eval_command)
 app.command("compare")(compare_command)
 app.command("fuse")(fuse_command)
+app.command("audit-negatives")(audit_negatives_command)
 app.command("leaderboard")(leaderboard_command)
 app.command("report")(report_command)
 app.command("check")(check_command)

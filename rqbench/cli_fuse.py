@@ -56,7 +56,8 @@ def fuse_command(
 ) -> None:
     """Fuse runs: `rqbench fuse a.trec b.trec --out fused.trec` (reciprocal rank fusion, k=60).
 
-    A document a run did not retrieve adds nothing to its score from that run. calibrated needs --fit-qrels
+    A document a run did not retrieve adds nothing to its score from that run. calibrated (also of one run:
+    Platt scaling, turning its scores into probabilities) needs --fit-qrels
     (fit on these runs' judged queries: in-sample) or --model (a fit saved with --save-model)."""
     from rqbench.fusion import fuse_runs
     from rqbench.io import atomic_write_text
@@ -64,8 +65,9 @@ def fuse_command(
 
     if method not in CLI_METHODS:
         raise RqbenchError(f"unknown --method '{method}'{did_you_mean(method, CLI_METHODS)}")
-    if len(runs) < 2:
-        raise RqbenchError(f"give at least two RUN files to fuse (got {len(runs)})")
+    if len(runs) < (1 if method == "calibrated" else 2):
+        raise RqbenchError(f"give at least two RUN files to fuse (got {len(runs)}; one is for --method calibrated: "
+                           "Platt scaling of that run's scores)")
     if len({path.resolve() for path in runs}) < len(runs):
         raise RqbenchError("a RUN file is given twice")
     if out.resolve() in {path.resolve() for path in runs}:

@@ -201,7 +201,8 @@ def compare_command(
                                           "(recorded systems) are looked up.")] = Path("results"),
     detail: Annotated[int | None, typer.Option("--detail", metavar="N", help="With two systems: the N queries "
                                                "with the largest differences, both systems' top passages side "
-                                               "by side (default 10 for two systems; 0: none).")] = None,
+                                               "by side (default 10 for two systems, in the table format or "
+                                               "with --out; 0: none).")] = None,
     top: Annotated[int, typer.Option("--top", metavar="K", help="Passages per system in --detail.")] = 3,
 ) -> None:
     """Significance table of run files: `rqbench compare QRELS RUN RUN... -m nDCG@10`, no corpus needed.
@@ -210,22 +211,28 @@ def compare_command(
     win/tie/loss counts, corrected across the comparisons; the same report a suite gets. A run may be a
     recorded system, SUITE:VARIANT (its qrels are then its dataset's). With exactly two systems, the queries
     where they differ most follow, with both systems' top passages side by side (texts with --dataset or
-    recorded systems), on the first measure; --out also writes them as queries.md and queries.html."""
+    recorded systems), on the first measure; --out also writes them as queries.md and queries.html. In a
+    machine format (--format, --json) they go to stderr, and only with --detail N or --out."""
     from rqbench.coverage import coverage_of, require_coverage
     from rqbench.measures import parse_measure_list
     from rqbench.report import build_report
+    from rqbench.report.model import check_settings
     from rqbench.run_files import records_from_runs
 
     fmt = "json" if json_out else fmt
     if fmt not in FORMATS:
         raise RqbenchError(f"unknown --format '{fmt}'" + did_you_mean(fmt, FORMATS))
+    check_settings(alpha, test, correction, "all" if all_pairs else "baseline")  # before reading any run
     measures = [str(m) for m in parse_measure_list(measure or DEFAULT_MEASURES)]
     qrels, label, runs = load_qrels_and_runs(files, dataset, split, data_root, results)
     if len(runs) < 2:
         raise RqbenchError("compare needs at least two runs (use `rqbench eval` for one)")
     if detail is not None and (detail < 0 or top < 1):
         raise RqbenchError("--detail must be >= 0 and --top >= 1")
-    n_detail = detail if detail is not None else (10 if len(runs) == 2 else 0)
+    # the drill-down by default only where someone reads it: the table, or queries.md / .html in --out (a
+    # machine format on stdout would put it on stderr, and --dataset would load every passage text for it)
+    n_detail = detail if detail is not None else (10 if len(runs) == 2 and (fmt == "table" or out is not None)
+                                                  else 0)
     if n_detail and len(runs) != 2:
         raise RqbenchError(f"--detail compares two systems query by query; {len(runs)} were given")
     notes = []

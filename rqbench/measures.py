@@ -14,6 +14,7 @@ sees the same ranking: the one written in our run files.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -168,7 +169,8 @@ def curves(run: Run, qrels: Qrels, depth: int) -> dict[str, dict[str, float]]:
     return {name: {str(k): result[f"{name}@{k}"] for k in cutoffs} for name in ("R", "Success")}
 
 
-def _ir_measures_version() -> str:
+@functools.cache
+def _ir_measures_version() -> str:  # asked once per measure per evaluation: the metadata lookup costs more
     from importlib.metadata import version
 
     return version("ir-measures")

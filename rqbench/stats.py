@@ -17,7 +17,9 @@ Conventions:
 * One ``numpy.random.default_rng(seed)`` serves a comparison: bootstrap draws first, sign vectors next.
 * Values within 1e-12 of each other count as equal (ties, constant differences).
 
-Only numpy and scipy are imported.
+Only numpy and scipy are imported, and of scipy only `scipy.special` (the t distribution's tail,
+`stdtr`, the function `scipy.stats.t.sf` calls), when a t-test is first computed: importing scipy.stats
+costs several times more start-up than the statistics of a `rqbench compare`.
 """
 
 from __future__ import annotations
@@ -29,7 +31,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from scipy import stats as _sps
 
 from rqbench.errors import RqbenchError, did_you_mean
 
@@ -103,9 +104,11 @@ def _paired_t(d: np.ndarray) -> tuple[float, float]:
         return math.copysign(math.inf, mean), 0.0
     if n < 2:  # unreachable (one value has ptp 0) but keeps the formula below well defined
         return 0.0, 1.0
+    from scipy.special import stdtr  # scipy.stats.t.sf(x, df) is stdtr(df, -x), to the last bit
+
     se = float(np.std(d, ddof=1)) / math.sqrt(n)
     t = mean / se
-    p = float(2.0 * _sps.t.sf(abs(t), df=n - 1))
+    p = float(2.0 * stdtr(n - 1, -abs(t)))
     return float(t), min(1.0, p)
 
 

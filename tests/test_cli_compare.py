@@ -15,9 +15,10 @@ from pathlib import Path
 import pytest
 
 
-def cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "rqbench.cli", *args], cwd=cwd, capture_output=True, text=True,
-                          env={**os.environ, "COLUMNS": "100"}, timeout=600)
+def cli(*args: str, cwd: Path | None = None, python: tuple[str, ...] = ()) -> subprocess.CompletedProcess[str]:
+    """The real CLI in a fresh interpreter; `python` adds interpreter options (-X importtime)."""
+    return subprocess.run([sys.executable, *python, "-m", "rqbench.cli", *args], cwd=cwd, capture_output=True,
+                          text=True, env={**os.environ, "COLUMNS": "100"}, timeout=600)
 
 
 @pytest.fixture(scope="module")
@@ -34,8 +35,20 @@ def compare_json(*args: str) -> dict:
     return json.loads(proc.stdout)
 
 
+def imported(importtime_stderr: str) -> set[str]:
+    """The modules named by `python -X importtime` on stderr."""
+    return {line.rsplit("|", 1)[1].strip() for line in importtime_stderr.splitlines()
+            if line.startswith("import time:") and "|" in line}
+
+
 def test_compare_runs_against_the_first(dl19: dict[str, str]) -> None:
-    out = compare_json(dl19["qrels"], dl19["bm25"], dl19["rm3"], dl19["tasb"], "-m", "ndcg_cut.10")
+    """Defaults: every run against the first, Holm over that family; and a comparison's start-up stays light
+    (no scipy.stats, matplotlib or jinja2: the t-test's tail comes from scipy.special, figures and HTML only
+    when drawn)."""
+    proc = cli("compare", dl19["qrels"], dl19["bm25"], dl19["rm3"], dl19["tasb"], "-m", "ndcg_cut.10", "--json",
+               python=("-X", "importtime"))
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
     (section,) = out["sets"]
     assert [v["name"] for v in section["variants"]] == ["bm25.dl19.trec", "bm25-rm3.dl19.trec",
                                                         "d-bert-kd-tasb.dl19.trec"]
@@ -45,35 +58,49 @@ def test_compare_runs_against_the_first(dl19: dict[str, str]) -> None:
     assert len(pairs) == 2 and all("bm25.dl19.trec" in p for p in pairs)
     tasb = next(c for c in section["comparisons"] if "d-bert-kd-tasb.dl19.trec" in (c["a"], c["b"]))
     assert tasb["significant"] and tasb["wins"] + tasb["ties"] + tasb["losses"] == 43
+    for key in ("p", "t_p"):  # Holm over the two comparisons, by hand
+        low, high = sorted(section["comparisons"], key=lambda c: c[key])
+        assert low[f"{key}_corrected"] == pytest.approx(min(1.0, 2 * low[key]))
+        assert high[f"{key}_corrected"] == pytest.approx(max(min(1.0, 2 * low[key]), high[key]))
+    modules = imported(proc.stderr)
+    assert {"rqbench.stats", "scipy.special"} <= modules, "not an importtime listing"
+    assert not {m for m in modules if m.split(".")[0] in ("matplotlib", "jinja2") or m.startswith("scipy.stats")}
 
 
 def test_compare_options(dl19: dict[str, str]) -> None:
+    """--all-pairs with Bonferroni (both p-values times the three pairs), and a named baseline with the
+    t-test deciding at alpha 0.01, uncorrected."""
     runs = [dl19["qrels"], dl19["bm25"], dl19["rm3"], dl19["tasb"], "-m", "nDCG@10"]
-    all_pairs = compare_json(*runs, "--all-pairs")
-    assert len(all_pairs["sets"][0]["comparisons"]) == 3 and all_pairs["pairs"] == "all"
-    raw = compare_json(*runs, "--correction", "none")
-    bonf = compare_json(*runs, "--correction", "bonferroni")
-    for r, b in zip(raw["sets"][0]["comparisons"], bonf["sets"][0]["comparisons"], strict=True):
-        assert r["p_corrected"] == r["p"]
-        assert b["p_corrected"] == pytest.approx(min(1.0, 2 * r["p"]))
-    t = compare_json(*runs, "--test", "t", "--alpha", "0.01")
-    assert t["test"] == "t" and t["alpha"] == 0.01
+    bonf = compare_json(*runs, "--all-pairs", "--correction", "bonferroni")
+    assert len(bonf["sets"][0]["comparisons"]) == 3 and bonf["pairs"] == "all" and bonf["correction"] == "bonferroni"
+    for c in bonf["sets"][0]["comparisons"]:
+        assert c["p_corrected"] == pytest.approx(min(1.0, 3 * c["p"]))
+        assert c["t_p_corrected"] == pytest.approx(min(1.0, 3 * c["t_p"]))
+    t = compare_json(*runs, "--test", "t", "--alpha", "0.01", "--correction", "none", "--baseline",
+                     "d-bert-kd-tasb.dl19.trec")
+    assert t["test"] == "t" and t["alpha"] == 0.01 and t["baseline"] == "d-bert-kd-tasb.dl19.trec"
+    assert {c["b"] for c in t["sets"][0]["comparisons"]} == {"d-bert-kd-tasb.dl19.trec"}
     for c in t["sets"][0]["comparisons"]:
+        assert c["p_corrected"] == c["p"] and c["t_p_corrected"] == c["t_p"]
         assert c["significant"] == (c["t_p_corrected"] < 0.01)
-    named = compare_json(*runs, "--baseline", "d-bert-kd-tasb.dl19.trec")
-    assert named["baseline"] == "d-bert-kd-tasb.dl19.trec"
 
 
 def test_compare_outputs(dl19: dict[str, str], tmp_path: Path) -> None:
+    """Each machine format on stdout; with two systems the query-by-query drill-down only when asked for
+    (--detail, on stderr) or written (--out: queries.md / .html), never computed for nobody."""
     runs = [dl19["qrels"], dl19["bm25"], dl19["tasb"], "-m", "nDCG@10 RR@10"]
-    rows = list(csv.DictReader(io.StringIO(cli("compare", *runs, "--format", "csv").stdout)))
-    assert len(rows) == 4  # 2 runs x 2 measures
-    latex = cli("compare", *runs, "--format", "latex").stdout
-    assert "\\toprule" in latex and "bm25.dl19.trec" in latex
-    table = cli("compare", *runs, "--out", str(tmp_path / "cmp"))
-    assert table.returncode == 0 and "bm25.dl19.trec" in table.stdout
-    assert (tmp_path / "cmp" / "report.md").is_file() and (tmp_path / "cmp" / "report.html").is_file()
-    assert "nDCG@10" in cli("compare", *runs, "--format", "markdown").stdout
+    drill = "queries with the largest differences"
+    csv_out = cli("compare", *runs, "--format", "csv")
+    assert len(list(csv.DictReader(io.StringIO(csv_out.stdout)))) == 4  # 2 runs x 2 measures
+    assert csv_out.returncode == 0 and drill not in csv_out.stderr and "sorted per-query" not in csv_out.stderr
+    latex = cli("compare", *runs, "--format", "latex", "--out", str(tmp_path / "cmp"))
+    assert latex.returncode == 0 and "\\toprule" in latex.stdout and "bm25.dl19.trec" in latex.stdout
+    assert "the 10 queries with the largest differences" in latex.stderr  # the default --detail, with --out
+    for name in ("report.md", "report.html", "queries.md", "queries.html"):
+        assert (tmp_path / "cmp" / name).is_file(), name
+    markdown = cli("compare", *runs, "--format", "markdown", "--detail", "2")
+    assert markdown.returncode == 0 and "nDCG@10" in markdown.stdout and drill not in markdown.stdout
+    assert "the 2 queries with the largest differences" in markdown.stderr
 
 
 @pytest.mark.parametrize(("args", "needle"), [
@@ -103,8 +130,9 @@ def test_report_options_and_formats(repo_root: Path, tmp_path: Path) -> None:
     n = len(data["sets"][0]["variants"])
     assert data["measures"] == ["nDCG@10"] and len(data["sets"][0]["comparisons"]) == n * (n - 1) // 2
     assert (tmp_path / "rep" / "report.html").is_file()
-    latex = cli("report", str(records), "--format", "latex", "--out", str(tmp_path / "rep2"))
+    latex = cli("report", str(records), "--format", "latex")  # a machine format writes no files without --out
     assert latex.returncode == 0 and "\\toprule" in latex.stdout
+    assert not (records.parent / "report").exists()
 
 
 def test_report_does_not_overwrite_committed_reports_by_default(repo_root: Path, tmp_path: Path) -> None:
@@ -115,7 +143,7 @@ def test_report_does_not_overwrite_committed_reports_by_default(repo_root: Path,
     src = repo_root / "reports" / "dl19-bm25" / "records"
     (results / "records.jsonl").write_text((src / "records.jsonl").read_text())
     os.symlink(src / "perquery", results / "perquery")
-    proc = cli("report", str(suite), cwd=tmp_path)
+    proc = cli("report", str(suite), "-m", "nDCG@10", cwd=tmp_path)  # one measure: fewer figures to draw
     assert proc.returncode == 0, proc.stderr
     assert (results / "report" / "report.md").is_file() and not (tmp_path / "reports").exists()
 

@@ -170,6 +170,14 @@ def _slug(eval_set: EvalSet, taken: set[str]) -> str:
 # --------------------------------------------------------------------------------------------- build
 
 
+def check_settings(alpha: float, test: str, correction: str, pairs: str) -> dict[str, str]:
+    """`build_report`'s checks of its options (the options as a dict; a one-line RqbenchError for a bad
+    one), for a caller that wants them before any work, as `rqbench compare` before reading the runs."""
+    if not 0.0 < alpha < 1.0:
+        raise RqbenchError(f"alpha must be between 0 and 1, got {alpha}")
+    return check_options(test, correction, pairs)
+
+
 def build_report(
     records: list[dict],
     baseline: str | None = None,
@@ -200,9 +208,7 @@ def build_report(
     """
     if not records:
         raise RqbenchError("no records to report on (run the suite first)")
-    if not 0.0 < alpha < 1.0:
-        raise RqbenchError(f"alpha must be between 0 and 1, got {alpha}")
-    options = check_options(test, correction, pairs)
+    options = check_settings(alpha, test, correction, pairs)
     groups = latest_by_eval_set(records)
     seed_notes: dict[EvalSet, list[str]] = {key: [] for key in groups}
     seeds: dict[EvalSet, dict[str, SeedInfo]] = {}

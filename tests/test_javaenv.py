@@ -288,12 +288,15 @@ HEAP_REPORT = """
 
 def test_java_heap_env_bounds_the_jvm_and_a_later_bound_warns_once():
     """RQBENCH_JAVA_HEAP=256m: the JVM Pyserini starts may use at most 256 MiB of heap (the default is a
-    quarter of the machine's memory). A different bound asked for later is one warning line, once."""
+    quarter of the machine's memory). A different bound asked for later is one warning line, once.
+    The JVM is started by pyserini.pyclass, the module through which all of Pyserini (and the BM25 index
+    stage) starts it; pyserini.search.lucene on top would add ~7 s of torch/transformers imports and
+    nothing about the heap (that import is test_prepare_then_import_pyserini_without_openai_key's)."""
     code = """
         import json
         from rqbench.javaenv import prepare_pyserini, jvm_max_heap
         prepare_pyserini()
-        from pyserini.search.lucene import LuceneSearcher  # starts the JVM
+        from pyserini.pyclass import autoclass  # starts the JVM
         from jnius import autoclass
         max_heap = autoclass("java.lang.Runtime").getRuntime().maxMemory()
         prepare_pyserini(java_heap="512m")  # too late: one warning line

@@ -29,12 +29,33 @@ def work(tmp_path_factory: pytest.TempPathFactory, data_root: Path) -> Path:
     return path
 
 
+@pytest.fixture(scope="module")
+def smoke(work: Path, repo_root: Path) -> subprocess.CompletedProcess[str]:
+    """The smoke suite's first run in `work`, once per module: the tests that need its records or its
+    store share it instead of each starting a (cached) run of its own."""
+    return rq("run", str(repo_root / "suites" / "smoke.toml"), "--json", cwd=work)
+
+
+@pytest.fixture(scope="module")
+def smoke_records(smoke: subprocess.CompletedProcess[str], work: Path) -> Path:
+    assert smoke.returncode == 0, smoke.stderr
+    return work / "results" / "smoke" / "records.jsonl"
+
+
+@pytest.fixture(scope="module")
+def published(work: Path, repo_root: Path) -> subprocess.CompletedProcess[str]:
+    """The shipped DL19 BM25 run replayed as the dl19-bm25 suite's variant, once per module."""
+    return rq("run", str(repo_root / "suites" / "dl19-bm25.toml"), "--variant", "published-bm25", "--json", cwd=work)
+
+
 @pytest.mark.slow
-def test_smoke_runs_then_everything_is_cached(work: Path, repo_root: Path) -> None:
+def test_smoke_runs_then_everything_is_cached(smoke: subprocess.CompletedProcess[str], work: Path,
+                                              repo_root: Path) -> None:
     suite = str(repo_root / "suites" / "smoke.toml")
-    first = rq("run", suite, cwd=work)
-    assert first.returncode == 0, first.stderr
-    records = read_records(work / "results" / "smoke" / "records.jsonl")
+    assert smoke.returncode == 0, smoke.stderr
+    records = json.loads(smoke.stdout)
+    stored = read_records(work / "results" / "smoke" / "records.jsonl")
+    assert [r["record_id"] for r in stored[:3]] == [r["record_id"] for r in records]  # the run's own records
     assert [r["variant"] for r in records] == ["bm25", "bm25-msmarco", "bm25-rm3"]
     # the three variants share one index: built once, reused by the other two within the same run
     index_hashes = {r["artifact_hashes"]["index"] for r in records}
@@ -89,10 +110,9 @@ def test_killed_run_resumes_at_first_missing_artifact(work: Path, repo_root: Pat
 
 
 @pytest.mark.slow
-def test_check_exit_codes(work: Path, repo_root: Path, tmp_path: Path) -> None:
+def test_check_exit_codes(work: Path, repo_root: Path, tmp_path: Path, smoke_records: Path) -> None:
     text = (repo_root / "suites" / "smoke.toml").read_text()
-    good = rq("run", str(repo_root / "suites" / "smoke.toml"), "--json", cwd=work)
-    ndcg = json.loads(good.stdout)[0]["metrics"]["nDCG@10"]
+    ndcg = read_records(smoke_records)[0]["metrics"]["nDCG@10"]
     passing = tmp_path / "pass.toml"
     passing.write_text(text + f'\n[check]\ntolerance = 0.001\n[check.expected.bm25]\n"nDCG@10" = {ndcg}\n')
     assert rq("check", str(passing), cwd=work).returncode == 0
@@ -101,8 +121,7 @@ def test_check_exit_codes(work: Path, repo_root: Path, tmp_path: Path) -> None:
     result = rq("check", str(failing), cwd=work)
     assert result.returncode == 1 and "REGRESSED" in result.stdout
     # against a stored baseline record file (per-query noise model)
-    base = work / "results" / "smoke" / "records.jsonl"
-    assert rq("check", str(passing), "--baseline", str(base), "--no-run", cwd=work).returncode == 0
+    assert rq("check", str(passing), "--baseline", str(smoke_records), "--no-run", cwd=work).returncode == 0
     bad = tmp_path / "bad.toml"
     bad.write_text(text.replace("[suite]", "[suite]\ntolerence = 1", 1))
     result = rq("check", str(bad), cwd=work)
@@ -120,9 +139,8 @@ def test_check_exit_codes(work: Path, repo_root: Path, tmp_path: Path) -> None:
     ],
 )
 def test_bad_suite_is_one_line_and_damages_nothing(work: Path, repo_root: Path, tmp_path: Path, edit,
-                                                   needle: str) -> None:
-    records = work / "results" / "smoke" / "records.jsonl"
-    rq("run", str(repo_root / "suites" / "smoke.toml"), cwd=work)
+                                                   needle: str, smoke_records: Path) -> None:
+    records = smoke_records
     before = records.read_bytes()
     suite = tmp_path / "smoke.toml"
     suite.write_text(edit((repo_root / "suites" / "smoke.toml").read_text()))
@@ -147,8 +165,7 @@ def test_data_problems_surface_as_one_line(work: Path, tmp_path: Path) -> None:
     assert result.stderr.strip().startswith(f"rqbench: error: {folder / 'collection.tsv'}:2: ")
 
 
-def test_report_from_records_only(work: Path, repo_root: Path) -> None:
-    rq("run", str(repo_root / "suites" / "smoke.toml"), cwd=work)
+def test_report_from_records_only(work: Path, repo_root: Path, smoke_records: Path) -> None:
     out = rq("report", str(repo_root / "suites" / "smoke.toml"), "--out", str(work / "rep"), cwd=work)
     assert out.returncode == 0, out.stderr
     html = (work / "rep" / "report.html").read_text()
@@ -175,11 +192,10 @@ def test_import_and_help_load_no_heavy_modules(repo_root: Path) -> None:
     assert out.stdout.strip() == ""
 
 
-def test_published_run_replayed_as_a_variant(work: Path, repo_root: Path) -> None:
+def test_published_run_replayed_as_a_variant(published: subprocess.CompletedProcess[str]) -> None:
     """The trec-run backend: the shipped DL19 BM25 run through the whole pipeline gives its published
     nDCG@10 (0.5058), and the cache key follows the file's content, not its path."""
-    suite = str(repo_root / "suites" / "dl19-bm25.toml")
-    out = rq("run", suite, "--variant", "published-bm25", "--json", cwd=work)
+    out = published
     assert out.returncode == 0, out.stderr
     (record,) = json.loads(out.stdout)
     assert round(record["metrics"]["nDCG@10"], 4) == 0.5058
@@ -187,13 +203,14 @@ def test_published_run_replayed_as_a_variant(work: Path, repo_root: Path) -> Non
     assert len(record["config"]["describe"]["run_sha256"]) == 64
 
 
-def test_leaderboard_across_suites(work: Path, repo_root: Path) -> None:
-    rq("run", str(repo_root / "suites" / "smoke.toml"), cwd=work)
-    rq("run", str(repo_root / "suites" / "dl19-bm25.toml"), "--variant", "published-bm25", cwd=work)
-    out = rq("leaderboard", "-m", "nDCG@10", "--markdown", str(work / "board.md"), cwd=work)
+def test_leaderboard_across_suites(work: Path, repo_root: Path, smoke_records: Path,
+                                  published: subprocess.CompletedProcess[str]) -> None:
+    assert published.returncode == 0, published.stderr
+    # one call: the Markdown board written beside the JSON (with the cost columns) on stdout
+    out = rq("leaderboard", "-m", "nDCG@10", "--markdown", str(work / "board.md"), "--cost", "--json", cwd=work)
     assert out.returncode == 0, out.stderr
     board = (work / "board.md").read_text()
-    smoke = read_records(work / "results" / "smoke" / "records.jsonl")[-1]
+    smoke = read_records(smoke_records)[-1]
     assert f"| {smoke['variant']} |" in board and f"{smoke['metrics']['nDCG@10']:.4f}" in board
     assert "| published-bm25 |" in board and "0.5058" in board
     # cost beside quality: the index's size on disk and build time come from the records
@@ -201,8 +218,7 @@ def test_leaderboard_across_suites(work: Path, repo_root: Path) -> None:
     on_disk = sum(p.stat().st_size for p in (work / ".rqbench" / "store" / "index").rglob("*")
                   if p.is_file() and index["hash"] in str(p) and p.name != "manifest.json")
     assert index["bytes"] == on_disk > 0
-    cost = rq("leaderboard", "-m", "nDCG@10", "--cost", "--json", cwd=work)
-    system = next(s for s in json.loads(cost.stdout)["systems"] if s["name"] == smoke["variant"])
+    system = next(s for s in json.loads(out.stdout)["systems"] if s["name"] == smoke["variant"])
     assert system["cost"]["index_mb"] == pytest.approx(on_disk / 1e6) and system["hardware"]
     # the record keeps the evaluation's measure order, so a report from the records file alone keeps it too
     from rqbench.suite import load_suite

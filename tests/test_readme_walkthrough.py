@@ -68,7 +68,8 @@ def test_readme_own_data_walkthrough(repo_root: Path, tmp_path: Path) -> None:
     readme = (repo_root / "README.md").read_text()
     commands = [line.strip() for block in section_blocks(readme, "bash") for line in block.splitlines()
                 if line.strip().startswith("rqbench ")]
-    suites = section_blocks(readme, "toml")
+    # the section's own suite: the toml block that is a whole suite (others show [[variants]] fragments)
+    suites = [block for block in section_blocks(readme, "toml") if block.lstrip().startswith("[suite]")]
     assert len(commands) >= 8 and len(suites) == 1
     qrels = write_dataset(tmp_path)
     for name, rate, seed in (("bm25", 0.5, 1), ("dense", 0.9, 2), ("splade", 0.7, 3)):

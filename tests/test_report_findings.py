@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from rqbench.report.findings import MARK, findings_html, findings_markdown
 
 NOTE = """The cross-batch claim is **not shown** here: the set is `easy`.
@@ -20,6 +22,25 @@ NOTE = """The cross-batch claim is **not shown** here: the set is `easy`.
 
 def cli(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "rqbench.cli", *args], capture_output=True, text=True, timeout=300)
+
+
+@pytest.fixture(scope="module")
+def records(repo_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The committed RocketQA SciFact report's records of one contrast (denoising: md1 against md1-undenoised,
+    three seeds each, with their per-query files and denoise audits), so a report has a contrasts and an
+    audits section around the findings; the whole file's 28 records make 4 times the figures and statistics."""
+    source = repo_root / "reports" / "rocketqa-scifact" / "records"
+    folder = tmp_path_factory.mktemp("records")
+    (folder / "perquery").mkdir()
+    kept = []
+    for line in (source / "records.jsonl").read_text(encoding="utf-8").splitlines():
+        record = json.loads(line)
+        if record.get("arm") in ("md1", "md1-undenoised"):
+            kept.append(line)
+            (folder / record["per_query_file"]).write_bytes((source / record["per_query_file"]).read_bytes())
+    assert len(kept) == 6
+    (folder / "records.jsonl").write_text("\n".join(kept) + "\n", encoding="utf-8")
+    return folder / "records.jsonl"
 
 
 def test_html_keeps_paragraphs_lists_and_inline_marks_and_escapes_the_rest() -> None:
@@ -43,8 +64,7 @@ def test_a_fenced_block_is_shown_as_written() -> None:
     assert findings_html("a ``` b") == "<p>a ``` b</p>"  # no empty code span
 
 
-def test_report_shows_the_findings_in_every_format(repo_root: Path, tmp_path: Path) -> None:
-    records = repo_root / "reports" / "rocketqa-scifact" / "records" / "records.jsonl"
+def test_report_shows_the_findings_in_every_format(records: Path, tmp_path: Path) -> None:
     note = tmp_path / "findings.md"
     note.write_text(NOTE, encoding="utf-8")
     out = cli("report", str(records), "--findings", str(note), "--json", "--out", str(tmp_path / "rep"))
@@ -60,8 +80,7 @@ def test_report_shows_the_findings_in_every_format(repo_root: Path, tmp_path: Pa
     assert "findings" not in json.loads(without.stdout)
 
 
-def test_a_missing_or_empty_findings_file_is_one_line(repo_root: Path, tmp_path: Path) -> None:
-    records = repo_root / "reports" / "rocketqa-scifact" / "records" / "records.jsonl"
+def test_a_missing_or_empty_findings_file_is_one_line(records: Path, tmp_path: Path) -> None:
     empty = tmp_path / "empty.md"
     empty.write_text("\n  \n", encoding="utf-8")
     for path, problem in ((tmp_path / "nope.md", "no such findings file"), (empty, "findings file is empty")):

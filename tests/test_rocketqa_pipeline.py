@@ -2,7 +2,8 @@
 unlabeled queries over ~250 passages) with tiny random BERTs: MD0 -> MC -> MD1 (denoised) -> MD2
 (augmented) -> MC re-ranking, every stage real (torch training, faiss, the score/denoise/augment stages).
 Thresholds sit at 0.5 because an untrained tiny cross-encoder scores near 0.5; what is checked is the
-wiring, the invariants and the audits, not the quality."""
+wiring, the invariants and the audits, not the quality. The cross-encoder scores the top 10 of each list
+(denoising scan, augmentation, its audit, the re-ranking): every path runs, at half the pairs of a top 20."""
 
 from __future__ import annotations
 
@@ -62,7 +63,7 @@ name = "mc"
 backend = "cross-encoder"
 params = {{ model = "{ce}", max_length = 64, threads = 1 }}
 train = {{ mine_from = "md0", mine_depth = 100, hard_negatives = 2, batch_size = 4, max_steps = 2, threads = 1 }}
-rerank = {{ run_of = "md2", depth = 20 }}
+rerank = {{ run_of = "md2", depth = 10 }}
 
 [[variants]]
 name = "md1"
@@ -71,7 +72,7 @@ params = {{ model = "{de}", max_query_length = 16, max_passage_length = 48, thre
 [variants.train]
 mine_from = "md0"
 mine_depth = 100
-scan_depth = 20
+scan_depth = 10
 negatives_per_positive = 2
 denoise_with = "mc"
 denoise_threshold = 0.5
@@ -87,13 +88,13 @@ params = {{ model = "{de}", max_query_length = 16, max_passage_length = 48, thre
 [variants.train]
 mine_from = "md0"
 mine_depth = 100
-scan_depth = 20
+scan_depth = 10
 negatives_per_positive = 2
 denoise_with = "mc"
 denoise_threshold = 0.5
 augment_with = "mc"
 augment_from = "md1"
-augment_depth = 20
+augment_depth = 10
 augment_positive = 0.5
 augment_negative = 0.5
 augment_audit_split = "test"

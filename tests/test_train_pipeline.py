@@ -134,6 +134,14 @@ def test_unknown_train_setting_is_one_line(suite_file: Path) -> None:
 
 
 def test_cli_mine_then_train(tmp_path: Path, data_root: Path) -> None:
+    """`rqbench mine` writes groups that `rqbench train` trains on. `mine` and the refused `train` run as
+    processes (exit codes, one-line errors); the training itself runs the same Typer command in this
+    process (torch and transformers are imported here already: a process of its own adds ~5 s of CPU for
+    imports; tests/test_train_out.py runs `rqbench train` as a process to completion)."""
+    from typer.testing import CliRunner
+
+    from rqbench.cli import app
+
     mini = data_root / "msmarco-dl19-mini"
     groups = tmp_path / "groups.jsonl"
     out = rq("mine", str(mini / "bm25.top50.trec"), "--dataset", str(mini), "--split", "test",
@@ -155,10 +163,11 @@ def test_cli_mine_then_train(tmp_path: Path, data_root: Path) -> None:
         top = run[row["query_id"]][:30]
         assert [n["id"] for n in row["negatives"]] == [d for d in top if d not in qrels[row["query_id"]]]
     model = make_tiny_bert(tmp_path / "tiny", seed=2)
-    trained = rq("train", "--groups", str(groups), "--out", str(tmp_path / "run"), "--quiet",
-                 "--set", f"model={model}", "--set", "max_steps=2", "--set", "batch_size=4",
-                 "--set", "hard_negatives_per_query=1", "--set", "max_passage_length=32", cwd=tmp_path)
-    assert trained.returncode == 0, trained.stderr
+    trained = CliRunner().invoke(app, ["train", "--groups", str(groups), "--out", str(tmp_path / "run"), "--quiet",
+                                       "--set", f"model={model}", "--set", "max_steps=2", "--set", "batch_size=4",
+                                       "--set", "hard_negatives_per_query=1", "--set", "max_passage_length=32"])
+    assert trained.exit_code == 0, trained.output
+    assert trained.stdout.strip() == str(tmp_path / "run" / "model")
     assert (tmp_path / "run" / "model" / "rqbench_encoder.json").is_file()
     assert len((tmp_path / "run" / "train_log.jsonl").read_text().splitlines()) == 2
     bad = rq("train", "--groups", str(tmp_path / "missing.jsonl"), "--out", str(tmp_path / "x"), cwd=tmp_path)
@@ -171,7 +180,7 @@ name = "seeded-e2e"
 dataset = "{data}"
 measures = ["RR@10", "nDCG@10"]
 baseline = "bm25"
-depth = 50
+depth = 100
 seeds = [1, 2]
 
 [[variants]]
@@ -193,6 +202,9 @@ claim = "the trained tiny encoder beats BM25"
 
 
 def test_seeded_arms_train_once_per_seed_and_records_name_arm_and_seed(suite_file: Path) -> None:
+    """Runs in the fixture's folder at the first suite's depth, so its BM25 stages are the ones
+    test_suite_trains_indexes_and_reuses stored (a second Pyserini start for the same run costs seconds
+    and proves nothing here); run alone, it builds them itself."""
     work = suite_file.parent
     fixture = suite_file.read_text()
     data = fixture.split('dataset = "')[1].split('"')[0]

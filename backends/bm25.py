@@ -141,7 +141,9 @@ def _is_lucene_index(folder: Path) -> bool:
 
 
 class BM25Backend:
-    """Retriever: Anserini BM25 (+ optional RM3) via Pyserini's LuceneSearcher."""
+    """Retriever: Anserini BM25 (+ optional RM3): the SimpleSearcher that Pyserini's LuceneSearcher wraps, called
+    directly through pyserini.pyclass (importing pyserini.search.lucene also imports torch, transformers and
+    scikit-learn: seconds of start-up that BM25 retrieval does not use)."""
 
     name: ClassVar[str] = "bm25"
     Params: ClassVar[type] = BM25Params
@@ -274,28 +276,30 @@ class BM25Backend:
         self._check_unindexed(index_dir)
         prepare_pyserini(self.params.java_heap)
         from jnius import JavaException
-        from pyserini.search.lucene import LuceneSearcher
+        from pyserini.pyclass import JArrayList, autoclass
 
         p = self.params
-        searcher = LuceneSearcher(str(index_dir))
+        searcher = autoclass("io.anserini.search.SimpleSearcher")(str(index_dir))
         try:
-            searcher.set_bm25(p.k1, p.b)
-            if p.stemmer != "porter":  # LuceneSearcher's default analyzer is Porter-stemmed English
-                from pyserini.pyclass import autoclass
-
+            searcher.set_bm25(float(p.k1), float(p.b))
+            if p.stemmer != "porter":  # the searcher's default analyzer is Porter-stemmed English
                 analyzer = autoclass("io.anserini.analysis.DefaultEnglishAnalyzer")
                 # the same call IndexCollection makes for `-stemmer`, so query and index terms agree
                 searcher.set_analyzer(analyzer.fromArguments(p.stemmer, False, None))
             if p.rm3:
-                try:
-                    searcher.set_rm3(p.fb_terms, p.fb_docs, p.original_query_weight)
-                except TypeError as exc:  # index without document vectors
-                    raise RqbenchError(f"cannot use RM3: {exc}", index_dir) from None
+                if not searcher.reader.getTermVectors(0):
+                    raise RqbenchError("cannot use RM3: the index has no document vectors", index_dir)
+                searcher.set_rm3(None, p.fb_terms, p.fb_docs, float(p.original_query_weight), False, True)
             with _gc_paused():
+                jq, jid = JArrayList(), JArrayList()
+                for q in queries:
+                    jq.add(q.text)
+                    jid.add(q.id)
                 try:
-                    hits = searcher.batch_search([q.text for q in queries], qids, k=k, threads=p.threads)
+                    result = searcher.batch_search(jq, jid, int(k), int(p.threads))
                 except JavaException as exc:
                     raise RqbenchError(_search_failure(exc, len(queries), k), index_dir) from None
+                hits = {e.getKey(): e.getValue() for e in result.entrySet().toArray()}
                 run = {
                     qid: sort_ranking(ScoredDoc(str(h.docid), float(h.score)) for h in hits.get(qid, ()))
                     for qid in qids

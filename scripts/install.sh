@@ -69,6 +69,9 @@ else
   mode="the exact versions of $LOCK"
 fi
 
+# the three packages are there (found, not imported: importing torch and pyserini alone takes seconds)
+installed='import importlib.util as u, sys; sys.exit(not all(u.find_spec(m) for m in ("rqbench", "pyserini", "torch")))'
+
 # chromium is missing and we could install it (root with apt-get): then the stamp alone is not enough
 chromium_wanted() {
   ! command -v chromium >/dev/null && command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]
@@ -90,7 +93,7 @@ else
   fi
   py="$VIRTUAL_ENV/bin/python"
   stamp="$VIRTUAL_ENV/.rqbench-install-stamp"
-  if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] && "$py" -c "import rqbench, pyserini, torch" 2>/dev/null \
+  if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] && "$py" -c "$installed" 2>/dev/null \
      && ! chromium_wanted; then
     echo "rqbench: environment up to date ($VIRTUAL_ENV)"
     exit 0

@@ -7,6 +7,9 @@ if [ -z "${VIRTUAL_ENV:-}" ]; then
   # shellcheck disable=SC1091
   . .venv/bin/activate
 fi
+# Byte-code caching on for the tests (an environment may turn it off with PYTHONDONTWRITEBYTECODE): every CLI
+# subprocess and pytest-xdist worker would otherwise compile rqbench and re-rewrite the test modules anew.
+unset PYTHONDONTWRITEBYTECODE
 python -m pytest -q "$@"
 rc=$?
 if [ "$rc" -eq 5 ]; then

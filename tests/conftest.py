@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import multiprocessing
+import multiprocessing.process
 import os
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -26,6 +30,32 @@ def data_root() -> Path:
 @pytest.fixture(scope="session")
 def repo_root() -> Path:
     return REPO_ROOT
+
+
+@contextlib.contextmanager
+def _forked(target: Callable[..., None], *args: object) -> Iterator[multiprocessing.process.BaseProcess]:
+    proc = multiprocessing.get_context("fork").Process(target=target, args=args)
+    proc.start()
+    try:
+        yield proc
+    finally:
+        proc.join(timeout=120)
+        if proc.is_alive():  # a child that hangs (say, waiting on a parent that failed) is not left behind
+            proc.kill()
+            proc.join()
+
+
+@pytest.fixture
+def forked() -> Callable[..., contextlib.AbstractContextManager[multiprocessing.process.BaseProcess]]:
+    """`with forked(target, *args) as proc:` runs `target(*args)` in a forked child process while the block runs;
+    leaving the block waits for it (2 minutes at most, then kills it); `proc.exitcode` is its exit code
+    (-9 after a SIGKILL).
+
+    A real process: SIGKILL ends it like any other, and what it leaves in files is all another process sees.
+    Forking, not a fresh interpreter, skips seconds of CPU importing torch and transformers again. The target
+    must keep to one torch thread (`torch.set_num_threads(1)`), so that the child never asks for the OpenMP
+    pool the parent may have started (GNU OpenMP's pool does not survive a fork)."""
+    return _forked
 
 
 @pytest.fixture

@@ -1,22 +1,25 @@
 """Cross-batch negatives across real gloo processes equal one process holding the concatenated batch.
 
-No mocks: the workers are real processes (torch.multiprocessing spawn, file rendezvous), the encoders
-real (a tiny random BERT without dropout, with the MiniLM tokenizer, and a linear encoder); results travel
-through files. Compared in float32 (rounding-level differences) and float64 (~1e-15).
+No mocks: the ranks are real processes meeting through gloo (file rendezvous): rank 0 is the test process,
+rank 1 a forked child (conftest's `forked`); the one-process case is a real gloo group of one, in the test process.
+The encoders are real (a tiny random BERT without dropout, with the MiniLM tokenizer, and a linear encoder).
+Compared in float32 (rounding-level differences) and float64 (~1e-15).
 """
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import os
+from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 import torch
 import torch.distributed as dist
-import torch.multiprocessing as mp
 
 from rqbench.models.dual_encoder import DualEncoder, EncoderConfig
 from rqbench.training.distributed import all_reduce_gradients, launch
@@ -85,33 +88,39 @@ def grads(model: torch.nn.Module) -> dict[str, torch.Tensor]:
     return {n: p.grad.detach().clone() for n, p in model.named_parameters() if p.grad is not None}
 
 
-def _worker(rank: int, world: int, tmp: str, tiny: str) -> None:
+def _worker(rank: int, world: int, tmp: str, tiny: str) -> dict[str, Any]:
+    """One rank: joins the gloo group (file rendezvous), computes every (encoder, dtype, reduction) case,
+    leaves the group; its results (rank 0's are the ones compared)."""
+    threads = torch.get_num_threads()
     torch.set_num_threads(1)
-    dist.init_process_group("gloo", init_method=f"file://{tmp}/rendezvous-{world}", rank=rank, world_size=world)
-    results: dict[str, Any] = {}
-    for kind, dname, reduction in itertools.product(("linear", "bert"), DTYPES, ("sum", "mean")):
-        model = load(kind, Path(tiny), DTYPES[dname])
-        qs, pool, pos = batch_of(rank)
-        q, p = encode(kind, model, qs, "query"), encode(kind, model, pool, "passage")
-        loss = cross_batch_loss(q, p, pos, scale=20.0, exclude=exclude_for(rank, world),
-                                grad_reduction=reduction)
-        loss.backward()
-        all_reduce_gradients(model.parameters(), op=reduction)
-        total = loss.detach().clone()
-        dist.all_reduce(total)  # "sum": the shares add up to the global mean
-        if reduction == "mean":
-            total /= world
-        results[f"{kind}/{dname}/{reduction}"] = {"loss": total, "grads": grads(model)}
-        if world == 1:  # one process: cross-batch must *be* in-batch, bit for bit
-            ref_model = load(kind, Path(tiny), DTYPES[dname])
-            q2, p2 = encode(kind, ref_model, qs, "query"), encode(kind, ref_model, pool, "passage")
-            ref = in_batch_loss(q2, p2, pos, 20.0, exclude_for(rank, world))
-            ref.backward()
-            results[f"{kind}/{dname}/{reduction}/in-batch"] = {"loss": ref.detach(), "grads": grads(ref_model)}
-    if rank == 0:
-        torch.save(results, Path(tmp) / f"results-{world}.pt")
-    dist.barrier()
-    dist.destroy_process_group()
+    dist.init_process_group("gloo", init_method=f"file://{tmp}/rendezvous-{world}", rank=rank, world_size=world,
+                            timeout=timedelta(seconds=120))  # a rank that died fails the others, not hangs them
+    try:
+        results: dict[str, Any] = {}
+        for kind, dname, reduction in itertools.product(("linear", "bert"), DTYPES, ("sum", "mean")):
+            model = load(kind, Path(tiny), DTYPES[dname])
+            qs, pool, pos = batch_of(rank)
+            q, p = encode(kind, model, qs, "query"), encode(kind, model, pool, "passage")
+            loss = cross_batch_loss(q, p, pos, scale=20.0, exclude=exclude_for(rank, world),
+                                    grad_reduction=reduction)
+            loss.backward()
+            all_reduce_gradients(model.parameters(), op=reduction)
+            total = loss.detach().clone()
+            dist.all_reduce(total)  # "sum": the shares add up to the global mean
+            if reduction == "mean":
+                total /= world
+            results[f"{kind}/{dname}/{reduction}"] = {"loss": total, "grads": grads(model)}
+            if world == 1:  # one process: cross-batch must *be* in-batch, bit for bit
+                ref_model = load(kind, Path(tiny), DTYPES[dname])
+                q2, p2 = encode(kind, ref_model, qs, "query"), encode(kind, ref_model, pool, "passage")
+                ref = in_batch_loss(q2, p2, pos, 20.0, exclude_for(rank, world))
+                ref.backward()
+                results[f"{kind}/{dname}/{reduction}/in-batch"] = {"loss": ref.detach(), "grads": grads(ref_model)}
+        dist.barrier()
+        return results
+    finally:
+        dist.destroy_process_group()
+        torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")
@@ -119,9 +128,16 @@ def tiny_bert(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return make_tiny_bert(tmp_path_factory.mktemp("tiny-bert"))
 
 
-def run_workers(world: int, tmp: Path, tiny: Path) -> dict[str, Any]:
-    mp.spawn(_worker, args=(world, str(tmp), str(tiny)), nprocs=world, join=True)
-    return torch.load(tmp / f"results-{world}.pt", weights_only=False)
+def run_workers(world: int, tmp: Path, tiny: Path, forked: Callable[..., Any]) -> dict[str, Any]:
+    """Rank 0's results. Rank 0 runs in this process and ranks 1.. in forked child processes: real processes
+    that meet only through gloo, without an interpreter each importing torch and transformers again."""
+    assert not dist.is_initialized()
+    with contextlib.ExitStack() as stack:
+        others = [stack.enter_context(forked(_worker, rank, world, str(tmp), str(tiny))) for rank in range(1, world)]
+        results = _worker(0, world, str(tmp), str(tiny))
+    assert [proc.exitcode for proc in others] == [0] * len(others), "a rank in a child process failed"
+    assert not dist.is_initialized()
+    return results
 
 
 def single_process_reference(kind: str, tiny: Path, world: int,
@@ -148,8 +164,9 @@ def max_abs_diff(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> floa
 
 
 @pytest.mark.slow
-def test_two_processes_equal_one_process_with_the_concatenated_batch(tmp_path: Path, tiny_bert: Path) -> None:
-    results = run_workers(2, tmp_path, tiny_bert)
+def test_two_processes_equal_one_process_with_the_concatenated_batch(tmp_path: Path, tiny_bert: Path,
+                                                                     forked: Callable[..., Any]) -> None:
+    results = run_workers(2, tmp_path, tiny_bert, forked)
     report = {}
     for kind, dname in itertools.product(("linear", "bert"), DTYPES):
         ref_loss, ref_grads = single_process_reference(kind, tiny_bert, 2, DTYPES[dname])
@@ -169,8 +186,10 @@ def test_two_processes_equal_one_process_with_the_concatenated_batch(tmp_path: P
 
 
 @pytest.mark.slow
-def test_one_process_cross_batch_is_in_batch_exactly(tmp_path: Path, tiny_bert: Path) -> None:
-    results = run_workers(1, tmp_path, tiny_bert)
+def test_one_process_cross_batch_is_in_batch_exactly(tmp_path: Path, tiny_bert: Path,
+                                                     forked: Callable[..., Any]) -> None:
+    """A real gloo group of one process (this one): cross-batch negatives are in-batch negatives, bit for bit."""
+    results = run_workers(1, tmp_path, tiny_bert, forked)
     for kind, dname, reduction in itertools.product(("linear", "bert"), DTYPES, ("sum", "mean")):
         got, ref = results[f"{kind}/{dname}/{reduction}"], results[f"{kind}/{dname}/{reduction}/in-batch"]
         assert torch.equal(got["loss"], ref["loss"])
@@ -204,8 +223,11 @@ def test_launch_runs_two_ranks_through_torchrun(tmp_path: Path) -> None:
 
 
 def test_launch_returns_a_failing_exit_code(tmp_path: Path) -> None:
+    """Ranks that exit with a usage error: torchrun's failing code comes back, the ranks' output through `echo`.
+    The ranks run the module torchrun runs for training (`rqbench.training`), whose usage error comes before
+    it imports torch: the launch costs torchrun's own start, not two more torch imports."""
     lines: list[str] = []
-    code = launch(2, "rqbench.training.distributed", ["no-such-command"], echo=lines.append)
+    code = launch(2, "rqbench.training", ["--no-such-option"], echo=lines.append)
     assert code != 0
     assert "usage" in "".join(lines)
 

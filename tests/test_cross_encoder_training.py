@@ -197,9 +197,12 @@ def test_training_learns_to_rank_positives_first(tmp_path: Path, tiny_bert: Path
 
 
 def test_mean_pooling_trains_too_and_a_checkpoint_keeps_its_pooling(tmp_path: Path, tiny_bert: Path) -> None:
-    groups = write(overlap_groups(2000, 4, seed=10), tmp_path / "g.jsonl")
+    """Mean pooling learns the overlap too, in a quarter of the [CLS] test's steps (125 steps of 16 groups,
+    about 3 s on one core): measured over 7 (model seed, run seed) pairs, 0.43 .. 0.54 before, 0.77 .. 0.86
+    after, at least 0.30 above before (this one: 0.43 -> 0.80)."""
+    groups = write(overlap_groups(1000, 4, seed=10), tmp_path / "g.jsonl")
     held_out = overlap_groups(40, 4, seed=11)
-    config = config_for(tiny_bert, batch_size=8, epochs=2, lr=3e-3, pooling="mean")
+    config = config_for(tiny_bert, batch_size=16, epochs=2, lr=3e-3, pooling="mean")
     before = pairwise_accuracy(CrossEncoder.load(str(tiny_bert), max_length=32, pooling="mean"), held_out)
     model_dir = run_training("cross-encoder", groups, config, tmp_path / "run", progress=False)["model"]
     after = pairwise_accuracy(CrossEncoder.load(str(model_dir)), held_out)

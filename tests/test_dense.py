@@ -8,11 +8,11 @@ hnsw/ivfpq tests reuse its embeddings (the backend resumes from the finished emb
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import signal
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 
 import ir_measures
@@ -91,7 +91,9 @@ def mini(data_root: Path):
     return docs, queries, read_qrels(root / "qrels.txt")
 
 
-MINI_PARAMS = DenseParams(max_passage_length=128)
+# One torch thread: a second one (the default, 2) tripled the CPU seconds of the MiniLM encoding on two busy cores
+# (OpenMP threads spinning at barriers while the other test process holds a core), for no gain in wall time.
+MINI_PARAMS = DenseParams(max_passage_length=128, threads=1)
 
 
 @pytest.fixture(scope="session")
@@ -157,7 +159,7 @@ def test_hnsw_and_ivfpq_backends_reuse_embeddings_and_agree_with_flat(mini, mini
         workdir.mkdir()
         # a finished embeddings folder of the same texts and model: index() only builds the faiss index
         shutil.copytree(flat_dir / EMBEDDINGS_DIR, workdir / EMBEDDINGS_DIR)
-        params = DenseParams(max_passage_length=128, index=kind, ef_search=64, nprobe=8)
+        params = DenseParams(max_passage_length=128, index=kind, ef_search=64, nprobe=8, threads=1)
         backend = DenseBackend(params)
         backend.index(docs, workdir, progress=False)
         assert (workdir / "index.faiss").exists()
@@ -193,35 +195,29 @@ def test_faiss_hnsw_recall_on_real_embeddings(mini_index, tmp_path):
 
 # ---- (e) an interrupted encode resumes to byte-identical embeddings -----------------------------------
 
-KILLED_ENCODE = textwrap.dedent('''
-    import os, signal, sys, json
-    from pathlib import Path
-    import torch
-    from rqbench.dense.encoding import encode_corpus
-    from rqbench.models.dual_encoder import DualEncoder, EncoderConfig
-    model_dir, out_dir, texts_file, threads = sys.argv[1:5]
-    torch.set_num_threads(int(threads))
-    texts = json.loads(Path(texts_file).read_text())
+def _encode_then_die(model_dir: str, out_dir: str, texts: list[str]) -> None:
+    """Encode into `out_dir` with shards of 20 and SIGKILL this process in the middle of shard 1 (run in a
+    child process: the `forked` fixture)."""
+    torch.set_num_threads(1)
     model = DualEncoder.load(model_dir, EncoderConfig(max_passage_length=48))
     done = 0
-    def on_batch(n):
-        global done
+
+    def on_batch(n: int) -> None:
+        nonlocal done
         done += n
-        if done > 24 and (Path(out_dir) / "shard-00000.npy").exists():  # in the middle of shard 1
+        if done > 24 and (Path(out_dir) / shard_name(0)).exists():  # in the middle of shard 1
             os.kill(os.getpid(), signal.SIGKILL)
+
     encode_corpus(model, texts, Path(out_dir), batch_size=8, device="cpu", autocast=None, shard_size=20,
                   progress=False, on_batch=on_batch)
-    print("not killed")
-''')
 
 
-def test_killed_encode_resumes_to_identical_bytes(tiny_a, tmp_path, one_thread):
+def test_killed_encode_resumes_to_identical_bytes(tiny_a, tmp_path, one_thread, forked):
     texts = synthetic_texts(70)
-    (tmp_path / "texts.json").write_text(json.dumps(texts))
     killed = tmp_path / "killed"
-    proc = subprocess.run([sys.executable, "-c", KILLED_ENCODE, str(tiny_a), str(killed), str(tmp_path / "texts.json"),
-                           str(torch.get_num_threads())], capture_output=True, text=True, timeout=120)
-    assert proc.returncode == -signal.SIGKILL, proc.stdout + proc.stderr
+    with forked(_encode_then_die, str(tiny_a), str(killed), texts) as proc:
+        pass
+    assert proc.exitcode == -signal.SIGKILL, f"the encoding process was not killed: exit {proc.exitcode}"
     assert (killed / shard_name(0)).exists() and not (killed / shard_name(1)).exists()
     assert not (killed / EMBEDDINGS_META).exists() and not (killed / EMBEDDINGS_FILE).exists()
     shard0 = (killed / shard_name(0)).stat().st_mtime_ns
@@ -265,32 +261,25 @@ def test_length_sorted_encoding_restores_input_order(tiny_a, tmp_path, one_threa
     assert np.all(np.diff(lengths[order]) <= 0)  # longest first
 
 
+def _encode_as_rank_1(model_dir: str, out_dir: str, texts: list[str], report: str) -> None:
+    torch.set_num_threads(1)
+    model = DualEncoder.load(model_dir, EncoderConfig(max_passage_length=48))
+    emb = encode_corpus(model, texts, Path(out_dir), batch_size=8, device="cpu", autocast=None, shard_size=10,
+                        progress=False, rank=1, world_size=2, wait_poll_s=0.1)
+    Path(report).write_text(json.dumps(list(emb.shape)))
+
+
 @pytest.mark.slow
-def test_two_processes_share_the_shards(tiny_a, tmp_path, one_thread):
-    """world_size=2 the torchrun way: rank 1 in a subprocess, rank 0 here; rank 0 assembles."""
+def test_two_processes_share_the_shards(tiny_a, tmp_path, one_thread, forked):
+    """world_size=2 the torchrun way: rank 1 in a (forked) process, rank 0 here; rank 0 assembles."""
     texts = synthetic_texts(45, seed=5)
-    (tmp_path / "texts.json").write_text(json.dumps(texts))
-    script = textwrap.dedent('''
-        import sys, json, torch
-        from pathlib import Path
-        from rqbench.dense.encoding import encode_corpus
-        from rqbench.models.dual_encoder import DualEncoder, EncoderConfig
-        torch.set_num_threads(int(sys.argv[4]))
-        model = DualEncoder.load(sys.argv[1], EncoderConfig(max_passage_length=48))
-        emb = encode_corpus(model, json.loads(Path(sys.argv[3]).read_text()), Path(sys.argv[2]), batch_size=8,
-                            device="cpu", autocast=None, shard_size=10, progress=False, rank=1, world_size=2,
-                            wait_poll_s=0.1)
-        print(emb.shape)
-    ''')
     out = tmp_path / "shared"
-    rank1 = subprocess.Popen([sys.executable, "-c", script, str(tiny_a), str(out), str(tmp_path / "texts.json"),
-                              str(torch.get_num_threads())], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     model = DualEncoder.load(str(tiny_a), EncoderConfig(max_passage_length=48))
     kwargs = dict(batch_size=8, device="cpu", autocast=None, shard_size=10, progress=False)
-    emb = encode_corpus(model, texts, out, rank=0, world_size=2, wait_poll_s=0.1, **kwargs)
-    stdout, stderr = rank1.communicate(timeout=120)
-    assert rank1.returncode == 0, stderr
-    assert stdout.strip() == "(45, 32)"
+    with forked(_encode_as_rank_1, str(tiny_a), str(out), texts, str(tmp_path / "rank1.json")) as rank1:
+        emb = encode_corpus(model, texts, out, rank=0, world_size=2, wait_poll_s=0.1, **kwargs)
+    assert rank1.exitcode == 0, f"rank 1 failed: exit {rank1.exitcode}"
+    assert json.loads((tmp_path / "rank1.json").read_text()) == [45, 32]  # rank 1 got the assembled embeddings too
     single = encode_corpus(model, texts, tmp_path / "single", **kwargs)
     assert np.asarray(emb).tobytes() == np.asarray(single).tobytes()
 

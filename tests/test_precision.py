@@ -72,18 +72,21 @@ def test_a_suite_records_the_resolved_precision(tmp_path: Path, data_root: Path)
 
 
 def test_fast_path_embeddings_agree_with_fp32(data_root: Path) -> None:
+    """The packaged MiniLM on 24 real SciFact abstracts (most of them cut at 256 tokens, where bf16's
+    rounding has the most room to add up): the default precision's embeddings are fp32's to cosine 0.999."""
     texts = []
     with (data_root / "scifact" / "corpus.jsonl").open(encoding="utf-8") as fh:
         for line in fh:
             doc = json.loads(line)
             texts.append(doc["title"] + " " + doc["text"])
-            if len(texts) == 48:
+            if len(texts) == 24:
                 break
     from rqbench.types import Doc
 
     docs = [Doc(str(i), "", t) for i, t in enumerate(texts)]
-    fast = DenseBackend(DenseParams(max_passage_length=256, threads=2)).encode_docs(docs)
-    full = DenseBackend(DenseParams(max_passage_length=256, threads=2, precision="fp32")).encode_docs(docs)
+    # one torch thread: two spin at OpenMP barriers on a busy 2-core machine, costing CPU for no gain
+    fast = DenseBackend(DenseParams(max_passage_length=256, threads=1)).encode_docs(docs)
+    full = DenseBackend(DenseParams(max_passage_length=256, threads=1, precision="fp32")).encode_docs(docs)
     cosine = np.sum(fast * full, axis=1) / (np.linalg.norm(fast, axis=1) * np.linalg.norm(full, axis=1))
     assert fast.dtype == np.float32 and float(cosine.min()) >= 0.999, float(cosine.min())
 

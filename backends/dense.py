@@ -70,7 +70,7 @@ class DenseParams(EncoderSpec):
     nlist: int = 1024
     pq_m: int = 16
     nprobe: int = 32
-    threads: int = 2
+    threads: int = 0  # 0: this process's torch thread count (OMP_NUM_THREADS, else the cores)
     trust_remote_code: bool = False
 
     INDEX_FIELDS: ClassVar[tuple[str, ...]] = (
@@ -88,9 +88,11 @@ class DenseParams(EncoderSpec):
         object.__setattr__(self, "precision", resolve_precision(self.precision, self.device))
         if self.index not in ("flat", "hnsw", "ivfpq"):
             raise ValueError(f"index must be one of flat, hnsw, ivfpq, got {self.index!r}")
-        for name in ("batch_size", "hnsw_m", "ef_construction", "ef_search", "nlist", "pq_m", "nprobe", "threads"):
+        for name in ("batch_size", "hnsw_m", "ef_construction", "ef_search", "nlist", "pq_m", "nprobe"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.threads < 0:
+            raise ValueError(f"threads must be >= 0 (0: the process's torch thread count), got {self.threads}")
 
 
 # ---- model files -----------------------------------------------------------------------------------
@@ -227,8 +229,15 @@ class DenseBackend:
 
         p = self.params
         model = self.model()
-        with _torch_threads(p.threads):
+        with _torch_threads(self._threads()):
             return encode_texts(model, texts, side, p.batch_size, p.device, _autocast(p.precision))
+
+    def _threads(self) -> int:
+        """The threads for torch and faiss: the `threads` parameter, or with 0 what torch uses in this process
+        (OMP_NUM_THREADS, else the cores), so a worker given one core does not spin a second thread."""
+        import torch
+
+        return self.params.threads or torch.get_num_threads()
 
     def _doc_text(self, doc: Doc) -> str:
         return doc.contents() if self.params.use_title else doc.text
@@ -249,11 +258,12 @@ class DenseBackend:
         p = self.params
         workdir.mkdir(parents=True, exist_ok=True)
         model = self.model()
-        with _torch_threads(p.threads):
+        threads = self._threads()
+        with _torch_threads(threads):
             embeddings = encode_corpus(model, [self._doc_text(d) for d in corpus], workdir / EMBEDDINGS_DIR,
                                        batch_size=p.batch_size, device=p.device, autocast=_autocast(p.precision),
                                        progress=progress, fingerprint=self._fingerprint())
-        index = build_index(embeddings, self._spec(IndexSpec), threads=p.threads)
+        index = build_index(embeddings, self._spec(IndexSpec), threads=threads)
         save_index(index, workdir / INDEX_FILE)
         atomic_write_json(workdir / DOCIDS_FILE, ids)
         atomic_write_json(workdir / META_FILE, {"rows": len(ids), "dim": int(embeddings.shape[1]),
@@ -287,7 +297,7 @@ class DenseBackend:
             raise RqbenchError(f"the query encoder gives {q_emb.shape[1]}-d vectors, the index holds "
                                f"{meta['dim']}-d ones", index_dir)
         index, docids = self._open(index_dir)
-        ids, scores = faiss_search(index, q_emb, min(k, len(docids)), threads=self.params.threads)
+        ids, scores = faiss_search(index, q_emb, min(k, len(docids)), threads=self._threads())
         return {
             qid: sort_ranking(ScoredDoc(docids[i], float(s)) for i, s in zip(row_ids, row_scores, strict=True)
                               if i >= 0)

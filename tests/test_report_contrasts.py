@@ -134,7 +134,7 @@ def test_renderers_show_the_contrasts_section(report) -> None:
     md = render_markdown(report)
     assert md.index("## Contrasts") < md.index("## Legend")
     assert ("| good-beats-base | toyset (test) | RR@10 | A > B | good (0.7000 ± 0.1414) | base (0.5000) | +0.2000 | "
-            "[+0.2000, +0.2000] | 0.0005 | 0.0025 | **holds** |") in md
+            "[+0.2000, +0.2000] | 1: +0.1000, 2: +0.3000 | 0.0005 | 0.0025 | **holds** |") in md  # seeds' own A - B
     assert r"- good beats the baseline: holds on RR@10 (A - B = +0.2000, 95% CI \[+0.2000, +0.2000\]" in md
     assert "- bad beats the baseline: contradicted on RR@10: the difference goes the other way" in md
     assert "- noise beats the baseline: not shown at this scale on RR@10 (A - B = +0.0000" in md

@@ -165,6 +165,9 @@ def _contrast_json(report: Report, r: ContrastResult) -> dict[str, Any]:
         stats.update(mean_a=_num(c.mean_a), mean_b=_num(c.mean_b), diff=_num(c.diff), ci=[_num(c.ci_low),
                      _num(c.ci_high)], p=c.rand_p, p_corrected=c.p_value("randomization"), t_p=c.t_p,
                      t_p_corrected=c.p_value("t"), wins=c.wins, ties=c.ties, losses=c.losses)
+    from rqbench.report.contrast_text import per_seed_diffs
+
+    stats["diff_by_seed"] = {seed: _num(d) for seed, d in per_seed_diffs(report, r)} or None
     return {"name": r.name, "claim": r.claim, "a": r.a, "b": r.b, "expect": r.expect, "margin": r.margin,
             "evaluation": r.evaluation,
             "dataset": name, "split": split, "measure": r.measure, "verdict": r.verdict, "reason": r.reason,

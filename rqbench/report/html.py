@@ -81,7 +81,8 @@ _CONTRASTS = """<section id="contrasts">
   <thead>
     <tr><th class="name">Contrast</th><th class="name">Evaluation set</th><th class="name">Measure</th>
         <th class="name">Expected</th><th class="name">A</th><th class="name">B</th><th>A - B</th>
-        <th>{{ pct }}% CI</th><th>{{ p_raw }}</th><th>{{ p_corrected }}</th><th class="name">Verdict</th></tr>
+        <th>{{ pct }}% CI</th>{% if seeded %}<th class="name">A - B by seed</th>{% endif %}<th>{{ p_raw }}</th>
+        <th>{{ p_corrected }}</th><th class="name">Verdict</th></tr>
   </thead>
   <tbody>
     {% for row in rows %}
@@ -89,7 +90,8 @@ _CONTRASTS = """<section id="contrasts">
       <td class="name">{{ row.name|wbr }}</td><td class="name">{{ row.label }}</td>
       <td class="name">{{ row.measure }}</td><td class="name">{{ row.expect }}</td>
       <td class="name">{{ row.a|wbr }}</td><td class="name">{{ row.b|wbr }}</td>
-      <td class="{{ row.cls }}">{{ row.diff }}</td><td>{{ row.ci }}</td><td>{{ row.p }}</td>
+      <td class="{{ row.cls }}">{{ row.diff }}</td><td>{{ row.ci }}</td>
+      {% if seeded %}<td class="name">{{ row.by_seed }}</td>{% endif %}<td>{{ row.p }}</td>
       <td>{{ row.p_corrected }}</td>
       <td class="name {{ row.cls }}">{{ row.verdict }}</td>
     </tr>
@@ -238,8 +240,10 @@ def render_html(report: Report, pngs: dict[str, bytes] | None = None) -> str:
         page = page.replace(_LEGEND, extra + _LEGEND, 1)
     if report.contrasts:
         p_raw, p_corrected = contrast_headers(report)
-        extra = env.from_string(_CONTRASTS).render(rows=contrast_rows(report), sentences=contrast_sentences(report),
-                                                   pct=pct(report), p_raw=p_raw, p_corrected=p_corrected)
+        rows = contrast_rows(report)
+        extra = env.from_string(_CONTRASTS).render(rows=rows, sentences=contrast_sentences(report),
+                                                   pct=pct(report), p_raw=p_raw, p_corrected=p_corrected,
+                                                   seeded=any(r["by_seed"] for r in rows))
         page = page.replace(_LEGEND, extra + _LEGEND, 1)
     if report.findings:
         page = page.replace(_LEGEND, findings_section_html(report.findings) + _LEGEND, 1)

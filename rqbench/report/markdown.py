@@ -159,12 +159,13 @@ def _md_contrasts(report: Report) -> list[str]:
     if not rows:
         return []
     out = ["", "## Contrasts", ""]
+    seeded = any(r["by_seed"] for r in rows)  # a column of A - B per seed when an arm has seeds
     out += md_table(["Contrast", "Evaluation set", "Measure", "Expected", "A", "B", "A - B", f"{pct(report)}% CI",
-                     *contrast_headers(report), "Verdict"],
+                     *(["A - B by seed"] if seeded else []), *contrast_headers(report), "Verdict"],
                     [[md_text(r["name"]), md_text(r["label"]), md_text(r["measure"]), r["expect"], md_text(r["a"]),
-                      md_text(r["b"]), r["diff"], r["ci"], r["p"], r["p_corrected"],
-                      f"**{r['verdict']}**" if r["cls"] else r["verdict"]] for r in rows],
-                    ["l", "l", "l", "l", "l", "l", "r", "r", "r", "r", "l"])
+                      md_text(r["b"]), r["diff"], r["ci"], *([md_text(r["by_seed"])] if seeded else []), r["p"],
+                      r["p_corrected"], f"**{r['verdict']}**" if r["cls"] else r["verdict"]] for r in rows],
+                    ["l", "l", "l", "l", "l", "l", "r", "r", *(["l"] if seeded else []), "r", "r", "l"])
     return [*out, "", *(f"- {md_text(line)}" for line in contrast_sentences(report))]
 
 

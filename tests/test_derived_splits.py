@@ -96,3 +96,16 @@ def test_bad_split_tables_fail_at_load(tmp_path: Path, old: str, new: str, messa
     with pytest.raises(RqbenchError, match=message) as info:
         load_suite(path)
     assert info.value.line is not None
+
+
+def test_a_sample_that_excludes_draws_its_whole_size_from_the_rest(data_root: Path) -> None:
+    """`sample = 100, exclude = ["dev"]` is 100 queries, none of them in 'dev' (the exclusion comes first)."""
+    ds = load_dataset("scifact", data_root)
+    derive_splits(ds, [SplitSpec("dev", "train", sample=200, seed=0),
+                       SplitSpec("cal", "train", sample=100, exclude=("dev",), seed=1)])
+    assert len(ds.queries["cal"]) == 100 and not set(ds.queries["cal"]) & set(ds.queries["dev"])
+    assert set(ds.qrels["cal"]) == set(ds.queries["cal"])
+    too_many = load_dataset("scifact", data_root)
+    with pytest.raises(RqbenchError, match="samples 700 queries, but 'train' has only 609 with qrels once 'dev'"):
+        derive_splits(too_many, [SplitSpec("dev", "train", sample=200, seed=0),
+                                 SplitSpec("cal", "train", sample=700, exclude=("dev",), seed=1)])

@@ -14,7 +14,8 @@ labelled queries whose labels it never saw; a suite makes such splits from the s
     exclude = ["dev"]
 
 A sample draws from the split's queries that have qrels when the split has qrels (so every held-apart
-query can be scored), sorted by id and shuffled with `random.Random(f"{seed}:split:{name}")`. Queries and
+query can be scored), less those of the `exclude`d splits (so `sample = 100` with `exclude = ["dev"]` is 100
+queries none of which is in 'dev'), sorted by id and shuffled with `random.Random(f"{seed}:split:{name}")`. Queries and
 qrels are restricted to the chosen ids; the derived split's content fingerprints follow its content, so
 two suites that derive the same split share its artifacts.
 """
@@ -53,17 +54,18 @@ def derive_splits(dataset: Dataset, specs: list[SplitSpec], where: str | None = 
         queries = dataset.queries[spec.source]
         qrels = dataset.qrels.get(spec.source)
         ids = sorted(q for q in queries if qrels is None or q in qrels)
-        if spec.sample is not None:
-            if spec.sample > len(ids):
-                raise RqbenchError(f"splits: '{spec.name}' samples {spec.sample} queries, but '{spec.source}' has "
-                                   f"only {len(ids)}" + (" with qrels" if qrels is not None else ""), at)
-            random.Random(f"{spec.seed}:split:{spec.name}").shuffle(ids)
-            ids = sorted(ids[:spec.sample])
         for other in spec.exclude:
             if other not in dataset.queries:
                 raise RqbenchError(f"splits: '{spec.name}' excludes unknown split '{other}' (a derived split must "
                                    "come before the splits that exclude it)", at)
             ids = [q for q in ids if q not in dataset.queries[other]]
+        if spec.sample is not None:
+            if spec.sample > len(ids):
+                left = " once " + ", ".join(f"'{x}'" for x in spec.exclude) + " are left out" if spec.exclude else ""
+                raise RqbenchError(f"splits: '{spec.name}' samples {spec.sample} queries, but '{spec.source}' has "
+                                   f"only {len(ids)}" + (" with qrels" if qrels is not None else "") + left, at)
+            random.Random(f"{spec.seed}:split:{spec.name}").shuffle(ids)
+            ids = sorted(ids[:spec.sample])
         if not ids:
             raise RqbenchError(f"splits: '{spec.name}' has no queries", at)
         dataset.queries[spec.name] = {q: queries[q] for q in ids}

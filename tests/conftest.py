@@ -87,8 +87,9 @@ def dump_dom(tmp_path: Path):
 # the longest first keeps one worker from beginning a minute-long module while the other is already done.
 # A stale list costs only time; the tests and their order inside a module are unchanged.
 LONGEST_FIRST = ("test_training", "test_cross_encoder_beats_bm25", "test_pipeline", "test_train_pipeline",
-                 "test_cross_batch", "test_dense", "test_cli_compare", "test_rerank", "test_cross_encoder_training",
-                 "test_bm25", "test_readme_walkthrough", "test_javaenv", "test_cli_usage", "test_rocketqa_pipeline")
+                 "test_dense", "test_cross_encoder_training", "test_bm25", "test_javaenv", "test_cross_batch",
+                 "test_teacher_role", "test_rocketqa_pipeline", "test_readme_walkthrough", "test_cross_encoder",
+                 "test_cli_compare", "test_fuse_stage")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

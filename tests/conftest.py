@@ -58,6 +58,23 @@ def forked() -> Callable[..., contextlib.AbstractContextManager[multiprocessing.
     return _forked
 
 
+def shuffled_top30(data_root: Path, out: Path) -> Path:
+    """A second run to fuse with msmarco-dl19-mini's BM25 top 50 without a JVM: its top 30 per query in a
+    seeded shuffle, with descending scores, so the two rankings disagree."""
+    import random
+
+    from rqbench.types import read_trec_run
+
+    source = read_trec_run(data_root / "msmarco-dl19-mini" / "bm25.top50.trec")
+    lines = []
+    for qid, hits in sorted(source.items()):
+        docs = [h.docid for h in hits[:30]]
+        random.Random(qid).shuffle(docs)
+        lines += [f"{qid} Q0 {d} {rank} {30 - rank}.5 other" for rank, d in enumerate(docs, start=1)]
+    out.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return out
+
+
 @pytest.fixture
 def dump_dom(tmp_path: Path):
     """`dump_dom(page, fragment="")`: the DOM of a local HTML page after its scripts ran, from Debian's

@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 
 import pytest
+from conftest import shuffled_top30
 from rich.console import Console
 
 from rqbench.artifacts import ArtifactStore
@@ -49,17 +50,8 @@ params = { path = "{data_root}/msmarco-dl19-mini/bm25.top50.trec" }
 
 
 def write(tmp_path: Path, extra: str, data_root: Path) -> Path:
-    """The suite, and a second run to fuse with BM25's top 50 (no JVM needed): its top 30 in a seeded
-    shuffle with descending scores, so the two rankings disagree."""
-    import random
-
-    source = read_trec_run(data_root / "msmarco-dl19-mini" / "bm25.top50.trec")
-    lines = []
-    for qid, hits in sorted(source.items()):
-        docs = [h.docid for h in hits[:30]]
-        random.Random(qid).shuffle(docs)
-        lines += [f"{qid} Q0 {d} {rank} {30 - rank}.5 other" for rank, d in enumerate(docs, start=1)]
-    (tmp_path / "other.trec").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    """The suite, and a second run to fuse with BM25's top 50 (`shuffled_top30`: no JVM needed)."""
+    shuffled_top30(data_root, tmp_path / "other.trec")
     path = tmp_path / "fz.toml"
     path.write_text(HEAD + extra, encoding="utf-8")
     return path

@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import json
 import math
-import random
 from pathlib import Path
 
 import pytest
+from conftest import shuffled_top30
 from rich.console import Console
 
 from rqbench.artifacts import ArtifactStore
@@ -82,14 +82,8 @@ threads = 1
 
 
 def write(tmp_path: Path, data_root: Path, method: str = "calibrated") -> Path:
-    """The suite and a second run to fuse with BM25's top 50: its top 30 in a seeded shuffle."""
-    source = read_trec_run(data_root / "msmarco-dl19-mini" / "bm25.top50.trec")
-    lines = []
-    for qid, hits in sorted(source.items()):
-        docs = [h.docid for h in hits[:30]]
-        random.Random(qid).shuffle(docs)
-        lines += [f"{qid} Q0 {d} {rank} {30 - rank}.5 other" for rank, d in enumerate(docs, start=1)]
-    (tmp_path / "other.trec").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    """The suite and a second run to fuse with BM25's top 50 (`shuffled_top30`)."""
+    shuffled_top30(data_root, tmp_path / "other.trec")
     model = make_tiny_bert(tmp_path / "tiny", seed=3)
     path = tmp_path / "teacher.toml"
     fit = 'fit_split = "cal",' if method == "calibrated" else ""

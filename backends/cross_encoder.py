@@ -49,7 +49,7 @@ class CrossEncoderParams:
     batch_size: int = 32
     device: str = "cpu"
     precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
-    threads: int = 2
+    threads: int = 0  # 0: this process's torch thread count (OMP_NUM_THREADS, else the cores)
     trust_remote_code: bool = False
 
     NOT_HASHED: ClassVar[tuple[str, ...]] = ("batch_size", "device", "threads")
@@ -59,9 +59,11 @@ class CrossEncoderParams:
     def __post_init__(self) -> None:
         if not isinstance(self.model, str) or not self.model.strip():
             raise ValueError("model must be a non-empty string (a model folder, an HF id, or 'minilm')")
-        for name in ("max_length", "batch_size", "threads"):
+        for name in ("max_length", "batch_size"):
             if getattr(self, name) < (2 if name == "max_length" else 1):
                 raise ValueError(f"{name} must be >= {2 if name == 'max_length' else 1}, got {getattr(self, name)}")
+        if self.threads < 0:
+            raise ValueError(f"threads must be >= 0 (0: the process's torch thread count), got {self.threads}")
         if self.pooling is None:  # what a saved folder was trained with, else the model's own [CLS] path
             object.__setattr__(self, "pooling", _stored_pooling(self.model) or "cls")
         from rqbench.models.cross_encoder_config import POOLINGS
@@ -128,7 +130,7 @@ class CrossEncoderBackend:
 
         p = self.params
         threads = torch.get_num_threads()
-        torch.set_num_threads(p.threads)
+        torch.set_num_threads(p.threads or threads)
         try:
             return self.model().score(pairs, batch_size=p.batch_size, precision=p.precision, device=p.device)
         finally:

@@ -103,7 +103,7 @@ def dump_dom(tmp_path: Path):
 # hands whole modules (`--dist loadscope`) to whichever worker runs out of work, in collection order, so starting
 # the longest first keeps one worker from beginning a minute-long module while the other is already done.
 # A stale list costs only time; the tests and their order inside a module are unchanged.
-LONGEST_FIRST = ("test_training", "test_cross_encoder_beats_bm25", "test_pipeline", "test_train_pipeline",
+LONGEST_FIRST = ("test_cross_encoder_beats_bm25", "test_training", "test_pipeline", "test_train_pipeline",
                  "test_dense", "test_cross_encoder_training", "test_bm25", "test_javaenv", "test_cross_batch",
                  "test_teacher_role", "test_rocketqa_pipeline", "test_readme_walkthrough", "test_cross_encoder",
                  "test_cli_compare", "test_fuse_stage")

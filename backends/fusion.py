@@ -58,11 +58,8 @@ class FusionBackend:
         return {"fusion": self.params.method}
 
     def fuse(self, runs: list[Run], depth: int) -> Run:
-        """The members' runs (in `fuse.runs` order) fused by a rank or score method, cut to `depth`."""
+        """The members' runs (in `fuse.runs` order) fused by a rank or score method, cut to `depth`
+        (`rqbench.fusion.fuse_runs` checks the weights and refuses 'calibrated', which is fitted first)."""
         p = self.params
-        if p.method == "calibrated":
-            raise RqbenchError("the calibrated fusion is fitted first: use fit_calibrated(...).apply(runs)")
-        if p.weights and len(p.weights) != len(runs):
-            raise RqbenchError(f"fusion weights: {len(p.weights)} given for {len(runs)} runs")
         return fuse_runs(runs, p.method, k=p.k, weights=p.weights or None, normalisation=p.normalisation,
                          depth=depth)

@@ -11,6 +11,7 @@ the held-out pairs of that split (ECE, Brier score, reliability table) are writt
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 from rqbench.stages.base import BuildContext, StageKind
@@ -56,8 +57,6 @@ def produce(ctx: BuildContext) -> None:
         fit_check = calibration_of(model.apply(fit_runs), ctx.dataset.split_qrels(p.fit_split), rel=p.rel)
         held_qrels = ctx.dataset.qrels.get(p.split) or {}
         held_out = calibration_of(fused, held_qrels, rel=p.rel) if any(q in fused for q in held_qrels) else None
-        import json
-
         atomic_write_text(ctx.out / CALIBRATION_FILE, json.dumps(
             {"model": json.loads(model.to_json()), "fit_split": p.fit_split, "members": names,
              "fitted": fit_check, "split": p.split, "held_out": held_out}, indent=2) + "\n")

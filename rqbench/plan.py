@@ -25,6 +25,7 @@ from rqbench.plan_fusion import FusionSteps
 from rqbench.plan_rocketqa import RocketQASteps
 from rqbench.plan_values import Step, seed_of, stage_params, whole
 from rqbench.stages import STAGE_KINDS, Input, Node
+from rqbench.stages.audit import AuditParams
 from rqbench.stages.evaluate import EvaluateParams
 from rqbench.stages.groups import GroupsParams
 from rqbench.stages.import_run import ImportParams
@@ -34,6 +35,7 @@ from rqbench.stages.retrieve import RetrieveParams
 from rqbench.stages.train import TrainParams
 from rqbench.stages.train_settings import trainer_settings
 from rqbench.suite import EvalSet, Suite, Variant
+from rqbench.suite_audit import NegativesAudit
 
 
 @dataclass
@@ -105,7 +107,33 @@ class _Planner(RocketQASteps, FusionSteps):
                     label=f"{v.name} @{ev.name}"))
                 self.graph.evaluations.append(PlannedEvaluation(
                     v, ev, dataset, _dedupe([*steps, ("evaluate", evaluate)]), run, evaluate, self.backend(v)))
+        if suite.negatives_audit is not None:
+            self._plan_negatives_audit(suite.negatives_audit)
         return self.graph
+
+    def _plan_negatives_audit(self, audit: NegativesAudit) -> None:
+        """An `audit` node for each miner's run on the audited set, with its teachers' scores of the run's
+        top-`depth` (the same seed's teacher for an arm), added to the miner's record as "negatives_audit"."""
+        where = self.suite.where(audit.line)
+        for planned in self.graph.evaluations:
+            arm = planned.variant.arm_name
+            if planned.evaluation.name != audit.evaluation or arm in audit.teachers \
+                    or (audit.miners is not None and arm not in audit.miners):
+                continue
+            dataset, split = planned.dataset, planned.evaluation.split
+            inputs: dict[str, Input] = {"run": Input(planned.run)}
+            steps: list[Step] = []
+            for i, name in enumerate(audit.teachers):
+                teacher = self.suite.reference(name, planned.variant)
+                scores, score_steps = self._score_node(teacher, planned.run, dataset, split, audit.depth,
+                                                       "audit:")
+                inputs[f"teacher{i}"] = Input(scores)
+                steps += score_steps
+            node = self.add(Node(STAGE_KINDS["audit"], stage_params(
+                AuditParams, where, split=split, qrels=dataset.fingerprint(f"qrels/{split}"), depth=audit.depth,
+                keep=audit.keep, rel=audit.rel, seed=audit.seed, threshold=audit.threshold,
+                teachers=list(audit.teachers)), inputs, dataset, label=f"{planned.variant.name} @{audit.evaluation}"))
+            planned.steps[:] = _dedupe([*planned.steps, *steps, ("negatives_audit", node)])
 
     def add(self, node: Node) -> Node:
         """The planned node with this hash: the existing one if another variant asked for it first."""

@@ -146,6 +146,9 @@ def _audits(planned: PlannedEvaluation, results: dict[str, NodeResult]) -> dict[
         if ":" not in role and path.exists():
             audit = json.loads(path.read_text(encoding="utf-8"))
             out[role] = {k: v for k, v in audit.items() if k not in ("per_query", "dropped_sample")}
+            if isinstance(out[role].get("teachers"), dict):  # a negatives audit: each teacher's per-query too
+                out[role]["teachers"] = {name: {k: v for k, v in t.items() if k != "per_query"}
+                                         for name, t in out[role]["teachers"].items()}
     return out
 
 

@@ -42,6 +42,12 @@ variants, and each variant's resolved config.
     measures = ["RR@10"]                 # default: each evaluation set's first measure
     evaluations = ["scifact"]            # default: every set both are evaluated on
 
+    [negatives_audit]                    # optional: false negatives among mined negatives (rqbench.suite_audit)
+    evaluation = "dl19"                  # a densely judged evaluation set (default: the first)
+    miners = ["bm25"]                    # whose top-depth is mined; teachers = calibrated fusions or re-rankers
+    teachers = ["teacher"]
+    depth = 50                           # keep = 1, rel = 1, seed = 0, threshold = 0.1 by default
+
     [check]                              # optional: expected values (first evaluation set) for `rqbench check`
     tolerance = 0.001                    # absolute; a larger drop is a regression
     two_sided = false                    # true: any deviation beyond tolerance fails (reproductions)
@@ -70,6 +76,7 @@ from pathlib import Path
 from typing import Any
 
 from rqbench.errors import RqbenchError, did_you_mean
+from rqbench.suite_audit import parse_negatives_audit
 from rqbench.suite_claims import Contrast, parse_contrasts, parse_splits, seed_list
 from rqbench.suite_parts import EvalSet, canonical_measure, canonical_measures, parse_evaluations
 from rqbench.suite_parts import TextWhere as _Where
@@ -89,7 +96,7 @@ TRAIN_PIPELINE_KEYS = {"split", "nproc", "hard_negatives", "mine_from", "mine_de
                        "augment_negative", "augment_negatives", "augment_audit_split"}
 # [variants.train] keys whose value names another variant of the suite
 CHECK_KEYS = {"tolerance", "two_sided", "expected", "n_resamples"}
-TOP_KEYS = {"suite", "dataset", "variants", "check", "evaluation", "contrasts", "splits"}
+TOP_KEYS = {"suite", "dataset", "variants", "check", "evaluation", "contrasts", "splits", "negatives_audit"}
 DEFAULT_MEASURES = ["RR@10", "R@100", "R@1000", "Success@100", "nDCG@10"]
 
 
@@ -120,6 +127,7 @@ class Suite:
     notes: list[str] = field(default_factory=list)  # shown in every report: deviations, changed definitions
     contrasts: list[Contrast] = field(default_factory=list)
     splits: list[Any] = field(default_factory=list)  # derived splits of `dataset` (rqbench.data.derived.SplitSpec)
+    negatives_audit: Any = None  # [negatives_audit] (rqbench.suite_audit.NegativesAudit), or None
 
     def where(self, line: int | None = None) -> str:
         return f"{self.path}:{line}" if line else str(self.path)
@@ -248,6 +256,7 @@ def parse_suite(data: dict[str, Any], path: Path, text: str) -> Suite:
         notes=_string_list(head, "notes", w),
         contrasts=parse_contrasts(data.get("contrasts"), arm_names, evaluations, w),
         splits=parse_splits(data.get("splits"), w),
+        negatives_audit=parse_negatives_audit(data.get("negatives_audit"), arm_names, evaluations, w),
     )
 
 

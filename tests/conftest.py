@@ -99,14 +99,15 @@ def dump_dom(tmp_path: Path):
     return dump
 
 
-# The modules that take longest (seconds of CPU, measured on 2 cores with `--durations=0`), longest first: pytest-xdist
-# hands whole modules (`--dist loadscope`) to whichever worker runs out of work, in collection order, so starting
-# the longest first keeps one worker from beginning a minute-long module while the other is already done.
-# A stale list costs only time; the tests and their order inside a module are unchanged.
-LONGEST_FIRST = ("test_cross_encoder_beats_bm25", "test_training", "test_pipeline", "test_train_pipeline",
-                 "test_dense", "test_cross_encoder_training", "test_bm25", "test_javaenv", "test_cross_batch",
-                 "test_teacher_role", "test_rocketqa_pipeline", "test_readme_walkthrough", "test_cross_encoder",
-                 "test_cli_compare", "test_fuse_stage")
+# The modules that take longest (seconds, measured on 2 quiet cores), longest first: pytest-xdist hands whole modules
+# (`--dist loadscope`) to whichever worker runs out of work, in collection order (`--no-loadscope-reorder`: by
+# default xdist puts the modules with the most tests first, which left the 93-second module with one test to the
+# end and the other worker idle for 100 s). A stale list costs only time; the tests and their order inside a
+# module are unchanged.
+LONGEST_FIRST = ("test_cross_encoder_beats_bm25", "test_training", "test_train_pipeline", "test_pipeline",
+                 "test_cross_encoder_training", "test_dense", "test_cross_batch", "test_cli_compare", "test_cli_usage",
+                 "test_bm25", "test_input_validation", "test_javaenv", "test_rocketqa_pipeline",
+                 "test_readme_walkthrough", "test_train_out", "test_plan", "test_report", "test_compare_report")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

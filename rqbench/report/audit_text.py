@@ -1,6 +1,7 @@
 """The tables and words of a report's Audits section, shared by the terminal, Markdown and HTML renderers.
 
-One table per audited role (denoised hard negatives, pseudo-labels), one row per variant and seed, every
+One table per audited role (denoised hard negatives, pseudo-labels, the false-negative audit of mined
+negatives and its teachers), one row per variant and seed (and teacher), every
 cell already text; a sentence under each table says what its columns mean, so that a reader judges the
 training data without opening the artifacts. Pure functions of a `Report`; the rates come from
 `rqbench.report.audits`.
@@ -52,6 +53,21 @@ AUGMENT_KEY = (
 )
 
 
+NEGATIVES_KEY = (
+    "RocketQA's premise on densely judged qrels: per query all relevant passages but the kept one(s) are hidden, and "
+    "the variant's top-k minus the kept passages is mined as hard negatives. Hidden positives: mined negatives that "
+    "are hidden relevant passages (false negatives; FN rate = hidden / candidates); judged non-relevant: true hard "
+    "negatives; unjudged: outside the judgment pool, counted apart (not known to be non-relevant); hidden reached: "
+    "hidden positives mined of all hidden ones."
+)
+TEACHERS_KEY = (
+    "Each teacher removes a mined negative whose P(relevant) reaches the threshold (RocketQA's denoising). Precision "
+    "= hidden positives removed / removed (a removal at random has precision equal to the FN rate); recall = hidden "
+    "positives removed / hidden positives mined; judged removed: true hard negatives lost; FN rate after: hidden "
+    "positives left / candidates left."
+)
+
+
 class AuditTable(NamedTuple):
     """One role's table: the first `n_names` columns name the row (variant, seed), the rest are values."""
 
@@ -100,6 +116,46 @@ def _augment_row(name: str, seed: Any, s: dict[str, Any], trained_on: bool = Tru
             _num(labels.get("negatives_judged_relevant")) if labels else DASH, groups, histogram_text(s) or DASH]
 
 
+def _negatives_row(name: str, seed: Any, s: dict[str, Any]) -> list[str]:
+    t, settings = s.get("totals") or {}, s.get("settings") or {}
+    queries = s.get("queries")
+    return [name, _seed(seed), f"{settings.get('depth', DASH)} / {settings.get('keep', DASH)} / "
+            f"{settings.get('rel', DASH)}", _num(queries), _num(t.get("candidates")),
+            f"{_num(t.get('hidden_positives'))} ({_pct(t.get('fn_rate'))})",
+            f"{_num(t.get('queries_with_fn'))}/{_num(queries)}", _num(t.get("judged_nonrelevant")),
+            _num(t.get("unjudged")), f"{_num(t.get('hidden_positives'))}/{_num(t.get('hidden_total'))}"]
+
+
+def _teacher_rows(name: str, seed: Any, s: dict[str, Any]) -> list[list[str]]:
+    rows = []
+    for teacher, r in (s.get("teachers") or {}).items():
+        rows.append([name, _seed(seed), teacher, _num(r.get("threshold")), _num(r.get("removed")),
+                     _num(r.get("removed_hidden")), _pct(r.get("precision")), _pct(r.get("recall")),
+                     _num(r.get("removed_judged_nonrelevant")), _pct(r.get("fn_rate_after"))])
+    return rows
+
+
+def _negatives_tables(report: Report) -> list[AuditTable]:
+    miners: list[list[str]] = []
+    teachers: list[list[str]] = []
+    for name, roles in report.audits.items():
+        for seed, summary in roles.get("negatives_audit", []):
+            miners.append(_negatives_row(name, seed, summary))
+            teachers += _teacher_rows(name, seed, summary)
+    tables = []
+    if miners:
+        tables.append(AuditTable(
+            "negatives_audit", "False negatives among mined hard negatives",
+            ["Variant", "Seed", "Depth / kept / relevant >=", "Queries", "Candidates", "Hidden positives (FN rate)",
+             "Queries with FN", "Judged non-relevant", "Unjudged", "Hidden reached"], 2, miners, NEGATIVES_KEY, ""))
+    if teachers:
+        tables.append(AuditTable(
+            "negatives_teachers", "Teachers removing false negatives",
+            ["Variant", "Seed", "Teacher", "Threshold", "Removed", "Hidden removed", "Precision", "Recall",
+             "Judged removed", "FN rate after"], 3, teachers, TEACHERS_KEY, ""))
+    return tables
+
+
 def audit_tables(report: Report) -> list[AuditTable]:
     """The Audits section's tables, denoise first; [] for a report without audits."""
     rows: dict[str, list[list[str]]] = {"denoise": [], "augment": []}
@@ -127,4 +183,4 @@ def audit_tables(report: Report) -> list[AuditTable]:
             ["Variant", "Seed", "Thresholds (pos. / neg.)", "Queries", "Labelled (coverage)",
              "Negatives per labelled query", "Precision", "Negatives judged relevant", "Groups (labelled + pseudo)",
              _HISTOGRAM], 2, rows["augment"], AUGMENT_KEY, PRECISION_FOOTNOTE if unlabelled else ""))
-    return tables
+    return tables + _negatives_tables(report)

@@ -22,7 +22,8 @@ AuditEntry = tuple[Any, dict[str, Any]]  # (seed, or None for an unseeded varian
 Audits = dict[str, dict[str, list[AuditEntry]]]  # report name -> role -> one entry per seed
 # the roles a report has a table for, in this order; "augment_audit": the labeller on a held-apart labelled
 # split (`train.augment_audit_split`), not trained on, shown in the pseudo-labels table
-ROLES = ("denoise", "augment", "augment_audit")
+ROLES = ("denoise", "augment", "augment_audit", "negatives_audit")
+SET_ROLES = ("negatives_audit",)  # audits of one evaluation set's qrels (`rqbench.stages.audit`)
 
 
 def _created(record: dict) -> str:
@@ -41,8 +42,11 @@ def collect_audits(records: list[dict]) -> Audits:
     for rec in records:
         name, seed = report_name(rec), rec.get("seed") if arm_of(rec) else None
         by_seed = newest.setdefault(name, {})
-        if seed not in by_seed or _created(rec) >= _created(by_seed[seed]):
-            by_seed[seed] = rec
+        current = by_seed.get(seed)
+        if current is None or _created(rec) >= _created(current):
+            by_seed[seed] = _with_set_audits(rec, current)
+        else:
+            by_seed[seed] = _with_set_audits(current, rec)
     out: Audits = {}
     for name, by_seed in newest.items():
         if None in by_seed and len(by_seed) > 1:
@@ -58,6 +62,14 @@ def collect_audits(records: list[dict]) -> Audits:
             order = [r for r in ROLES if r in roles] + [r for r in roles if r not in ROLES]
             out[name] = {r: roles[r] for r in order}
     return out
+
+
+def _with_set_audits(newer: dict, older: dict | None) -> dict:
+    """`newer`, also carrying the older record's audits of one evaluation set only (a negatives audit) that it
+    lacks: those belong to the set they were measured on, not to the newest record of any set."""
+    kept = {role: s for role, s in ((older or {}).get("audits") or {}).items()
+            if role in SET_ROLES and role not in (newer.get("audits") or {})}
+    return {**newer, "audits": {**(newer.get("audits") or {}), **kept}} if kept else newer
 
 
 def _sorted(seeds: list[Any]) -> list[Any]:

@@ -10,6 +10,7 @@ from typing import Any
 
 from rqbench.errors import RqbenchError, did_you_mean
 from rqbench.stages import (
+    audit,
     augment,
     denoise,
     evaluate,
@@ -28,7 +29,7 @@ from rqbench.stages.base import ARTIFACT_TYPES, BuildContext, Input, Node, Stage
 
 STAGE_KINDS: dict[str, StageKind] = {k.name: k for k in (
     index.KIND, retrieve.KIND, import_run.KIND, evaluate.KIND, groups.KIND, mine.KIND, train.KIND,
-    score.KIND, rerank.KIND, denoise.KIND, augment.KIND, fuse.KIND, judge.KIND)}
+    score.KIND, rerank.KIND, denoise.KIND, augment.KIND, fuse.KIND, judge.KIND, audit.KIND)}
 
 
 def stage_kind(name: str) -> StageKind:

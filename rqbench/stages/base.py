@@ -33,6 +33,7 @@ ARTIFACT_TYPES: dict[str, str] = {
     "checkpoint": "one HF-format model folder per output (model/, ...)",
     "scores": "scores.tsv (query, document, score)",
     "metrics": "metrics.json (aggregate, per query, definitions, curves)",
+    "audit": "audit.json (the false negatives among a run's mined negatives, and each teacher's removal)",
 }
 
 

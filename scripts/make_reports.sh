@@ -41,7 +41,7 @@ if [ -z "$only" ]; then
   echo "smoke suite: cold ${cold}s, cached ${cached}s"
 fi
 
-suites="smoke scifact-bm25 dl19-bm25 dl19-leaderboard vaswani-bm25 noveleval-bm25 ci"
+suites="smoke scifact-bm25 dl19-bm25 dl19-leaderboard vaswani-bm25 noveleval-bm25 negatives-audit-dl19 ci"
 # the dense suite trains and encodes on the CPU (SciFact and the DL19 pool): about an hour on 2 cores
 [ "${1:-}" = "--dense" ] && suites="$suites dense precision train-precision teacher-scifact teacher-search-scifact"
 # RocketQA's chain and ablation: SciFact (3 seeds) about 2 hours more, MS MARCO dev-mini (2 seeds) 5-7;

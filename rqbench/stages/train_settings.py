@@ -23,7 +23,7 @@ def trainer_settings(variant: Variant, backend: Any, suite: Suite, where: str,
                      nproc: int) -> tuple[dict[str, Any], dict[str, Any]]:
     """(hashed settings, runtime-only settings) of the variant's TrainConfig, validated in one line."""
     from rqbench.models.spec import ENCODER_FIELDS
-    from rqbench.training.config import RESUME_MAY_CHANGE, TrainConfig
+    from rqbench.training.config import ADDED_LATER, RESUME_MAY_CHANGE, TrainConfig
 
     table = dict(variant.train or {})
     settings = {k: v for k, v in table.items() if k not in TRAIN_PIPELINE_KEYS}
@@ -54,6 +54,7 @@ def trainer_settings(variant: Variant, backend: Any, suite: Suite, where: str,
                            "negatives are in-batch ones", where)
     values = dataclasses.asdict(config)
     values.pop("model")  # named by the base model's digests or the init checkpoint's hash instead
-    hashed = {k: v for k, v in values.items() if k not in RESUME_MAY_CHANGE}
+    hashed = {k: v for k, v in values.items() if k not in RESUME_MAY_CHANGE
+              and not (k in ADDED_LATER and v == ADDED_LATER[k])}
     runtime = {k: v for k, v in values.items() if k in RESUME_MAY_CHANGE}
     return hashed, runtime

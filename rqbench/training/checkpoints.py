@@ -31,7 +31,7 @@ import torch
 
 from rqbench.artifacts import share_modes
 from rqbench.errors import RqbenchError
-from rqbench.training.config import RESUME_MAY_CHANGE
+from rqbench.training.config import ADDED_LATER, RESUME_MAY_CHANGE
 from rqbench.training.distributed import DistEnv, barrier
 
 CHECKPOINT_RE = re.compile(r"^checkpoint-(\d+)$")
@@ -139,7 +139,7 @@ def check_resumable(checkpoint: Path, info: dict[str, Any]) -> None:
     for name in sorted(set(old_data) | set(new_data)):
         if old_data.get(name) != new_data.get(name):
             raise RqbenchError(f"checkpoint was trained on another {name} file", checkpoint)
-    old, new = saved.get("config", {}), info["config"]
+    old, new = {**ADDED_LATER, **saved.get("config", {})}, info["config"]  # a setting added later: its old value
     changed = sorted(k for k in set(old) | set(new) if k not in RESUME_MAY_CHANGE and old.get(k) != new.get(k))
     if changed:
         raise RqbenchError("checkpoint was trained with other settings (" + ", ".join(

@@ -34,7 +34,9 @@ class TrainConfig(EncoderSpec):
 
     Inherited from `EncoderSpec`: model ("minilm", a model folder, or an HF id), pooling, normalize,
     max_query_length, max_passage_length. `max_length` and `ce_loss` are the cross-encoder task's (the dual
-    encoder ignores them), as `negatives` and `scale` are the dual encoder's.
+    encoder ignores them), as `negatives` and `scale` are the dual encoder's; the joint task (RocketQAv2)
+    reads `model`, `scale` and the lengths for its retriever, `reranker_model`, `reranker_pooling` ("": the
+    checkpoint's own, else "cls") and `max_length` for its re-ranker, and `kl_reaches_reranker`.
     """
 
     negatives: Literal["in-batch", "cross-batch"] = "in-batch"
@@ -51,6 +53,9 @@ class TrainConfig(EncoderSpec):
     scale: float = 20.0
     max_length: int = 160
     ce_loss: Literal["pointwise", "listwise", "listwise+pointwise"] = "pointwise"
+    reranker_model: str = ""
+    reranker_pooling: Literal["", "cls", "mean"] = ""
+    kl_reaches_reranker: bool = False
     seed: int = 13
     device: str = "auto"
     mixed_precision: Literal["auto", "no", "bf16", "fp16"] = "auto"
@@ -80,6 +85,8 @@ class TrainConfig(EncoderSpec):
             raise ValueError(f"max_length must be a whole number >= 2, got {self.max_length!r}")
         if self.ce_loss not in ("pointwise", "listwise", "listwise+pointwise"):
             raise ValueError(f"ce_loss must be 'pointwise', 'listwise' or 'listwise+pointwise', got {self.ce_loss!r}")
+        if self.reranker_pooling not in ("", "cls", "mean"):
+            raise ValueError(f"reranker_pooling must be '', 'cls' or 'mean', got {self.reranker_pooling!r}")
         if self.mixed_precision not in ("auto", "no", "bf16", "fp16"):
             raise ValueError(f"mixed_precision must be 'auto', 'no', 'bf16' or 'fp16', got {self.mixed_precision!r}")
         if self.mixed_precision == "auto":  # hashed and recorded resolved, like the dense backend's precision
@@ -150,6 +157,10 @@ SETTING_HELP: dict[str, str] = {
     "max_length": "cross-encoder: tokens of query + passage kept, the longer side truncated first (RocketQA: 160)",
     "ce_loss": "cross-encoder: 'pointwise' (binary CE per pair; RocketQA), 'listwise' (softmax CE per group) "
                  "or 'listwise+pointwise' (their sum: ranks like listwise, calibrated like pointwise)",
+    "reranker_model": "joint: the cross-encoder the re-ranker starts from (a trained folder or a model)",
+    "reranker_pooling": "joint: the re-ranker's pooling, 'cls' or 'mean' ('': the checkpoint's own, else 'cls')",
+    "kl_reaches_reranker": "joint: the KL term trains the re-ranker too (default: only the retriever, as the "
+                           "official RocketQAv2 code)",
     "seed": "seeds the data order, the negative sampling and dropout",
     "device": "'auto', 'cpu' or 'cuda' (each process takes its local rank's GPU)",
     "mixed_precision": "'auto' (bf16 where native, else 'no'), 'no', 'bf16' or 'fp16' autocast (fp16: CUDA)",
@@ -160,4 +171,7 @@ SETTING_HELP: dict[str, str] = {
 }
 
 # Settings that may change between a run and its resumption without changing the result's meaning.
+# Settings added after artifacts were first built, with the value every earlier run had: hashed only when
+# set otherwise (so earlier artifacts keep their hashes), and taken as that value where a checkpoint lacks them.
+ADDED_LATER: dict[str, Any] = {"reranker_model": "", "reranker_pooling": "", "kl_reaches_reranker": False}
 RESUME_MAY_CHANGE = frozenset({"device", "threads", "save_every", "keep_checkpoints", "log_every"})

@@ -2,6 +2,7 @@
 
   dual-encoder   contrastive training of a dual encoder on query/positive/negatives groups (RocketQA)
   cross-encoder  a re-ranker on the same groups: pointwise (RocketQA) or listwise cross-entropy
+  joint          a retriever and a re-ranker together, dynamic listwise distillation (RocketQAv2)
 
 A task class is built as ``cls(groups_path, config)``; see `base` for what it supplies to the loop.
 """
@@ -21,6 +22,7 @@ if TYPE_CHECKING:
 TASKS: dict[str, str] = {
     "dual-encoder": "rqbench.training.tasks.dual_encoder:DualEncoderTask",
     "cross-encoder": "rqbench.training.tasks.cross_encoder:CrossEncoderTask",
+    "joint": "rqbench.training.tasks.joint:JointTask",
 }
 
 

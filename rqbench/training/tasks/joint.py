@@ -1,0 +1,103 @@
+"""The joint task: RocketQAv2's retriever and re-ranker trained together by dynamic listwise distillation
+(Ren et al., EMNLP 2021, arXiv 2110.07367; the official `joint_encoder.py`).
+
+Each micro-batch holds `batch_size` lists per process, each a query with K = 1 + `hard_negatives_per_query`
+candidates: its positive first, then its negatives (`BatchPlan` keeps a group's list whole when it shuffles
+the groups). The retriever (a `DualEncoder`, warm-started from `model`) scores the list's candidates
+s_k = `scale` * q . p_k (only the list's own candidates: no in-batch or cross-batch negatives, as the
+official code); the re-ranker (a `CrossEncoder`, warm-started from `reranker_model`) gives each (query,
+candidate) pair one logit. The loss is `rqbench.training.losses.joint.joint_loss` (the re-ranker's listwise
+cross-entropy + KL(P_reranker || P_retriever) over every list element), this process's mean divided by the
+world size (every process holds as many lists), so that the loop's summed gradients average over processes.
+By default the KL term trains only the retriever, as in the official code; `kl_reaches_reranker` lets it
+reach the re-ranker too.
+
+One train run writes both models: ``retriever/`` (`DualEncoder.save`, read by the dense backend) and
+``reranker/`` (`CrossEncoder.save`, read by the cross-encoder backend). Where this differs from the paper:
+one positive per query per epoch and negatives drawn afresh each epoch from the group's candidate pool
+(`negative_sampling`), as for the other tasks; the paper builds each list once (hybrid data augmentation).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from rqbench.errors import RqbenchError
+from rqbench.models.cross_encoder import CrossEncoder
+from rqbench.models.dual_encoder import DualEncoder, EncoderConfig
+from rqbench.training.batches import BatchPlan, LocalBatch
+from rqbench.training.distributed import DistEnv
+from rqbench.training.losses.joint import JointLoss, joint_loss
+from rqbench.training.tasks.cross_encoder import group_pairs
+from rqbench.training.tasks.groups_task import GroupsTask
+
+NEEDS_RERANKER = "joint training needs reranker_model: the cross-encoder to warm-start the re-ranker from"
+NEEDS_LISTS = "joint training needs lists: set hard_negatives_per_query >= 1 (a list is 1 positive + that many)"
+
+
+class JointModel(nn.Module):
+    """The two models of joint training as one module (one optimizer, one checkpoint)."""
+
+    def __init__(self, retriever: DualEncoder, reranker: CrossEncoder):
+        super().__init__()
+        self.retriever = retriever
+        self.reranker = reranker
+
+
+class JointTask(GroupsTask):
+    name = "joint"
+    outputs = ("retriever", "reranker")
+
+    def plan(self, world_size: int) -> BatchPlan:
+        if not self.config.reranker_model:
+            raise RqbenchError(NEEDS_RERANKER)
+        if self.config.hard_negatives_per_query < 1:
+            raise RqbenchError(NEEDS_LISTS)
+        return self.batch_plan(world_size)
+
+    def summary(self) -> str:
+        k = 1 + self.config.hard_negatives_per_query
+        routing = "KL trains both" if self.config.kl_reaches_reranker else "KL trains the retriever"
+        return f"{len(self.groups)} lists of {k}, joint listwise distillation ({routing})"
+
+    def load_model(self, init: Path | None) -> JointModel:
+        c = self.config
+        if init is not None:
+            return JointModel(DualEncoder.load(str(init / "retriever")),
+                              CrossEncoder.load(str(init / "reranker"), max_length=c.max_length))
+        retriever = DualEncoder.load(c.model)
+        retriever.config = EncoderConfig.from_spec(c, shared=retriever.config.shared)
+        reranker = CrossEncoder.load(c.reranker_model, max_length=c.max_length,
+                                     pooling=c.reranker_pooling or None)
+        return JointModel(retriever, reranker)
+
+    def list_scores(self, model: JointModel, batch: LocalBatch, env: DistEnv) -> tuple[torch.Tensor, torch.Tensor]:
+        """[lists, K] retriever scores and re-ranker logits of the batch's lists (positive first)."""
+        k = 1 + self.config.hard_negatives_per_query
+        pairs, _ = group_pairs(batch, k - 1)
+        n = len(batch.queries)
+        q = model.retriever(_to(model.retriever.tokenize(batch.queries, "query"), env.device), "query")
+        p = model.retriever(_to(model.retriever.tokenize([t for _, t in pairs], "passage"), env.device), "passage")
+        dtype = torch.promote_types(q.dtype, torch.float32)
+        with torch.autocast(device_type=env.device.type, enabled=False):
+            scores = self.config.scale * (q.to(dtype).unsqueeze(1) * p.to(dtype).reshape(n, k, -1)).sum(-1)
+        logits = model.reranker(_to(model.reranker.tokenize(pairs), env.device)).float().reshape(n, k)
+        return scores, logits
+
+    def joint(self, model: JointModel, batch: LocalBatch, env: DistEnv) -> JointLoss:
+        scores, logits = self.list_scores(model, batch, env)
+        return joint_loss(scores, logits, self.config.kl_reaches_reranker)
+
+    def loss(self, model: JointModel, batch: LocalBatch, env: DistEnv) -> torch.Tensor:
+        return self.joint(model, batch, env).total / env.world_size
+
+    def save(self, model: JointModel, folder: Path) -> None:
+        model.retriever.save(folder / "retriever")
+        model.reranker.save(folder / "reranker")
+
+
+def _to(batch: dict[str, torch.Tensor], device: torch.device) -> dict[str, torch.Tensor]:
+    return {k: v.to(device) for k, v in batch.items()}

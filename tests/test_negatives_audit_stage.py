@@ -128,3 +128,54 @@ def test_a_teacher_whose_scores_are_not_probabilities_is_refused(tmp_path: Path,
     with pytest.raises(RqbenchError, match="fuses with method 'rrf', whose scores are not probabilities"):
         run_suite(load_suite(path), store=ArtifactStore(tmp_path / "store"), results_root=tmp_path / "r",
                   data_root=data_root, console=QUIET)
+
+
+CROSS_ENCODER_TEACHER = """
+[suite]
+name = "audit-ce"
+dataset = "msmarco-dl19-mini"
+split = "test"
+measures = ["nDCG@10"]
+
+[[variants]]
+name = "top50"
+backend = "trec-run"
+params = {{ path = "{data_root}/msmarco-dl19-mini/bm25.top50.trec" }}
+
+[[variants]]
+name = "ce"
+backend = "cross-encoder"
+params = {{ model = "minilm", max_length = 48, threads = 1 }}
+rerank = {{ run_of = "top50", depth = 20 }}
+
+[negatives_audit]
+miners = ["top50"]
+teachers = ["ce"]
+depth = 20
+rel = 2
+threshold = 0.5
+"""
+
+
+def test_a_cross_encoder_teacher_removes_what_its_sigmoid_puts_over_the_threshold(tmp_path: Path,
+                                                                                   data_root: Path) -> None:
+    """A re-ranker is a teacher too: its logits of the miner's top-depth, through a sigmoid."""
+    from rqbench.stages.score import read_scores
+    from rqbench.training.denoise import probability
+    path = tmp_path / "audit.toml"  # MiniLM with a fresh seeded head: a poor judge, but its P varies
+    path.write_text(CROSS_ENCODER_TEACHER.format(data_root=data_root))
+    records = run_suite(load_suite(path), store=ArtifactStore(tmp_path / "store"), results_root=tmp_path / "r",
+                        data_root=data_root, console=QUIET)
+    record = next(r for r in records if r["variant"] == "top50")
+    audit = record["audits"]["negatives_audit"]["teachers"]["ce"]
+    (score_hash,) = [s["hash"] for s in record["stages"] if s["role"] == "audit:score"]
+    logits = read_scores(tmp_path / "store" / "score" / score_hash[:2] / score_hash / "scores.tsv")
+    (audit_hash,) = [s["hash"] for s in record["stages"] if s["role"] == "negatives_audit"]
+    full = json.loads((tmp_path / "store" / "audit" / audit_hash[:2] / audit_hash / "audit.json").read_text())
+    top50 = read_trec_run(data_root / "msmarco-dl19-mini" / "bm25.top50.trec")
+    removed = 0
+    for q, counts in full["per_query"].items():
+        kept = set(counts["kept"])
+        mined = [h.docid for h in sorted(top50[q], key=lambda h: (-h.score, h.docid))[:20] if h.docid not in kept]
+        removed += sum(probability(logits[q][d]) >= 0.5 for d in mined)
+    assert audit["removed"] == removed and 0 < removed < full["totals"]["candidates"]

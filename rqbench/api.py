@@ -25,7 +25,7 @@ from rqbench.types import RELEVANCE_MAX, RELEVANCE_MIN, Qrels, Run, check_id, re
 
 if TYPE_CHECKING:
     from rqbench.board import Leaderboard
-    from rqbench.pair_detail import PairDetail
+    from rqbench.pair.detail import PairDetail
     from rqbench.report import Report
 
 RunLike = Run | str | Path
@@ -215,7 +215,7 @@ def drilldown(
     differ most with both runs' `top` passages; texts from `dataset` (a name under the data root or a
     folder; its `split`'s queries, default the only or the "test" split) when given. Differences are
     candidate - `baseline` (default: the first run), the sign `compare` and `rqbench compare` use."""
-    from rqbench.pair_detail import pair_detail, texts_of
+    from rqbench.pair.detail import pair_detail, texts_of
 
     q = _qrels(qrels)
     loaded, _ = _runs(runs, q)

@@ -23,7 +23,7 @@ from rqbench.execute import NodeResult, execute
 from rqbench.io import atomic_write_text
 from rqbench.plan import Plan, PlannedEvaluation, plan_suite
 from rqbench.stages.retrieve import TIMING_FILE
-from rqbench.store_live import hold
+from rqbench.store.live import hold
 from rqbench.suite import Suite
 
 

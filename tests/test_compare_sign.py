@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from rqbench.pair_render import signed_sparkline, sparkline
+from rqbench.pair.render import signed_sparkline, sparkline
 
 QIDS = [f"q{i:02d}" for i in range(20)]
 
@@ -141,8 +141,8 @@ def test_the_summary_verdict_follows_the_tables_test(pair: dict[str, Path]) -> N
     disagree (a randomization p of 0.5 with a t-test p of 0.001 is significant under --test t only)."""
     from dataclasses import replace
 
-    from rqbench.pair_detail import pair_detail
-    from rqbench.pair_render import verdict
+    from rqbench.pair.detail import pair_detail
+    from rqbench.pair.render import verdict
     from rqbench.types import read_qrels, read_trec_run
 
     out = cli("compare", str(pair["qrels"]), str(pair["base"]), str(pair["cand"]), "--test", "t").stdout

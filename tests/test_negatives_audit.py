@@ -162,7 +162,7 @@ def test_cli_success_matches_the_library(tmp_path: Path) -> None:
 
 
 def test_cli_refuses_logits_without_the_flag(tmp_path: Path) -> None:
-    from rqbench.cli_audit import _teacher_scores
+    from rqbench.cli.audit import _teacher_scores
     from rqbench.training.denoise import probability
 
     files = _write(tmp_path)

@@ -14,8 +14,8 @@ import pytest
 
 from rqbench.errors import RqbenchError
 from rqbench.measures import evaluate, parse_measure
-from rqbench.pair_detail import _largest, pair_detail
-from rqbench.pair_render import sparkline
+from rqbench.pair.detail import _largest, pair_detail
+from rqbench.pair.render import sparkline
 from rqbench.records import SCHEMA
 from rqbench.types import read_qrels, read_trec_run, sort_ranking
 

@@ -1,4 +1,4 @@
-"""The query-by-query comparison page (`rqbench.pair_html`): built from real TREC DL 2019 runs, checked as a
+"""The query-by-query comparison page (`rqbench.pair.html`): built from real TREC DL 2019 runs, checked as a
 string (sections, tables, figure, escaping, offline), then opened in headless chromium."""
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from rqbench.pair_detail import PairDetail, pair_detail
-from rqbench.pair_html import to_html
+from rqbench.pair.detail import PairDetail, pair_detail
+from rqbench.pair.html import to_html
 from rqbench.types import ScoredDoc, read_qrels, read_trec_run, sort_ranking
 
 N, TOP = 6, 3

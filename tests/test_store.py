@@ -147,7 +147,7 @@ def test_truncated_run_is_not_evaluated_by_a_new_measure_set(tmp_path: Path, dat
 def test_store_verify_exit_codes(tmp_path: Path, data_root: Path) -> None:
     """`rqbench store verify`: 0 on a clean store, 1 with one line per damaged artifact (a flipped byte with
     its mtime put back, which only a digest finds). Fails before issue 7: there was no such command."""
-    from rqbench.store_cli import store_app
+    from rqbench.cli.store import store_app
 
     suite, store, results = write_suite(tmp_path, data_root), tmp_path / "store", tmp_path / "results"
     run(suite, store, results, data_root)
@@ -174,7 +174,7 @@ def test_store_gc_dry_run_then_delete(tmp_path: Path, data_root: Path) -> None:
     """`rqbench store gc` lists (dry run) an artifact no record references, a stale tmp folder and a damaged
     copy set aside, but not a tmp folder whose build is live nor any referenced artifact; `--delete` removes
     exactly those, and the suite reruns fully cached. Fails before issue 7: there was no such command."""
-    from rqbench.store_cli import store_app
+    from rqbench.cli.store import store_app
 
     suite, store, results = write_suite(tmp_path, data_root), tmp_path / "store", tmp_path / "results"
     run(suite, store, results, data_root)

@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from rqbench.board.render import DASH, header, legend, rows
-from rqbench.cli_options import fit_table, show_table, terminal_width
+from rqbench.cli.options import fit_table, show_table, terminal_width
 
 if TYPE_CHECKING:
     from rich.table import Table

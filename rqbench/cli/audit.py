@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 import typer
 
-from rqbench.cli_options import JsonOut
+from rqbench.cli.options import JsonOut
 from rqbench.errors import RqbenchError
 
 Files = Annotated[list[Path], typer.Argument(metavar="QRELS RUN", help="Densely judged qrels (TREC or BEIR "
@@ -49,7 +49,7 @@ def _print_text(qrels_label: str, runs: list[dict[str, Any]], json_mode: bool) -
     from rich.markup import escape
     from rich.table import Table
 
-    from rqbench.cli_options import console_for, show_table
+    from rqbench.cli.options import console_for, show_table
 
     console = console_for(json_mode)
     first = runs[0]["audit"]
@@ -116,7 +116,7 @@ def audit_negatives_command(
     P = 0). Needs densely judged qrels (TREC DL); unjudged passages are counted apart: a pool's unjudged passage is
     not known to be non-relevant. Teacher scores must be probabilities (a cosine in [0, 1] passes the check but
     is not one: calibrate it)."""
-    from rqbench.cli_eval import load_qrels_and_runs
+    from rqbench.cli.eval import load_qrels_and_runs
     from rqbench.io import atomic_write_text
     from rqbench.negatives_audit import audit_negatives, check_settings
 

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from rqbench.backend import capabilities, params_dict
 from rqbench.errors import RqbenchError
-from rqbench.plan_values import Step, ratio, seed_of, stage_params, whole
+from rqbench.plan.values import Step, ratio, seed_of, stage_params, whole
 from rqbench.stages import STAGE_KINDS, Input, Node
 from rqbench.stages.augment import AugmentParams
 from rqbench.stages.denoise import DenoiseParams
@@ -139,7 +139,7 @@ class RocketQASteps:
     def _users_of(self, variant: Variant) -> list[Variant]:
         """`variant` and every variant whose results rest on its model: those that reference it (mine from
         it, start from it, re-rank or fuse its run, denoise or label with it), transitively."""
-        from rqbench.suite_claims import references_of
+        from rqbench.suite.claims import references_of
 
         users, todo = [variant], [variant]
         while todo:

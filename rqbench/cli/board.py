@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from rqbench.cli_options import Alpha, Correction, JsonOut, Measures, Test
+from rqbench.cli.options import Alpha, Correction, JsonOut, Measures, Test
 
 Sources = Annotated[list[Path] | None, typer.Argument(
     metavar="[RECORDS]...", help="records.jsonl files, suite result folders, committed reports "

@@ -8,7 +8,7 @@ from html import escape
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from rqbench.pair_detail import PairDetail, Passage, QueryDiff
+    from rqbench.pair.detail import PairDetail, Passage, QueryDiff
 
 EPS = 1e-12  # differences within EPS of 0 are ties (as in rqbench.stats)
 TRUNCATE = 400  # characters of a passage shown before "more"

@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from rqbench.cli_options import (
+from rqbench.cli.options import (
     AllPairs,
     Alpha,
     Correction,
@@ -91,7 +91,7 @@ def report_command(
 ) -> None:
     """Render a report from records only: on stdout a table (and Markdown + HTML with figures in --out,
     default RESULTS/<suite>/report), or JSON, CSV, LaTeX, Markdown or HTML (--format; files only with --out)."""
-    from rqbench.cli_eval import FORMATS, emit_report
+    from rqbench.cli.eval import FORMATS, emit_report
     from rqbench.errors import did_you_mean
     from rqbench.measures import parse_measure_list
     from rqbench.records import read_records
@@ -186,7 +186,7 @@ def plan_command(
     from rqbench.artifacts import ArtifactStore
     from rqbench.data import resolve_data_root
     from rqbench.plan import plan_suite
-    from rqbench.plan_view import plan_rows, render_plan
+    from rqbench.plan.view import plan_rows, render_plan
     from rqbench.suite import load_suite
 
     graph = plan_suite(load_suite(suite), resolve_data_root(data_root), variant)

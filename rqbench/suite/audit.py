@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from rqbench.errors import did_you_mean
-from rqbench.suite_parts import EvalSet, Where, finite_number, reject_unknown
+from rqbench.suite.parts import EvalSet, Where, finite_number, reject_unknown
 
 AUDIT_KEYS = {"evaluation", "miners", "teachers", "depth", "keep", "rel", "seed", "threshold"}
 MAX_TEACHERS = 8

@@ -1,7 +1,7 @@
 """`rqbench store verify` and `rqbench store gc`: check the artifact store, and clean it (dry run first).
 
 Registered in the main command with `app.add_typer(store_app, name="store")`; the logic lives in
-`rqbench.store_maintenance`.
+`rqbench.store.maintenance`.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from rqbench.artifacts import ArtifactStore
 from rqbench.errors import RqbenchError
 
 if TYPE_CHECKING:
-    from rqbench.store_maintenance import Candidate, GcPlan
+    from rqbench.store.maintenance import Candidate, GcPlan
 
 store_app = typer.Typer(no_args_is_help=True, help="Verify and clean the artifact store.")
 
@@ -40,7 +40,7 @@ def verify(
     """Check every file of every artifact against its recorded sha256.
 
     One line per damaged artifact; exit 1 if any is damaged (or was built before digests were recorded)."""
-    from rqbench.store_maintenance import verify_store
+    from rqbench.store.maintenance import verify_store
 
     checked, findings = verify_store(_store(store))
     if json_out:
@@ -68,8 +68,8 @@ def gc(
     An artifact is referenced when a record under the results folder(s) lists it among its stages (or it
     is an input of one that is). What a running `rqbench run` builds or uses is kept, and so is an
     unreferenced artifact younger than --grace."""
-    from rqbench.store_live import gc_lock
-    from rqbench.store_maintenance import gc_candidates, is_store, parse_grace
+    from rqbench.store.live import gc_lock
+    from rqbench.store.maintenance import gc_candidates, is_store, parse_grace
 
     st = _store(store)
     if not is_store(st.root):
@@ -87,7 +87,7 @@ def gc(
 
 def _delete(st: ArtifactStore, plan: GcPlan) -> tuple[list[Candidate], list[Candidate]]:
     """Remove the plan's candidates and the markers of killed runs; (removed, skipped: a build took them)."""
-    from rqbench.store_maintenance import remove
+    from rqbench.store.maintenance import remove
 
     for marker in plan.stale_markers:  # nobody holds its lock: the run that wrote it is gone
         marker.unlink(missing_ok=True)
@@ -95,7 +95,7 @@ def _delete(st: ArtifactStore, plan: GcPlan) -> tuple[list[Candidate], list[Cand
 
 
 def _print_gc(plan: GcPlan, grace: str, deleted: tuple[list[Candidate], list[Candidate]] | None) -> None:
-    from rqbench.store_maintenance import human_bytes
+    from rqbench.store.maintenance import human_bytes
 
     candidates, skipped = deleted if deleted is not None else (plan.candidates, [])
     for cand in candidates:

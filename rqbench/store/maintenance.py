@@ -4,7 +4,7 @@
 `gc` may remove: stale temporary folders under `<store>/tmp/` (no live builder holds the matching
 lock), artifacts no record references (records are `<results>/records.jsonl` or `<results>/*/records.jsonl`;
 a record references artifacts by `stages[*].hash`, and an artifact keeps what its manifest names as inputs),
-and everything set aside under `<store>/damaged/`. It keeps what a running rqbench holds (`store_live`) and,
+and everything set aside under `<store>/damaged/`. It keeps what a running rqbench holds (`store.live`) and,
 like git's gc, unreferenced artifacts younger than a grace period. Only a real store is cleaned (its marker
 file or its layout), only entries named as the store names them, and never through a symlink. `remove`
 deletes them, each under its lock so a live build is never touched.
@@ -28,7 +28,7 @@ from typing import Any
 from rqbench.artifacts import MANIFEST, RESERVED, STORE_MARKER, ArtifactStore
 from rqbench.errors import EnvironmentFault, RqbenchError
 from rqbench.records import read_records
-from rqbench.store_live import live_hashes
+from rqbench.store.live import live_hashes
 
 HEX64 = re.compile(r"[0-9a-f]{64}")
 TMP_NAME = re.compile(r"(old-)?[0-9a-f]{64}-|gc-[0-9a-f]{8}$")  # what the store and gc create under tmp/

@@ -42,7 +42,7 @@ variants, and each variant's resolved config.
     measures = ["RR@10"]                 # default: each evaluation set's first measure
     evaluations = ["scifact"]            # default: every set both are evaluated on
 
-    [negatives_audit]                    # optional: false negatives among mined negatives (rqbench.suite_audit)
+    [negatives_audit]                    # optional: false negatives among mined negatives (rqbench.suite.audit)
     evaluation = "dl19"                  # a densely judged evaluation set (default: the first)
     miners = ["bm25"]                    # whose top-depth is mined; teachers = calibrated fusions or re-rankers
     teachers = ["teacher"]
@@ -76,14 +76,14 @@ from pathlib import Path
 from typing import Any
 
 from rqbench.errors import RqbenchError, did_you_mean
-from rqbench.suite_audit import parse_negatives_audit
-from rqbench.suite_claims import Contrast, parse_contrasts, parse_splits, seed_list
-from rqbench.suite_parts import EvalSet, canonical_measure, canonical_measures, parse_evaluations
-from rqbench.suite_parts import TextWhere as _Where
-from rqbench.suite_parts import check_tolerance as _check_tolerance
-from rqbench.suite_parts import finite_number as _finite
-from rqbench.suite_parts import reject_unknown as _reject_unknown
-from rqbench.suite_variants import VARIANT_KEYS, Variant, expand_grid, parse_variants  # noqa: F401 (re-exported)
+from rqbench.suite.audit import parse_negatives_audit
+from rqbench.suite.claims import Contrast, parse_contrasts, parse_splits, seed_list
+from rqbench.suite.parts import EvalSet, canonical_measure, canonical_measures, parse_evaluations
+from rqbench.suite.parts import TextWhere as _Where
+from rqbench.suite.parts import check_tolerance as _check_tolerance
+from rqbench.suite.parts import finite_number as _finite
+from rqbench.suite.parts import reject_unknown as _reject_unknown
+from rqbench.suite.variants import VARIANT_KEYS, Variant, expand_grid, parse_variants  # noqa: F401 (re-exported)
 
 SUITE_KEYS = {"name", "description", "dataset", "split", "measures", "baseline", "depth",
               "exclude_query_id", "seed", "seeds", "notes"}
@@ -127,7 +127,7 @@ class Suite:
     notes: list[str] = field(default_factory=list)  # shown in every report: deviations, changed definitions
     contrasts: list[Contrast] = field(default_factory=list)
     splits: list[Any] = field(default_factory=list)  # derived splits of `dataset` (rqbench.data.derived.SplitSpec)
-    negatives_audit: Any = None  # [negatives_audit] (rqbench.suite_audit.NegativesAudit), or None
+    negatives_audit: Any = None  # [negatives_audit] (rqbench.suite.audit.NegativesAudit), or None
 
     def where(self, line: int | None = None) -> str:
         return f"{self.path}:{line}" if line else str(self.path)

@@ -21,9 +21,9 @@ from rqbench.data import load_dataset
 from rqbench.data.dataset import Dataset
 from rqbench.errors import RqbenchError
 from rqbench.measures import parse_measures
-from rqbench.plan_fusion import FusionSteps
-from rqbench.plan_rocketqa import RocketQASteps
-from rqbench.plan_values import Step, seed_of, stage_params, whole
+from rqbench.plan.fusion import FusionSteps
+from rqbench.plan.rocketqa import RocketQASteps
+from rqbench.plan.values import Step, seed_of, stage_params, whole
 from rqbench.stages import STAGE_KINDS, Input, Node
 from rqbench.stages.audit import AuditParams
 from rqbench.stages.evaluate import EvaluateParams
@@ -35,7 +35,7 @@ from rqbench.stages.retrieve import RetrieveParams
 from rqbench.stages.train import TrainParams
 from rqbench.stages.train_settings import trainer_settings
 from rqbench.suite import EvalSet, Suite, Variant
-from rqbench.suite_audit import NegativesAudit
+from rqbench.suite.audit import NegativesAudit
 
 
 @dataclass

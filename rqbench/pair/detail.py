@@ -3,8 +3,8 @@ difference plot), and the queries where they differ most, each with its text and
 passages side by side (grade, id, text), so that a person can read why one system wins.
 
 `pair_detail` builds it from two runs and qrels; texts come from a dataset's queries and corpus when
-given (ids alone otherwise). Rendered by `rqbench.pair_render` (terminal, Markdown) and
-`rqbench.pair_html` (one self-contained page).
+given (ids alone otherwise). Rendered by `rqbench.pair.render` (terminal, Markdown) and
+`rqbench.pair.html` (one self-contained page).
 """
 
 from __future__ import annotations
@@ -56,12 +56,12 @@ class PairDetail:
     test: str = "randomization"  # whose p-value decides the verdict ("t": the paired t-test), as in the table
 
     def to_markdown(self) -> str:
-        from rqbench.pair_render import to_markdown
+        from rqbench.pair.render import to_markdown
 
         return to_markdown(self)
 
     def to_html(self) -> str:
-        from rqbench.pair_html import to_html
+        from rqbench.pair.html import to_html
 
         return to_html(self)
 

@@ -1,8 +1,8 @@
 """The `rqbench` command: parses options and delegates. User mistakes print one line and exit 2.
 
-Commands live in `cli_suite` (run, check, plan, report), `cli_eval` (eval, compare), `cli_fuse` (fuse),
-`store_cli` and `training.cli`; this module registers them, holds the small ones, and maps every error to one
-line and an exit code in `main`, whatever typer/click version raises it.
+Commands live in `cli.suite` (run, check, plan, report), `cli.eval` (eval, compare), `cli.fuse` (fuse),
+`cli.audit`, `cli.board`, `cli.store` and `training.cli`; this module registers them, holds the small ones,
+and maps every error to one line and an exit code in `main`, whatever typer/click version raises it.
 """
 
 from __future__ import annotations
@@ -17,14 +17,14 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from rqbench.cli_audit import audit_negatives_command
-from rqbench.cli_board import leaderboard_command
-from rqbench.cli_eval import compare_command, eval_command
-from rqbench.cli_fuse import fuse_command
-from rqbench.cli_options import DataRoot, JsonOut, console_for, show_table, terminal_width
-from rqbench.cli_suite import check_command, plan_command, report_command, run_command
+from rqbench.cli.audit import audit_negatives_command
+from rqbench.cli.board import leaderboard_command
+from rqbench.cli.eval import compare_command, eval_command
+from rqbench.cli.fuse import fuse_command
+from rqbench.cli.options import DataRoot, JsonOut, console_for, show_table, terminal_width
+from rqbench.cli.store import store_app
+from rqbench.cli.suite import check_command, plan_command, report_command, run_command
 from rqbench.errors import RqbenchError
-from rqbench.store_cli import store_app
 from rqbench.training.cli import train_command
 
 HELP = {"help_option_names": ["-h", "--help"]}

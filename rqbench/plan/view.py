@@ -9,7 +9,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from rqbench.artifacts import ArtifactStore
-from rqbench.cli_options import show_table
+from rqbench.cli.options import show_table
 from rqbench.plan import Plan
 
 

@@ -12,7 +12,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from rqbench.cli_options import AllPairs, Alpha, Correction, DataRoot, Format, JsonOut, Measures, Test, console_for
+from rqbench.cli.options import AllPairs, Alpha, Correction, DataRoot, Format, JsonOut, Measures, Test, console_for
 from rqbench.errors import RqbenchError, did_you_mean
 
 DEFAULT_MEASURES = ["RR@10", "R@100", "nDCG@10"]
@@ -259,7 +259,7 @@ def compare_command(
     d = pair_of(runs, qrels, label, measures[0], baseline or names[0], n_detail, top, alpha,
                 _dataset_of(files, runs, dataset, split) if n_detail else None, data_root, test)
     if fmt == "table":
-        from rqbench.pair_render import print_summary
+        from rqbench.pair.render import print_summary
 
         print_summary(d, console_for(False))
     emit_report(report, fmt, out, summary=fmt != "table")
@@ -281,7 +281,7 @@ def pair_of(runs: list[LoadedRun], qrels: dict, label: str, measure: str, baseli
             alpha: float, dataset: tuple[str, str] | None, data_root: str | None, test: str = "randomization") -> Any:
     """The two systems query by query (a PairDetail): A the candidate, B the baseline, so that every
     difference is candidate - baseline, as in the table; texts from `dataset` when given."""
-    from rqbench.pair_detail import pair_detail, texts_of
+    from rqbench.pair.detail import pair_detail, texts_of
 
     queries, corpus = texts_of(*dataset, data_root, strict=False) if dataset is not None else (None, None)
     return pair_detail({r.name: r.run for r in runs}, qrels, measure, label=label, queries=queries, corpus=corpus,
@@ -292,7 +292,7 @@ def emit_detail(d: Any, fmt: str, out: Path | None) -> None:
     """The two systems' query-by-query drill-down: on the terminal after the table (all of it, summary
     included, on stderr in machine formats), and queries.md / queries.html under --out."""
     from rqbench.io import atomic_write_text
-    from rqbench.pair_render import print_queries, print_terminal
+    from rqbench.pair.render import print_queries, print_terminal
 
     if fmt == "table":
         print_queries(d, console_for(False))

@@ -9,9 +9,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from rqbench.errors import did_you_mean
-from rqbench.suite_claims import check_references, fuse_table, rerank_table, seed_list
-from rqbench.suite_parts import TextWhere as _Where
-from rqbench.suite_parts import check_file_names
+from rqbench.suite.claims import check_references, fuse_table, rerank_table, seed_list
+from rqbench.suite.parts import TextWhere as _Where
+from rqbench.suite.parts import check_file_names
 
 VARIANT_KEYS = {"name", "backend", "params", "grid", "description", "about", "depth", "train", "evaluate_on", "seeds",
                 "rerank", "fuse"}

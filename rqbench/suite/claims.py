@@ -3,7 +3,7 @@
 A variant that trains becomes an arm of one variant per seed (`seeds`); a contrast states a claim, arm a
 against arm b in a direction (or equivalent within a margin), that reports test; a re-ranker variant
 names the variant whose run it re-orders (`[variants.rerank]`). Each parser raises a one-line error with
-the suite file and line (through the `Where` of `suite_parts`).
+the suite file and line (through the `Where` of `suite.parts`).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from rqbench.errors import did_you_mean
-from rqbench.suite_parts import EvalSet, Where, canonical_measures, finite_number, reject_unknown
+from rqbench.suite.parts import EvalSet, Where, canonical_measures, finite_number, reject_unknown
 
 CONTRAST_KEYS = {"name", "a", "b", "expect", "claim", "measures", "evaluations", "margin"}
 EXPECTATIONS = ("a>b", "a<b", "a=b")

@@ -14,7 +14,7 @@ from rqbench.report.mdtext import md_cell, md_text
 from rqbench.types import CONTROL_CHARS  # each shows as a space: no escape sequence reaches a terminal
 
 if TYPE_CHECKING:
-    from rqbench.pair_detail import PairDetail, Passage, QueryDiff
+    from rqbench.pair.detail import PairDetail, Passage, QueryDiff
 
 BARS = "▁▂▃▄▅▆▇█"
 SNIPPET = 160  # characters of a passage in the terminal and in Markdown

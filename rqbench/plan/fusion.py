@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from rqbench.backend import capabilities
 from rqbench.errors import RqbenchError
-from rqbench.plan_values import Step, stage_params
+from rqbench.plan.values import Step, stage_params
 from rqbench.stages import STAGE_KINDS, Input, Node
 from rqbench.stages.fuse import FuseParams
 

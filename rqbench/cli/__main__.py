@@ -1,0 +1,5 @@
+"""`python -m rqbench.cli`: the `rqbench` command."""
+
+from rqbench.cli import main
+
+main()

@@ -33,13 +33,13 @@ PRECISION_FOOTNOTE = (f"Precision {DASH}: the labeller's split had no qrels; pre
 _HISTOGRAM = "P(relevant) histogram"
 _BINS = "in 10 bins from 0.0-0.1 to 0.9-1.0, counts joined by '/'"
 DENOISE_KEY = (
-    "Kept / dropped: hard negatives scanned in the first-stage ranking that the cross-encoder (MC) kept, or "
-    "dropped as likely unlabelled positives (P(relevant) at or above the threshold); filled: negatives drawn from "
-    "deeper in the ranking to make up the number; short: queries still short of negatives; drop rate = dropped / "
-    "(kept + dropped); MC agreement X% (flagged / met): the MC calls X% of the judged positives it met in the scan "
-    "relevant, and a denoiser that misses judged positives cannot be trusted to find unlabelled ones; dropped "
-    "judged non-relevant: dropped candidates the qrels judge 0 (graded qrels only); histogram: the MC's "
-    f"P(relevant) of every scanned candidate {_BINS}."
+    "Kept / dropped: hard negatives scanned in the first-stage ranking that the teacher (the cross-encoder MC, or "
+    "a calibrated fusion) kept, or dropped as likely unlabelled positives (P(relevant) at or above the threshold); "
+    "filled: negatives drawn from deeper in the ranking to make up the number; short: queries still short of "
+    "negatives; drop rate = dropped / (kept + dropped); teacher agreement X% (flagged / met): the teacher calls X% "
+    "of the judged positives it met in the scan relevant, and a denoiser that misses judged positives cannot be "
+    "trusted to find unlabelled ones; dropped judged non-relevant: dropped candidates the qrels judge 0 (graded "
+    f"qrels only); histogram: the teacher's P(relevant) of every scanned candidate {_BINS}."
 )
 AUGMENT_KEY = (
     "Labelled (coverage): queries whose top candidate the cross-encoder scores above the positive threshold, which "
@@ -176,7 +176,7 @@ def audit_tables(report: Report) -> list[AuditTable]:
         tables.append(AuditTable(
             "denoise", "Denoised hard negatives",
             ["Variant", "Seed", "Threshold", "Queries", "Kept", "Dropped", "Filled", "Short", "Drop rate",
-             "MC agreement", "Dropped judged non-relevant", _HISTOGRAM], 2, rows["denoise"], DENOISE_KEY, ""))
+             "Teacher agreement", "Dropped judged non-relevant", _HISTOGRAM], 2, rows["denoise"], DENOISE_KEY, ""))
     if rows["augment"]:
         tables.append(AuditTable(
             "augment", "Pseudo-labels",

@@ -27,8 +27,8 @@ def cli(*args: str) -> subprocess.CompletedProcess[str]:
 @pytest.fixture(scope="module")
 def records(repo_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The committed RocketQA SciFact report's records of one contrast (denoising: md1 against md1-undenoised,
-    three seeds each, with their per-query files and denoise audits), so a report has a contrasts and an
-    audits section around the findings; the whole file's 28 records make 4 times the figures and statistics."""
+    three seeds each, with their per-query files and denoise audits), so a report has a summary, contrasts and
+    audits beside the findings; the whole file's 28 records make 4 times the figures and statistics."""
     source = repo_root / "reports" / "rocketqa-scifact" / "records"
     folder = tmp_path_factory.mktemp("records")
     (folder / "perquery").mkdir()
@@ -72,7 +72,8 @@ def test_report_shows_the_findings_in_every_format(records: Path, tmp_path: Path
     assert json.loads(out.stdout)["findings"] == NOTE
     md = (tmp_path / "rep" / "report.md").read_text(encoding="utf-8")
     # after the claims it reads, before the audits
-    assert md.index("## Contrasts") < md.index("## Findings") < md.index("## Audits")
+    # a person's reading opens the report: right after the summary, before the tables and contrasts
+    assert md.index("## Summary") < md.index("## Findings") < md.index("## Contrasts") < md.index("## Audits")
     assert NOTE.strip() in md and MARK in md
     page = (tmp_path / "rep" / "report.html").read_text(encoding="utf-8")
     assert '<section id="findings">' in page and "<strong>not shown</strong>" in page and "<script>alert" not in page

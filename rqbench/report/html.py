@@ -245,14 +245,14 @@ def render_html(report: Report, pngs: dict[str, bytes] | None = None) -> str:
                                                    pct=pct(report), p_raw=p_raw, p_corrected=p_corrected,
                                                    seeded=any(r["by_seed"] for r in rows))
         page = page.replace(_LEGEND, extra + _LEGEND, 1)
-    if report.findings:
-        page = page.replace(_LEGEND, findings_section_html(report.findings) + _LEGEND, 1)
+    # the answer first, before the first evaluation set's tables: the summary, then a person's findings
+    findings = findings_section_html(report.findings) if report.findings else ""
     rows, sentences = headline_rows(report), headline_sentences(report)
-    if rows or sentences:  # the answer first: before the first evaluation set's tables
-        summary = env.from_string(_SUMMARY).render(
-            title=SUMMARY_TITLE, rows=rows, sentences=sentences, intro=contrasts_intro(report), pct=pct(report),
-            several=len(report.sections) > 1)
-        page = page.replace(_HEADER_END, _HEADER_END + summary, 1)
+    summary = env.from_string(_SUMMARY).render(
+        title=SUMMARY_TITLE, rows=rows, sentences=sentences, intro=contrasts_intro(report), pct=pct(report),
+        several=len(report.sections) > 1) if rows or sentences else ""
+    if summary or findings:
+        page = page.replace(_HEADER_END, _HEADER_END + summary + findings, 1)
     if tables := audit_tables(report):
         extra = env.from_string(_AUDITS).render(intro=AUDITS_INTRO, tables=tables)
         page = page.replace(_LEGEND, extra + _LEGEND, 1)

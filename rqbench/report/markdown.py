@@ -51,8 +51,8 @@ def render_markdown(report: Report, figure_paths: dict[str, str] | None = None) 
 
     One evaluation set: results, comparisons, legend, figures, timings, reproducibility. Several: one
     section per set (its results, comparisons and figures), then the legend, timings and reproducibility
-    once. Declared contrasts, if any, come after the results, then the audits of the training data, if any,
-    before the legend."""
+    once. A person's findings, if any, come right after the summary and notes; declared contrasts, if any,
+    after the results, then the audits of the training data, if any, before the legend."""
     figure_paths = figure_paths or {}
     per_set_figures, other_figures = place_figures(report, list(figure_paths))
     title = f"rqbench comparison: {report.label}" if report.from_runs else f"rqbench report: {report.suite}"
@@ -61,6 +61,8 @@ def render_markdown(report: Report, figure_paths: dict[str, str] | None = None) 
     out += _md_summary(report)
     if report.notes:
         out += ["", "**Notes**", ""] + [f"- {md_text(n)}" for n in report.notes]
+    if report.findings:  # a person's reading (which preconditions held, so which claims were testable) opens it
+        out += findings_markdown(report.findings)
 
     if report.sets:
         for section, figures in zip(report.sections, per_set_figures, strict=True):
@@ -69,8 +71,6 @@ def render_markdown(report: Report, figure_paths: dict[str, str] | None = None) 
     else:
         out += _md_set(report, "##", [])
     out += _md_contrasts(report)
-    if report.findings:
-        out += findings_markdown(report.findings)
     out += _md_audits(report)
 
     out += ["", "## Legend", ""] + [f"- {md_text(line)}" for line in legend_lines(report)]

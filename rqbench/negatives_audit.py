@@ -36,6 +36,7 @@ from rqbench.errors import RqbenchError
 from rqbench.types import Qrels, Run, sort_ranking
 
 CURVE_THRESHOLDS = (0.1, 0.3, 0.5, 0.7, 0.9)
+MAX_TEACHERS = 8  # teachers one audit compares (the audit stage's teacher inputs)
 HIDDEN, JUDGED_NONRELEVANT, UNJUDGED = "hidden_positive", "judged_nonrelevant", "unjudged"
 Teacher = Mapping[str, Mapping[str, float]]
 """qid -> docid -> P(relevant) in [0, 1]."""

@@ -11,9 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from rqbench.negatives_audit import MAX_TEACHERS
 from rqbench.stages.base import BuildContext, StageKind
-
-MAX_TEACHERS = 8
 
 
 @dataclass(frozen=True)

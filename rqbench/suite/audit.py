@@ -23,10 +23,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from rqbench.errors import did_you_mean
+from rqbench.negatives_audit import MAX_TEACHERS
 from rqbench.suite.parts import EvalSet, Where, finite_number, reject_unknown
 
 AUDIT_KEYS = {"evaluation", "miners", "teachers", "depth", "keep", "rel", "seed", "threshold"}
-MAX_TEACHERS = 8
 
 
 @dataclass(frozen=True)

@@ -32,6 +32,11 @@ import torch.distributed as dist
 from rqbench.errors import RqbenchError
 
 
+def to_device(batch: dict[str, torch.Tensor], device: torch.device) -> dict[str, torch.Tensor]:
+    """A tokenized batch's tensors on `device`."""
+    return {k: v.to(device) for k, v in batch.items()}
+
+
 @dataclass(frozen=True)
 class DistEnv:
     rank: int

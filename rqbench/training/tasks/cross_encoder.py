@@ -43,7 +43,7 @@ import torch
 from rqbench.errors import RqbenchError
 from rqbench.models.cross_encoder import CrossEncoder
 from rqbench.training.batches import BatchPlan, LocalBatch
-from rqbench.training.distributed import DistEnv
+from rqbench.training.distributed import DistEnv, to_device
 from rqbench.training.tasks.groups_task import GroupsTask
 
 NEEDS_NEGATIVES = ("a cross-encoder needs negatives to train on: set hard_negatives_per_query >= 1 "
@@ -71,7 +71,7 @@ class CrossEncoderTask(GroupsTask):
     def loss(self, model: CrossEncoder, batch: LocalBatch, env: DistEnv) -> torch.Tensor:
         h = self.config.hard_negatives_per_query
         pairs, labels = group_pairs(batch, h)
-        encoded = {k: v.to(env.device) for k, v in model.tokenize(pairs).items()}
+        encoded = to_device(model.tokenize(pairs), env.device)
         logits = model(encoded).float().reshape(len(batch.queries), 1 + h)
         loss = self.config.ce_loss
         total = torch.zeros((), device=logits.device)

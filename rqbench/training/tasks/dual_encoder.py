@@ -25,7 +25,7 @@ import torch
 from rqbench.errors import RqbenchError
 from rqbench.models.dual_encoder import DualEncoder, EncoderConfig
 from rqbench.training.batches import BatchPlan, LocalBatch
-from rqbench.training.distributed import DistEnv
+from rqbench.training.distributed import DistEnv, to_device
 from rqbench.training.losses import cross_batch_loss, in_batch_loss
 from rqbench.training.tasks.groups_task import GroupsTask
 
@@ -52,8 +52,8 @@ class DualEncoderTask(GroupsTask):
 
     def loss(self, model: DualEncoder, batch: LocalBatch, env: DistEnv) -> torch.Tensor:
         device = env.device
-        q = model(_to(model.tokenize(batch.queries, "query"), device), "query")
-        p = model(_to(model.tokenize([x.text for x in batch.pool], "passage"), device), "passage")
+        q = model(to_device(model.tokenize(batch.queries, "query"), device), "query")
+        p = model(to_device(model.tokenize([x.text for x in batch.pool], "passage"), device), "passage")
         pos_index = torch.tensor(batch.pos_index, dtype=torch.long, device=device)
         cross = self.config.negatives == "cross-batch"
         pool_ids = batch.global_pool_ids if cross else [x.id for x in batch.pool]
@@ -66,7 +66,3 @@ class DualEncoderTask(GroupsTask):
 
     def save(self, model: DualEncoder, folder: Path) -> None:
         model.save(folder / "model")
-
-
-def _to(batch: dict[str, torch.Tensor], device: torch.device) -> dict[str, torch.Tensor]:
-    return {k: v.to(device) for k, v in batch.items()}

@@ -29,7 +29,7 @@ from rqbench.errors import RqbenchError
 from rqbench.models.cross_encoder import CrossEncoder
 from rqbench.models.dual_encoder import DualEncoder, EncoderConfig
 from rqbench.training.batches import BatchPlan, LocalBatch
-from rqbench.training.distributed import DistEnv
+from rqbench.training.distributed import DistEnv, to_device
 from rqbench.training.losses.joint import JointLoss, joint_loss
 from rqbench.training.tasks.cross_encoder import group_pairs
 from rqbench.training.tasks.groups_task import GroupsTask
@@ -79,12 +79,13 @@ class JointTask(GroupsTask):
         k = 1 + self.config.hard_negatives_per_query
         pairs, _ = group_pairs(batch, k - 1)
         n = len(batch.queries)
-        q = model.retriever(_to(model.retriever.tokenize(batch.queries, "query"), env.device), "query")
-        p = model.retriever(_to(model.retriever.tokenize([t for _, t in pairs], "passage"), env.device), "passage")
+        retriever = model.retriever
+        q = retriever(to_device(retriever.tokenize(batch.queries, "query"), env.device), "query")
+        p = retriever(to_device(retriever.tokenize([t for _, t in pairs], "passage"), env.device), "passage")
         dtype = torch.promote_types(q.dtype, torch.float32)
         with torch.autocast(device_type=env.device.type, enabled=False):
             scores = self.config.scale * (q.to(dtype).unsqueeze(1) * p.to(dtype).reshape(n, k, -1)).sum(-1)
-        logits = model.reranker(_to(model.reranker.tokenize(pairs), env.device)).float().reshape(n, k)
+        logits = model.reranker(to_device(model.reranker.tokenize(pairs), env.device)).float().reshape(n, k)
         return scores, logits
 
     def joint(self, model: JointModel, batch: LocalBatch, env: DistEnv) -> JointLoss:
@@ -97,7 +98,3 @@ class JointTask(GroupsTask):
     def save(self, model: JointModel, folder: Path) -> None:
         model.retriever.save(folder / "retriever")
         model.reranker.save(folder / "reranker")
-
-
-def _to(batch: dict[str, torch.Tensor], device: torch.device) -> dict[str, torch.Tensor]:
-    return {k: v.to(device) for k, v in batch.items()}

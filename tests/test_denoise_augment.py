@@ -121,3 +121,22 @@ def test_the_labeller_is_measured_against_withheld_labels(scifact) -> None:  # t
     labels = audit.to_json()["labels"]
     assert (labels["true_positives"], labels["precision"]) == (1, 0.5)
     assert audit.to_json()["coverage"] == pytest.approx(2 / len(scifact.split_queries("train")))
+
+
+def test_the_labeller_is_compared_with_the_retrievers_own_top1(scifact) -> None:  # type: ignore[no-untyped-def]
+    """The audit counts, on the same labelled queries, how often the retriever's own first passage is judged
+    relevant: a labeller that only agrees with the retriever teaches it nothing."""
+    qrels = scifact.split_qrels("train")
+    q0, q1, q2 = sorted(qrels)[:3]
+    right = {q: next(d for d, r in qrels[q].items() if r > 0) for q in (q0, q1, q2)}
+    wrong = {q: next(d for d in sorted(scifact.corpus) if d not in qrels[q]) for q in (q0, q1, q2)}
+    run = {q0: [ScoredDoc(wrong[q0], 2.0), ScoredDoc(right[q0], 1.0)],  # the labeller fixes the retriever
+           q1: [ScoredDoc(right[q1], 2.0), ScoredDoc(wrong[q1], 1.0)],  # the labeller spoils it
+           q2: [ScoredDoc(right[q2], 2.0), ScoredDoc(wrong[q2], 1.0)]}  # unlabelled: P never above 0.9
+    logits = {q0: {wrong[q0]: logit(0.05), right[q0]: logit(0.99)},
+              q1: {right[q1]: logit(0.05), wrong[q1]: logit(0.95)},
+              q2: {right[q2]: logit(0.6), wrong[q2]: logit(0.05)}}
+    _, _, audit = augment_groups(run, logits, scifact, "train", negatives=4)
+    labels = audit.to_json()["labels"]
+    assert (labels["true_positives"], labels["retriever_top1_relevant"]) == (1, 1)
+    assert labels["retriever_top1_precision"] == labels["precision"] == 0.5

@@ -41,7 +41,8 @@ def denoise(kept: int, dropped: int, flagged: int, *, filtered: bool = True, sho
             "dropped_judged_nonrelevant": djn, "probability_histogram": _hist(hist or HIST_13)}
 
 
-def augment(labelled: int, negatives: int, labels: tuple[int, int] | None) -> dict:
+def augment(labelled: int, negatives: int, labels: tuple[int, int] | None, top1: int | None = None) -> dict:
+    """An augment audit; `top1` (the retriever's own top-1 judged relevant) only in audits written since it was."""
     out = {"positive_threshold": 0.9, "negative_threshold": 0.1, "queries": 300, "labelled": labelled,
            "dropped": 300 - labelled, "coverage": labelled / 300, "negatives": negatives,
            "negatives_per_query": {"4": labelled}, "probability_histogram": _hist([5] * 10),
@@ -49,13 +50,15 @@ def augment(labelled: int, negatives: int, labels: tuple[int, int] | None) -> di
     if labels is not None:
         out["labels"] = {"judged_queries": labelled, "true_positives": labels[0], "precision": labels[0] / labelled,
                          "negatives_judged_relevant": labels[1]}
+        if top1 is not None:
+            out["labels"] |= {"retriever_top1_relevant": top1, "retriever_top1_precision": top1 / labelled}
     return out
 
 
 DENOISE_13 = denoise(2900, 410, 610)
 DENOISE_14 = denoise(3000, 240, 560, short=2, djn=5)
 UNDENOISED_AUDIT = denoise(3310, 0, 0, filtered=False, hist=[0] * 10)
-AUGMENT_13 = augment(120, 460, (90, 3))
+AUGMENT_13 = augment(120, 460, (90, 3), top1=96)
 AUGMENT_14 = augment(150, 450, (120, 7))
 AUGMENT_PLAIN = augment(90, 270, None)
 
@@ -146,10 +149,11 @@ def test_table_rows(report) -> None:
                                          "3000/100/50/40/30/20/20/20/30/200"]
     assert denoise_table.rows[1][7:11] == ["2", "7.4%", "80.0% (560/700)", "5"]
     assert denoise_table.rows[2][2] == "—" and denoise_table.rows[2][8:11] == [UNDENOISED, "—", "—"]
-    assert augment_table.rows[0][2:] == ["0.9 / 0.1", "300", "120 (40.0%)", "3.83", "75.0% (90/120)", "3",
+    assert augment_table.rows[0][2:] == ["0.9 / 0.1", "300", "120 (40.0%)", "3.83", "75.0% (90/120)",
+                                         "80.0% (96/120)", "3",
                                          "809 + 120", "5/5/5/5/5/5/5/5/5/5"]
-    assert augment_table.rows[1][4:8] == ["150 (50.0%)", "3.00", "80.0% (120/150)", "7"]
-    assert augment_table.rows[2][4:8] == ["90 (30.0%)", "3.00", "—", "—"]
+    assert augment_table.rows[1][4:9] == ["150 (50.0%)", "3.00", "80.0% (120/150)", "—", "7"]  # no top-1 recorded
+    assert augment_table.rows[2][4:9] == ["90 (30.0%)", "3.00", "—", "—", "—"]
     assert augment_table.footnote == PRECISION_FOOTNOTE
     assert "precision needs labels: audit the labeller on a held-apart labelled split" in PRECISION_FOOTNOTE
     labelled_only = build_report(records()[:3], n_resamples=N_RESAMPLES)
@@ -157,17 +161,19 @@ def test_table_rows(report) -> None:
 
 
 def test_a_labeller_audit_shows_in_the_pseudo_labels_table_after_the_variants_own_rows() -> None:
-    probe = {**augment(40, 150, (31, 2)), "split": "probe", "labelled_groups": 809, "pseudo_labelled_groups": 40}
+    probe = {**augment(40, 150, (31, 2), top1=33), "split": "probe", "labelled_groups": 809,
+             "pseudo_labelled_groups": 40}
     recs = [record("b", 2, {}),
             record("rq[seed=13]", 3, {"augment": AUGMENT_PLAIN, "augment_audit": probe}, arm="rq", seed=13)]
     rep = build_report(recs, n_resamples=N_RESAMPLES)
     assert rep.audits["rq"] == {"augment": [(13, AUGMENT_PLAIN)], "augment_audit": [(13, probe)]}
     (table,) = audit_tables(rep)
     assert [row[:2] for row in table.rows] == [["rq", "13"], ["rq: labeller audit on 'probe', not trained on", "13"]]
-    assert table.rows[1][4:8] == ["40 (13.3%)", "3.75", "77.5% (31/40)", "2"]
-    assert table.rows[0][8] == "809 + 90" and table.rows[1][8] == "—"  # the audit's groups train nobody
+    assert table.rows[1][4:9] == ["40 (13.3%)", "3.75", "77.5% (31/40)", "82.5% (33/40)", "2"]
+    assert table.rows[0][9] == "809 + 90" and table.rows[1][9] == "—"  # the audit's groups train nobody
     assert "labeller audit" in table.key and table.footnote == ""  # the precision is there: no hint to add one
-    assert report_to_json(rep)["audits"]["rq"]["augment_audit"][0]["rates"]["precision"] == 31 / 40
+    rates = report_to_json(rep)["audits"]["rq"]["augment_audit"][0]["rates"]
+    assert (rates["precision"], rates["retriever_top1_precision"]) == (31 / 40, 33 / 40)
 
 
 def test_markdown(report) -> None:
@@ -176,7 +182,7 @@ def test_markdown(report) -> None:
     assert "### Denoised hard negatives" in md and "### Pseudo-labels" in md
     assert "| rq | 13 | 0.1 | 809 | 2900 | 410 | 326 | 0 | 12.4% | 87.1% (610/700) | 0 |" in md
     assert f"| undenoised | — | — | 809 | 3310 | 0 | 326 | 0 | {UNDENOISED} | — | — |" in md
-    assert "| rq | 14 | 0.9 / 0.1 | 300 | 150 (50.0%) | 3.00 | 80.0% (120/150) | 7 | 809 + 150 |" in md
+    assert "| rq | 14 | 0.9 / 0.1 | 300 | 150 (50.0%) | 3.00 | 80.0% (120/150) | — | 7 | 809 + 150 |" in md
     assert "drop rate = dropped / (kept + dropped)" in md and "precision needs labels" in md
 
 
@@ -216,9 +222,9 @@ def test_json_export(report) -> None:
     assert audits["rq"]["denoise"][0]["summary"] == DENOISE_13
     assert audits["rq"]["denoise"][0]["rates"] == {"drop_rate": 410 / 3310, "agreement": 610 / 700}
     assert audits["rq"]["augment"][0]["rates"] == {"coverage": 0.4, "negatives_per_labelled_query": 460 / 120,
-                                                   "precision": 0.75}
+                                                   "precision": 0.75, "retriever_top1_precision": 0.8}
     assert audits["undenoised"]["augment"][0] == {"seed": None, "summary": AUGMENT_PLAIN, "rates": {
-        "coverage": 0.3, "negatives_per_labelled_query": 3.0, "precision": None}}
+        "coverage": 0.3, "negatives_per_labelled_query": 3.0, "precision": None, "retriever_top1_precision": None}}
 
 
 def test_no_audits_no_section() -> None:

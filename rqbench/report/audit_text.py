@@ -18,6 +18,7 @@ from rqbench.report.audits import (
     histogram_text,
     negatives_per_labelled,
     precision,
+    retriever_top1_precision,
 )
 from rqbench.report.format import DASH
 
@@ -45,7 +46,9 @@ AUGMENT_KEY = (
     "Labelled (coverage): queries whose top candidate the cross-encoder scores above the positive threshold, which "
     "becomes their pseudo-positive (coverage = labelled / queries; the others are dropped); negatives per labelled "
     "query: the mean number of candidates below the negative threshold taken as pseudo-negatives; precision "
-    "(true / labelled): pseudo-positives the split's qrels judge relevant; negatives judged relevant: "
+    "(true / labelled): pseudo-positives the split's qrels judge relevant; retriever's top-1: on the same labelled "
+    "queries, how often the retriever's own first passage is judged relevant (the baseline a pseudo-positive must "
+    "beat to teach the student anything; shown only on a labelled split); negatives judged relevant: "
     "pseudo-negatives the qrels judge relevant (false negatives added to training); groups: labelled + "
     f"pseudo-labelled training groups; histogram: P(relevant) of every scored candidate {_BINS}. A labeller audit "
     "row runs the same labeller (cross-encoder, retriever, thresholds, depth) on a held-apart labelled split that "
@@ -105,7 +108,7 @@ def _denoise_row(name: str, seed: Any, s: dict[str, Any]) -> list[str]:
 
 def _augment_row(name: str, seed: Any, s: dict[str, Any], trained_on: bool = True) -> list[str]:
     labels = s.get("labels") if isinstance(s.get("labels"), dict) else None
-    prec = precision(s)
+    prec, top1 = precision(s), retriever_top1_precision(s)
     per_query = negatives_per_labelled(s)
     groups = (f"{s['labelled_groups']} + {s['pseudo_labelled_groups']}"
               if trained_on and "labelled_groups" in s and "pseudo_labelled_groups" in s else DASH)
@@ -113,6 +116,8 @@ def _augment_row(name: str, seed: Any, s: dict[str, Any], trained_on: bool = Tru
             _num(s.get("queries")), f"{_num(s.get('labelled'))} ({_pct(coverage(s))})",
             DASH if per_query is None else f"{per_query:.2f}",
             DASH if prec is None or labels is None else f"{_pct(prec)} ({labels['true_positives']}/{s['labelled']})",
+            DASH if top1 is None or labels is None
+            else f"{_pct(top1)} ({labels['retriever_top1_relevant']}/{s['labelled']})",
             _num(labels.get("negatives_judged_relevant")) if labels else DASH, groups, histogram_text(s) or DASH]
 
 
@@ -181,6 +186,7 @@ def audit_tables(report: Report) -> list[AuditTable]:
         tables.append(AuditTable(
             "augment", "Pseudo-labels",
             ["Variant", "Seed", "Thresholds (pos. / neg.)", "Queries", "Labelled (coverage)",
-             "Negatives per labelled query", "Precision", "Negatives judged relevant", "Groups (labelled + pseudo)",
+             "Negatives per labelled query", "Precision", "Retriever's top-1", "Negatives judged relevant",
+             "Groups (labelled + pseudo)",
              _HISTOGRAM], 2, rows["augment"], AUGMENT_KEY, PRECISION_FOOTNOTE if unlabelled else ""))
     return tables + _negatives_tables(report)

@@ -130,11 +130,21 @@ def precision(summary: dict[str, Any]) -> float | None:
     return _ratio(labels.get("true_positives"), summary.get("labelled"))
 
 
+def retriever_top1_precision(summary: dict[str, Any]) -> float | None:
+    """On the same labelled queries, the share whose retriever's own top-1 the qrels judge relevant: the baseline
+    a pseudo-positive must beat to tell the student anything it does not already rank first; None when not
+    recorded (audits written before it was) or without labels."""
+    labels = summary.get("labels")
+    if not isinstance(labels, dict) or labels.get("retriever_top1_relevant") is None:
+        return None
+    return _ratio(labels.get("retriever_top1_relevant"), summary.get("labelled"))
+
+
 def audit_rates(role: str, summary: dict[str, Any]) -> dict[str, float | None]:
     """The derived rates of one role's summary (the JSON export's "rates"); {} for a role without any."""
     if role == "denoise":
         return {"drop_rate": drop_rate(summary), "agreement": agreement(summary)}
     if role in ("augment", "augment_audit"):
         return {"coverage": coverage(summary), "negatives_per_labelled_query": negatives_per_labelled(summary),
-                "precision": precision(summary)}
+                "precision": precision(summary), "retriever_top1_precision": retriever_top1_precision(summary)}
     return {}

@@ -10,7 +10,8 @@ The pseudo-labels are written as a table (query id, document id, P(relevant), po
 anyone holding labels for those queries can check them. When the split has qrels (a held-apart part of
 a labelled split, its labels withheld from training), the audit measures the labeller honestly:
 precision (pseudo-positives judged relevant), coverage (queries given a positive) and how many
-pseudo-negatives are judged relevant.
+pseudo-negatives are judged relevant, beside the baseline a label must beat to teach anything: how often
+the retriever's own top-1 is judged relevant on the same labelled queries.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ class AugmentAudit:
     judged_queries: int | None = None  # with qrels: labelled queries that have judgements
     true_positives: int | None = None  # pseudo-positives judged relevant
     negatives_judged_relevant: int | None = None
+    retriever_top1_relevant: int | None = None  # of the labelled judged queries: the retriever's top-1 judged relevant
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -53,6 +55,9 @@ class AugmentAudit:
                 "judged_queries": self.judged_queries, "true_positives": self.true_positives,
                 "precision": (self.true_positives or 0) / self.labelled if self.labelled else None,
                 "negatives_judged_relevant": self.negatives_judged_relevant,
+                "retriever_top1_relevant": self.retriever_top1_relevant,
+                "retriever_top1_precision": ((self.retriever_top1_relevant or 0) / self.labelled
+                                             if self.labelled else None),
             }
         return out
 
@@ -74,6 +79,7 @@ def augment_groups(run: Run, logits: dict[str, dict[str, float]], dataset: Datas
     audit = AugmentAudit(positive_threshold, negative_threshold)
     if qrels is not None:
         audit.judged_queries = audit.true_positives = audit.negatives_judged_relevant = 0
+        audit.retriever_top1_relevant = 0
     groups: list[TrainingGroup] = []
     labels: list[PseudoLabel] = []
     for query in sorted(dataset.split_queries(split), key=lambda q: q.id):
@@ -105,6 +111,7 @@ def augment_groups(run: Run, logits: dict[str, dict[str, float]], dataset: Datas
             audit.true_positives = (audit.true_positives or 0) + int(judged.get(best, 0) > 0)
             audit.negatives_judged_relevant = (audit.negatives_judged_relevant or 0) + sum(
                 judged.get(d, 0) > 0 for d in chosen)
+            audit.retriever_top1_relevant = (audit.retriever_top1_relevant or 0) + int(judged.get(ranking[0], 0) > 0)
     return groups, labels, audit
 
 

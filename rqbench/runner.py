@@ -86,7 +86,8 @@ def write_record(plan: Plan, planned: PlannedEvaluation, results: dict[str, Node
         "config": {"params": _params(planned, own), "depth": variant.depth, "split": ev.split,
                    "measures": list(ev.measures),  # the evaluation's order, which a report keeps
                    "exclude_query_id": ev.exclude_query_id, "baseline": suite.baseline,
-                   "describe": _describe(planned), "train": variant.train},
+                   "describe": _describe(planned), "train": variant.train,
+                   **({"model_from": variant.model_from} if variant.model_from else {})},
         "dataset": {"name": dataset.name, "source": dataset.source, "split": ev.split,
                     "n_docs": len(dataset.corpus), "n_queries": len(dataset.split_queries(ev.split)),
                     "fingerprints": {"corpus": dataset.fingerprint("corpus"),

@@ -75,6 +75,33 @@ def shuffled_top30(data_root: Path, out: Path) -> Path:
     return out
 
 
+def scifact_subset(data_root: Path, out: Path) -> Path:
+    """A small real SciFact in `out`: 48 training and 24 test queries with their judged abstracts plus the first
+    150 of the corpus (~250 passages), and 30 unlabeled queries; for end-to-end runs with tiny models."""
+    import json
+
+    src = data_root / "scifact"
+    rows = {split: (src / "qrels" / f"{split}.tsv").read_text().splitlines()[1:] for split in ("train", "test")}
+    out.mkdir()
+    (out / "qrels").mkdir()
+    docs: set[str] = set()
+    qids: set[str] = set()
+    for split, n in (("train", 48), ("test", 24)):
+        keep = sorted({r.split("\t")[0] for r in rows[split]})[:n]
+        lines = [r for r in rows[split] if r.split("\t")[0] in keep]
+        docs |= {r.split("\t")[1] for r in lines}
+        qids |= set(keep)
+        (out / "qrels" / f"{split}.tsv").write_text("query-id\tcorpus-id\tscore\n" + "\n".join(lines) + "\n")
+    corpus = [json.loads(line) for line in (src / "corpus.jsonl").read_text().splitlines()]
+    docs |= {d["_id"] for d in corpus[:150]}
+    (out / "corpus.jsonl").write_text("".join(json.dumps(d) + "\n" for d in corpus if d["_id"] in docs))
+    queries = [q for q in (src / "queries.jsonl").read_text().splitlines() if json.loads(q)["_id"] in qids]
+    (out / "queries.jsonl").write_text("\n".join(queries) + "\n")
+    unlabeled = (src / "queries.unlabeled.jsonl").read_text().splitlines()[:30]
+    (out / "queries.unlabeled.jsonl").write_text("\n".join(unlabeled) + "\n")
+    return out
+
+
 @pytest.fixture
 def dump_dom(tmp_path: Path):
     """`dump_dom(page, fragment="")`: the DOM of a local HTML page after its scripts ran, from Debian's
@@ -106,7 +133,7 @@ def dump_dom(tmp_path: Path):
 # module are unchanged.
 LONGEST_FIRST = ("test_cross_encoder_beats_bm25", "test_training", "test_train_pipeline", "test_pipeline",
                  "test_cross_encoder_training", "test_dense", "test_cross_batch", "test_cli_compare", "test_cli_usage",
-                 "test_bm25", "test_input_validation", "test_javaenv", "test_rocketqa_pipeline",
+                 "test_bm25", "test_input_validation", "test_javaenv", "test_rocketqa_pipeline", "test_joint_pipeline",
                  "test_readme_walkthrough", "test_train_out", "test_plan", "test_report", "test_compare_report")
 
 

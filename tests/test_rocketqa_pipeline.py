@@ -14,33 +14,11 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import scifact_subset as subset
 
 from rqbench.training.tiny import make_tiny_bert
 
 pytestmark = pytest.mark.slow
-
-
-def subset(data_root: Path, out: Path) -> Path:
-    src = data_root / "scifact"
-    rows = {split: (src / "qrels" / f"{split}.tsv").read_text().splitlines()[1:] for split in ("train", "test")}
-    out.mkdir()
-    (out / "qrels").mkdir()
-    docs: set[str] = set()
-    qids: set[str] = set()
-    for split, n in (("train", 48), ("test", 24)):
-        keep = sorted({r.split("\t")[0] for r in rows[split]})[:n]
-        lines = [r for r in rows[split] if r.split("\t")[0] in keep]
-        docs |= {r.split("\t")[1] for r in lines}
-        qids |= set(keep)
-        (out / "qrels" / f"{split}.tsv").write_text("query-id\tcorpus-id\tscore\n" + "\n".join(lines) + "\n")
-    corpus = [json.loads(line) for line in (src / "corpus.jsonl").read_text().splitlines()]
-    docs |= {d["_id"] for d in corpus[:150]}
-    (out / "corpus.jsonl").write_text("".join(json.dumps(d) + "\n" for d in corpus if d["_id"] in docs))
-    queries = [q for q in (src / "queries.jsonl").read_text().splitlines() if json.loads(q)["_id"] in qids]
-    (out / "queries.jsonl").write_text("\n".join(queries) + "\n")
-    unlabeled = (src / "queries.unlabeled.jsonl").read_text().splitlines()[:30]
-    (out / "queries.unlabeled.jsonl").write_text("\n".join(unlabeled) + "\n")
-    return out
 
 
 SUITE = """

@@ -22,6 +22,7 @@ from rqbench.data.dataset import Dataset
 from rqbench.errors import RqbenchError
 from rqbench.measures import parse_measures
 from rqbench.plan.fusion import FusionSteps
+from rqbench.plan.models import ModelSources, served_part
 from rqbench.plan.rocketqa import RocketQASteps
 from rqbench.plan.values import Step, seed_of, stage_params, whole
 from rqbench.stages import STAGE_KINDS, Input, Node
@@ -73,7 +74,7 @@ def fill_places(value: Any, places: dict[str, str]) -> Any:
     return value
 
 
-class _Planner(RocketQASteps, FusionSteps):
+class _Planner(RocketQASteps, FusionSteps, ModelSources):
     def __init__(self, suite: Suite, data_root: Path | None):
         self.suite = suite
         self.data_root = data_root
@@ -248,7 +249,10 @@ class _Planner(RocketQASteps, FusionSteps):
         return retrieve, [*steps, (prefix + "index", index), (prefix + "retrieve", retrieve)]
 
     def checkpoint_of(self, variant: Variant) -> tuple[Input, list[Step]] | None:
-        """`variant`'s trained checkpoint (its train node's output) and the steps to it; None if it trains not."""
+        """`variant`'s trained checkpoint (its train node's output, or the part of another variant's that its
+        backend loads: `model_from`) and the steps to it; None if it has no trained model."""
+        if variant.model_from is not None:
+            return self._model_from(variant)
         if variant.train is None:
             return None
         if variant.name in self._resolving:
@@ -345,11 +349,24 @@ class _Planner(RocketQASteps, FusionSteps):
             from rqbench.errors import did_you_mean
 
             raise RqbenchError(f"unknown training task '{task}'" + did_you_mean(task, TASKS), where)
+        part = served_part(task, backend)
+        if task == "joint" and default_task != "dual-encoder":
+            raise RqbenchError("train.task = 'joint' belongs on the dense variant (the retriever it trains); a "
+                               "cross-encoder variant takes the joint run's re-ranker with model_from", where)
+        if part is None:
+            raise RqbenchError(f"train.task = '{task}' trains no model for backend '{variant.backend}'", where)
+        if table.get("reranker_from") is not None and task != "joint":
+            raise RqbenchError("train.reranker_from is the joint task's re-ranker: set train.task = 'joint'", where)
+        if task == "joint":
+            reranker, reranker_steps = self._reranker_input(variant, table, hashed, where)
+            if reranker is not None:
+                inputs["reranker"] = reranker
+                steps = [*reranker_steps, *steps]
         params = stage_params(TrainParams, where, task=task, nproc=nproc, trainer=hashed, base=base)
         model = fill_places(str(backend.params.model), self.places)
         train = self.add(Node(STAGE_KINDS["train"], params, inputs, dataset,
                               {"trainer": runtime, "model": model}, variant.name, resumable=True))
-        return Input(train, "model"), [*steps, ("train", train)]
+        return Input(train, part), [*steps, ("train", train)]
 
 
 def _dedupe(steps: list[Step]) -> list[Step]:

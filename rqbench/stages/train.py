@@ -1,10 +1,11 @@
-"""train: a training task (dual encoder, cross-encoder) on training groups, one process or several via torchrun.
+"""train: a training task (dual encoder, cross-encoder, joint) on training groups, in one process or several.
 
-Inputs: `groups` (from `groups`, `mine`, `denoise` or `augment`) and optionally `init`, another training's
-checkpoint to start from. The output is a checkpoint artifact holding one folder per output of the task
-(`model/` for both tasks). Settings that change only speed or bookkeeping (device, threads, checkpoint frequency) are
-not hashed, so a run may resume with other values; `resumable`: checkpoints left by a killed attempt
-are picked up.
+Inputs: `groups` (from `groups`, `mine`, `denoise` or `augment`), optionally `init`, another training's
+checkpoint to start from, and for the joint task `reranker`, the trained cross-encoder its re-ranker starts
+from. The output is a checkpoint artifact holding one folder per output of the task (`model/` for the dual
+encoder and the cross-encoder; `retriever/` and `reranker/` for the joint task). Settings that change only
+speed or bookkeeping (device, threads, checkpoint frequency) are not hashed, so a run may resume with other
+values; `resumable`: checkpoints left by a killed attempt are picked up.
 """
 
 from __future__ import annotations
@@ -44,6 +45,8 @@ def produce(ctx: BuildContext) -> None:
     p: TrainParams = ctx.params
     settings = {**p.trainer, **ctx.node.runtime.get("trainer", {})}
     settings["model"] = str(ctx.input_path("init")) if ctx.has_input("init") else ctx.node.runtime["model"]
+    if ctx.has_input("reranker"):
+        settings["reranker_model"] = str(ctx.input_path("reranker"))
     # the ranks' output goes to stderr: stdout may be carrying `--json` records
     config = TrainConfig(**settings)
     groups = ctx.input_path("groups") / "groups.jsonl"
@@ -57,7 +60,8 @@ def produce(ctx: BuildContext) -> None:
 
 
 KIND = StageKind(
-    name="train", version=2, inputs={"groups": "groups", "init": "checkpoint?"}, output="checkpoint",
-    Params=TrainParams, doc="train a task (dual encoder, cross-encoder) on groups; torchrun for nproc > 1; resumable",
+    name="train", version=2, inputs={"groups": "groups", "init": "checkpoint?", "reranker": "checkpoint?"},
+    output="checkpoint", Params=TrainParams,
+    doc="train a task (dual encoder, cross-encoder, joint) on groups; torchrun for nproc > 1; resumable",
     produce=produce, resumable=True,
 )

@@ -56,14 +56,18 @@ variants, and each variant's resolved config.
 
 A `[dataset]` table may replace the `dataset` string: {path, format, corpus, queries, qrels, name}.
 `[suite].dataset` is also what variants train on (`train.dataset` overrides it). A variant may name
-other variants in its `[variants.train]` table (`mine_from`, `init_from`): `rqbench.plan` resolves the
-names to those variants' artifacts. `evaluate_on = ["dl19"]` restricts a variant to some evaluation sets.
+other variants in its `[variants.train]` table (`mine_from`, `init_from`, `reranker_from`): `rqbench.plan`
+resolves the names to those variants' artifacts. `model_from = "v2"` (instead of a train table) evaluates
+another variant's trained model with this variant's backend and params: a joint (RocketQAv2) run's re-ranker
+as a cross-encoder, or a checkpoint read at other lengths (`rqbench.plan.models`). `evaluate_on = ["dl19"]`
+restricts a variant to some evaluation sets.
 
 Seeds: with `seeds` (in [suite], or per variant) a variant that trains becomes an *arm*, one variant per
 seed named `<arm>[seed=<s>]` (after any grid suffix: `x[lr=0.1,seed=13]`). The seed is the trainer's and
 the training groups' (data order, sampled negatives, dropout), so arms with the same seed see the same
-data order. A reference (`mine_from`, `init_from`, `fuse.runs`) to an arm means the same seed's variant of
-it: MD1 seed 14 mines with MD0 seed 14, and a fusion of a seeded arm is one fused run per seed. Contrasts
+data order. A reference (`mine_from`, `init_from`, `fuse.runs`, `model_from`) to an arm means the same seed's
+variant of it: MD1 seed 14 mines with MD0 seed 14, and a fusion of a seeded arm (or a variant taking its
+model) is one variant per seed. Contrasts
 name arms; reports average an arm over its seeds.
 """
 
@@ -89,7 +93,7 @@ SUITE_KEYS = {"name", "description", "dataset", "split", "measures", "baseline",
               "exclude_query_id", "seed", "seeds", "notes"}
 # [variants.train] keys the planner itself reads; the rest go to the trainer's config (validated there)
 TRAIN_PIPELINE_KEYS = {"split", "nproc", "hard_negatives", "mine_from", "mine_depth", "random_negatives",
-                       "dataset", "init_from", "sample", "task",
+                       "dataset", "init_from", "sample", "task", "reranker_from",
                        # RocketQA's denoised negatives (step 3) and pseudo-label augmentation (step 4)
                        "denoise_with", "scan_depth", "denoise_threshold", "negatives_per_positive",
                        "augment_with", "augment_from", "augment_split", "augment_depth", "augment_positive",

@@ -14,7 +14,7 @@ from rqbench.suite.parts import TextWhere as _Where
 from rqbench.suite.parts import check_file_names
 
 VARIANT_KEYS = {"name", "backend", "params", "grid", "description", "about", "depth", "train", "evaluate_on", "seeds",
-                "rerank", "fuse"}
+                "rerank", "fuse", "model_from"}
 
 
 @dataclass(frozen=True)
@@ -31,6 +31,7 @@ class Variant:
     seed: int | None = None  # that seed (the trainer's and the training groups'); None: the suite's seed
     rerank: dict[str, Any] | None = None  # a re-ranker's {run_of: variant, depth: k}
     fuse: dict[str, Any] | None = None  # a fusion's {runs: (variant, ...), depth: k or None}
+    model_from: str | None = None  # the variant whose trained checkpoint is this one's model (no training of its own)
     about: dict[str, Any] = field(default_factory=dict)  # provenance shown in leaderboards (paper, model_size, notes)
 
     @property
@@ -80,6 +81,13 @@ def parse_variants(raw: Any, depth: int, suite_seeds: list[int] | None, w: _Wher
         if fuse is not None and (train is not None or rerank is not None):
             raise w.error("a fusion variant ([variants.fuse]) neither trains nor re-ranks: fuse their variants' runs "
                           "instead", w.line_of("fuse", line or 1))
+        model_from = v.get("model_from")
+        if model_from is not None and (not isinstance(model_from, str) or not model_from):
+            raise w.error("model_from must name the variant whose trained model this one uses",
+                          w.line_of("model_from", line or 1))
+        if model_from is not None and (train is not None or fuse is not None):
+            raise w.error("model_from with [variants.train] or [variants.fuse]: a variant either trains its model, "
+                          "takes another variant's (model_from), or fuses runs", w.line_of("model_from", line or 1))
         about = v.get("about", {})
         if not isinstance(about, dict) or not all(isinstance(x, str | int | float | bool) for x in about.values()):
             raise w.error("about must be a table of strings or numbers (paper, model_size, notes, url, ...)",
@@ -93,11 +101,13 @@ def parse_variants(raw: Any, depth: int, suite_seeds: list[int] | None, w: _Wher
         if not isinstance(vdepth, int) or isinstance(vdepth, bool) or vdepth < 1:
             raise w.error("variant depth must be a positive integer", w.line_of("depth", line or 1))
         seeds = seed_list(v, w, w.line_of("seeds", line or 1))
-        if seeds is not None and train is None and fuse is None:
+        if seeds is not None and train is None and fuse is None and model_from is None:
             raise w.error("seeds on a variant without [variants.train]: only training draws from a seed",
                           w.line_of("seeds", line or 1))
         if fuse is not None:  # one fused run per seed of the seeded arms it fuses (the same seed's members)
             seeds = seeds or next((seeded[name] for name in fuse["runs"] if name in seeded), None)
+        elif model_from is not None:  # one variant per seed of a seeded arm's models
+            seeds = seeds or seeded.get(model_from)
         else:
             seeds = (seeds or suite_seeds) if train is not None else None
         if seeds is not None and "seed" in (train or {}):
@@ -109,7 +119,7 @@ def parse_variants(raw: Any, depth: int, suite_seeds: list[int] | None, w: _Wher
                       "description": str(v.get("description", "")), "line": line,
                       "train": dict(train) if train is not None else None,
                       "evaluate_on": tuple(evaluate_on) if evaluate_on else None, "rerank": rerank, "fuse": fuse,
-                      "about": dict(about)}
+                      "model_from": model_from, "about": dict(about)}
             if seeds is None:
                 out.append(Variant(name=arm, **common))
                 continue
@@ -128,14 +138,21 @@ def parse_variants(raw: Any, depth: int, suite_seeds: list[int] | None, w: _Wher
 
 def _seeded_arms(raw: list[Any], suite_seeds: list[int] | None) -> dict[str, list[int]]:
     """Name -> seeds of each variant table that becomes seeded arms (it trains, with its own or the suite's
-    seeds): a fusion of such an arm is one fused run per seed."""
+    seeds, or takes such an arm's model): a fusion of such an arm is one fused run per seed."""
     out = {}
-    for v in raw:
-        if isinstance(v, dict) and isinstance(v.get("name"), str) and v.get("train") is not None:
+    tables = [v for v in raw if isinstance(v, dict) and isinstance(v.get("name"), str)]
+    for v in tables:
+        if v.get("train") is not None:
             seeds = v.get("seeds") if isinstance(v.get("seeds"), list) else suite_seeds
             if seeds:
                 out[v["name"]] = list(seeds)
-    return out
+    taking = [v for v in tables if v.get("train") is None and isinstance(v.get("model_from"), str)]
+    while True:  # a model taken from a variant that takes it, to any depth
+        found = [v for v in taking if v["name"] not in out and v["model_from"] in out]
+        if not found:
+            return out
+        for v in found:
+            out[v["name"]] = list(v["seeds"]) if isinstance(v.get("seeds"), list) else out[v["model_from"]]
 
 
 def expand_grid(grid: dict[str, list[Any]]) -> list[dict[str, Any]]:

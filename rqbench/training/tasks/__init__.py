@@ -25,6 +25,14 @@ TASKS: dict[str, str] = {
     "joint": "rqbench.training.tasks.joint:JointTask",
 }
 
+# Which folder of a task's checkpoint a backend loads, by the task that backend trains (its TRAINING_TASK):
+# a joint run serves a dense retriever and a cross-encoder re-ranker from one train node.
+SERVES: dict[str, dict[str, str]] = {
+    "dual-encoder": {"dual-encoder": "model"},
+    "cross-encoder": {"cross-encoder": "model"},
+    "joint": {"dual-encoder": "retriever", "cross-encoder": "reranker"},
+}
+
 
 def task_class(name: str) -> Any:
     """The class registered as `name` (unknown name: one-line error with "did you mean")."""

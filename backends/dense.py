@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 from rqbench.errors import RqbenchError
 from rqbench.io import atomic_write_json
 from rqbench.models.hf import ENCODER_CONFIG, folder_digest, resolve_model
-from rqbench.models.spec import EncoderSpec
+from rqbench.models.spec import ENCODER_ADDED_LATER, EncoderSpec
 from rqbench.types import Doc, Query, Run, ScoredDoc, sort_ranking
 
 if TYPE_CHECKING:
@@ -56,8 +56,17 @@ class DenseParams(EncoderSpec):
     resolved value IS hashed and is an index field; "fp32" reproduces full-precision artifacts anywhere.
     `ef_search` and `nprobe` are search-time knobs (hashed, but not index fields: no rebuild).
     `batch_size`, `device` and `threads` change speed only and are left out of cache keys.
+
+    `towers` ("shared", the default, or "separate": query and passage towers trained apart, both from
+    `model`) matters to training; a model that was not trained reads the same weights either way.
+    `preset` fills in a recipe's settings where the variant does not set them: "rocketqa" is RocketQA's dual
+    encoder form (the raw [CLS] vector, no normalisation, two towers, and a dot product at scale 1 in
+    training) where the defaults are sentence-transformers' (mean pooling, cosine, one tower, scale 20).
+    Not in the preset: RocketQA's passage input `title [SEP] passage` with segment ids (passages here are
+    the title and text joined by a space, `use_title`).
     """
 
+    preset: str = ""
     query_model: str | None = None
     use_title: bool = True
     batch_size: int = 32
@@ -79,6 +88,11 @@ class DenseParams(EncoderSpec):
     )
     NOT_HASHED: ClassVar[tuple[str, ...]] = ("batch_size", "device", "threads")
     RENAMED: ClassVar[dict[str, str]] = {"autocast": "precision"}  # earlier name -> current (a one-line hint)
+    ADDED_LATER: ClassVar[dict[str, Any]] = {**ENCODER_ADDED_LATER, "preset": ""}  # hashed only when set
+    PRESETS: ClassVar[dict[str, dict[str, Any]]] = {
+        "rocketqa": {"pooling": "cls", "normalize": False, "towers": "separate"},
+    }
+    PRESET_TRAIN: ClassVar[dict[str, dict[str, Any]]] = {"rocketqa": {"scale": 1.0}}  # the trainer's, likewise
 
     def __post_init__(self) -> None:
         self._check_encoder()
@@ -86,6 +100,8 @@ class DenseParams(EncoderSpec):
 
         # frozen: the resolved value replaces "auto" once, so hashes and records name what really ran
         object.__setattr__(self, "precision", resolve_precision(self.precision, self.device))
+        if self.preset and self.preset not in self.PRESETS:
+            raise ValueError(f"unknown preset {self.preset!r} (presets: {', '.join(self.PRESETS)})")
         if self.index not in ("flat", "hnsw", "ivfpq"):
             raise ValueError(f"index must be one of flat, hnsw, ivfpq, got {self.index!r}")
         for name in ("batch_size", "hnsw_m", "ef_construction", "ef_search", "nlist", "pq_m", "nprobe"):

@@ -117,8 +117,11 @@ def load_backend_class(name: str, where: str | None = None) -> type:
 # ---- params: validate a TOML table against a backend's frozen dataclass ----------------------------
 
 def build_params(params_cls: type, values: dict[str, Any], where: str | None = None) -> Any:
-    """Instantiate `params_cls` from `values`, rejecting unknown keys and wrong types in one line."""
+    """Instantiate `params_cls` from `values` (a `preset` filled in first), rejecting unknown keys and wrong
+    types in one line."""
     fields = {f.name: f for f in dataclasses.fields(params_cls)}
+    if isinstance(values.get("preset"), str):
+        values = apply_preset(params_cls, values, where)
     hints = typing.get_type_hints(params_cls)
     renamed = getattr(params_cls, "RENAMED", {})
     for key, value in values.items():
@@ -141,11 +144,28 @@ def build_params(params_cls: type, values: dict[str, Any], where: str | None = N
 
 
 def params_dict(params: Any, include_unhashed: bool = True) -> dict[str, Any]:
+    """The parameters as a dict; without the unhashed ones (`NOT_HASHED`, and `ADDED_LATER` fields at their
+    default: a field added later names no new artifact until it is set), for cache keys."""
     data = dataclasses.asdict(params)
     if not include_unhashed:
         for key in getattr(params, "NOT_HASHED", ()):
             data.pop(key, None)
+        for key, default in getattr(params, "ADDED_LATER", {}).items():
+            if key in data and data[key] == default:
+                data.pop(key)
     return data
+
+
+def apply_preset(params_cls: type, values: dict[str, Any], where: str | None = None) -> dict[str, Any]:
+    """`values` with its `preset`'s settings filled in where `values` does not set them (a params class
+    declares `PRESETS`: name -> settings); unknown preset: one line with "did you mean"."""
+    presets = getattr(params_cls, "PRESETS", {})
+    name = values.get("preset")
+    if not presets or not name:
+        return values
+    if name not in presets:
+        raise RqbenchError(f"unknown preset '{name}'" + did_you_mean(str(name), presets), where)
+    return {**presets[name], **values}
 
 
 def split_params(params: Any) -> tuple[dict[str, Any], dict[str, Any]]:

@@ -71,6 +71,19 @@ class DualEncoder(nn.Module):
             return cls(str(path / "query"), str(path / "passage"), stored, trust_remote_code)
         return cls(str(path) if path.exists() else name, None, config or EncoderConfig(), trust_remote_code)
 
+    @classmethod
+    def for_training(cls, name: str, spec: EncoderSpec) -> DualEncoder:
+        """The model a training starts from: `name` with `spec`'s pooling, normalisation and lengths; its towers
+        as saved, or, with `spec.towers == "separate"`, a one-tower model's tower copied into two."""
+        path = Path(resolve_model(name))
+        stored = saved_config(path) if path.exists() else None
+        source = str(path) if path.exists() else name
+        if spec.towers == "separate" and (stored is None or stored.get("shared", True)):
+            return cls(source, source, EncoderConfig.from_spec(spec, shared=False))
+        model = cls.load(name)
+        model.config = EncoderConfig.from_spec(spec, shared=model.config.shared)
+        return model
+
     def save(self, out_dir: Path) -> None:
         out_dir = Path(out_dir)
         out_dir.mkdir(parents=True, exist_ok=True)

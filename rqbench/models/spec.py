@@ -1,7 +1,8 @@
 """EncoderSpec: the settings that define a transformer encoder, declared once (imports no torch).
 
 Owns the names, defaults and validation of the fields every encoder kind shares: which model, how token
-states are pooled into one vector, whether it is L2-normalised, and the query/passage truncation lengths.
+states are pooled into one vector, whether it is L2-normalised, the query/passage truncation lengths, and
+whether queries and passages share one tower or train two (both initialised from `model`).
 The dense backend's `DenseParams` and the trainer's `TrainConfig` inherit them (frozen dataclass
 inheritance), so a suite sets them under one name and they cannot drift apart; `ENCODER_FIELDS` lists
 them for code that copies them from one to the other (a train stage takes them from the variant's
@@ -14,6 +15,10 @@ from dataclasses import dataclass, fields
 from typing import Literal
 
 POOLINGS = ("cls", "mean")
+TOWERS = ("shared", "separate")
+# Fields added after artifacts were made: left out of hashes while at these defaults, so that every earlier
+# stage keeps its hash (and its cached artifact) and only a changed value names a new one.
+ENCODER_ADDED_LATER: dict[str, object] = {"towers": "shared"}
 
 
 @dataclass(frozen=True)
@@ -25,6 +30,7 @@ class EncoderSpec:
     normalize: bool = True
     max_query_length: int = 64
     max_passage_length: int = 256
+    towers: Literal["shared", "separate"] = "shared"
 
     def __post_init__(self) -> None:
         self._check_encoder()
@@ -35,6 +41,8 @@ class EncoderSpec:
             raise ValueError("model must be a non-empty string (a model folder, an HF id, or 'minilm')")
         if self.pooling not in POOLINGS:
             raise ValueError(f"pooling must be 'cls' or 'mean', got {self.pooling!r}")
+        if self.towers not in TOWERS:
+            raise ValueError(f"towers must be 'shared' or 'separate', got {self.towers!r}")
         for name in ("max_query_length", "max_passage_length"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:

@@ -34,6 +34,10 @@ def trainer_settings(variant: Variant, backend: Any, suite: Suite, where: str,
             raise RqbenchError(f"train.{key} comes from the variant's params; set params.{key} instead", where)
         if key in params:
             settings[key] = params[key]
+    # a preset's training settings (the dense backend's "rocketqa": a dot product at scale 1), unless set
+    preset = getattr(backend.params, "preset", "")
+    for key, value in getattr(type(backend.params), "PRESET_TRAIN", {}).get(preset, {}).items():
+        settings.setdefault(key, value)
     settings.setdefault("seed", variant.seed if variant.seed is not None else suite.seed)
     settings.setdefault("save_every", DEFAULT_SAVE_EVERY)
     if "device" not in settings and "device" in params:

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from rqbench.errors import RqbenchError
-from rqbench.models.spec import EncoderSpec
+from rqbench.models.spec import ENCODER_ADDED_LATER, EncoderSpec
 
 TRAINING_INFO = "training_info.json"  # written into every output folder, last: its presence marks it finished
 
@@ -142,6 +142,7 @@ SETTING_HELP: dict[str, str] = {
     "normalize": "L2-normalise the embeddings (scores are cosines)",
     "max_query_length": "query tokens kept (longer queries are truncated)",
     "max_passage_length": "passage tokens kept (longer passages are truncated)",
+    "towers": "'shared' (one encoder for queries and passages) or 'separate' (two, both started from model)",
     "negatives": "'in-batch' or 'cross-batch' (all processes' passages; needs nproc >= 2)",
     "hard_negatives_per_query": "negatives per query from its group, added to the passage pool",
     "negative_sampling": "'random' (drawn afresh each epoch, seeded) or 'top' (the first ones)",
@@ -173,5 +174,6 @@ SETTING_HELP: dict[str, str] = {
 # Settings that may change between a run and its resumption without changing the result's meaning.
 # Settings added after artifacts were first built, with the value every earlier run had: hashed only when
 # set otherwise (so earlier artifacts keep their hashes), and taken as that value where a checkpoint lacks them.
-ADDED_LATER: dict[str, Any] = {"reranker_model": "", "reranker_pooling": "", "kl_reaches_reranker": False}
+ADDED_LATER: dict[str, Any] = {"reranker_model": "", "reranker_pooling": "", "kl_reaches_reranker": False,
+                               **ENCODER_ADDED_LATER}
 RESUME_MAY_CHANGE = frozenset({"device", "threads", "save_every", "keep_checkpoints", "log_every"})

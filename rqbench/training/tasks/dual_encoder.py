@@ -46,7 +46,9 @@ class DualEncoderTask(GroupsTask):
         return f"{len(self.groups)} groups, {self.config.negatives} negatives"
 
     def load_model(self, init: Path | None) -> DualEncoder:
-        model = DualEncoder.load(str(init / "model") if init is not None else self.config.model)
+        if init is None:
+            return DualEncoder.for_training(self.config.model, self.config)
+        model = DualEncoder.load(str(init / "model"))  # a checkpoint of this run: its towers as saved
         model.config = EncoderConfig.from_spec(self.config, shared=model.config.shared)
         return model
 

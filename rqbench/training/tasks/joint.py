@@ -27,7 +27,7 @@ from torch import nn
 
 from rqbench.errors import RqbenchError
 from rqbench.models.cross_encoder import CrossEncoder
-from rqbench.models.dual_encoder import DualEncoder, EncoderConfig
+from rqbench.models.dual_encoder import DualEncoder
 from rqbench.training.batches import BatchPlan, LocalBatch
 from rqbench.training.distributed import DistEnv, to_device
 from rqbench.training.losses.joint import JointLoss, joint_loss
@@ -68,8 +68,7 @@ class JointTask(GroupsTask):
         if init is not None:
             return JointModel(DualEncoder.load(str(init / "retriever")),
                               CrossEncoder.load(str(init / "reranker"), max_length=c.max_length))
-        retriever = DualEncoder.load(c.model)
-        retriever.config = EncoderConfig.from_spec(c, shared=retriever.config.shared)
+        retriever = DualEncoder.for_training(c.model, c)
         reranker = CrossEncoder.load(c.reranker_model, max_length=c.max_length,
                                      pooling=c.reranker_pooling or None)
         return JointModel(retriever, reranker)

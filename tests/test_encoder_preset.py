@@ -1,0 +1,112 @@
+"""The dense backend's `rocketqa` preset (RocketQAv2 issue, item 3): RocketQA's dual encoder form (raw [CLS],
+no normalisation, two towers, a dot product at scale 1 in training) as named settings beside the MiniLM
+defaults, so each choice can be an ablation row; `towers = "separate"` really trains two towers; and the
+fields added for it leave every earlier artifact's hash alone."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from backends.dense import DenseBackend, DenseParams
+from rqbench.backend import build_params, params_dict
+from rqbench.errors import RqbenchError
+from rqbench.models.dual_encoder import DualEncoder
+from rqbench.plan import plan_suite
+from rqbench.suite import load_suite
+from rqbench.training.config import TrainConfig
+from rqbench.training.groups import Passage, TrainingGroup, write_groups
+from rqbench.training.tiny import make_tiny_bert
+from rqbench.training.trainer import train_dual_encoder
+
+
+def test_the_preset_fills_in_what_the_variant_does_not_set() -> None:
+    p = build_params(DenseParams, {"preset": "rocketqa"})
+    assert (p.pooling, p.normalize, p.towers, p.preset) == ("cls", False, "separate", "rocketqa")
+    mine = build_params(DenseParams, {"preset": "rocketqa", "pooling": "mean"})
+    assert (mine.pooling, mine.normalize) == ("mean", False)  # an explicit setting wins
+    assert (DenseParams().pooling, DenseParams().normalize, DenseParams().towers) == ("mean", True, "shared")
+
+
+def test_an_unknown_preset_is_one_line_with_a_suggestion() -> None:
+    with pytest.raises(RqbenchError, match=r"unknown preset 'rocketq'.*rocketqa"):
+        build_params(DenseParams, {"preset": "rocketq"})
+
+
+def test_fields_added_later_are_hashed_only_when_set() -> None:
+    hashed = params_dict(DenseParams(), include_unhashed=False)
+    assert "towers" not in hashed and "preset" not in hashed
+    preset = params_dict(build_params(DenseParams, {"preset": "rocketqa"}), include_unhashed=False)
+    assert (preset["towers"], preset["preset"], preset["pooling"], preset["normalize"]) == (
+        "separate", "rocketqa", "cls", False)
+
+
+SUITE = """
+[suite]
+name = "preset"
+dataset = "scifact"
+measures = ["RR@10"]
+
+[[variants]]
+name = "rq"
+backend = "dense"
+params = {{ preset = "rocketqa", max_query_length = 16, max_passage_length = 32 }}
+train = {{ batch_size = 8, max_steps = 1{extra} }}
+
+[[variants]]
+name = "plain"
+backend = "dense"
+params = {{ max_query_length = 16, max_passage_length = 32 }}
+train = {{ batch_size = 8, max_steps = 1 }}
+"""
+
+
+def trainer(tmp_path: Path, data_root: Path, extra: str = "") -> dict[str, dict]:
+    path = tmp_path / "preset.toml"
+    path.write_text(SUITE.format(extra=extra))
+    graph = plan_suite(load_suite(path), data_root)
+    return {p.variant.name: dict(p.steps)["train"].params.trainer for p in graph.evaluations}
+
+
+def test_the_trainer_gets_the_presets_form_and_scale(tmp_path: Path, data_root: Path) -> None:
+    settings = trainer(tmp_path, data_root)
+    rq, plain = settings["rq"], settings["plain"]
+    assert (rq["pooling"], rq["normalize"], rq["towers"], rq["scale"]) == ("cls", False, "separate", 1.0)
+    assert (plain["pooling"], plain["normalize"], plain["scale"]) == ("mean", True, 20.0)
+    assert "towers" not in plain  # at its default: the hash of every earlier training stays
+    assert trainer(tmp_path, data_root, ", scale = 5.0")["rq"]["scale"] == 5.0  # train.scale wins
+
+
+def groups(n: int) -> list[TrainingGroup]:
+    words = ["cell", "gene", "tumour", "virus", "enzyme", "neuron", "insulin", "kinase", "dose", "trial"]
+
+    def text(i: int, k: int) -> str:
+        return " ".join(words[(i * 3 + j * 7) % len(words)] for j in range(k)) + f" case {i}"
+
+    return [TrainingGroup(f"q{i}", text(i, 3), (Passage(f"d{i}", text(i + 50, 10)),),
+                          (Passage(f"n{i}", text(i + 90, 10)),)) for i in range(n)]
+
+
+def test_separate_towers_start_from_one_model_and_train_apart(tmp_path: Path) -> None:
+    tiny = make_tiny_bert(tmp_path / "tiny", seed=3)
+    path = tmp_path / "groups.jsonl"
+    write_groups(groups(16), path)
+    config = TrainConfig(model=str(tiny), pooling="cls", normalize=False, towers="separate", scale=1.0,
+                         max_query_length=12, max_passage_length=16, batch_size=4, max_steps=3, lr=1e-3,
+                         hard_negatives_per_query=1, threads=1, seed=5)
+    out = train_dual_encoder(path, config, tmp_path / "out", progress=False)
+    assert (out / "query").is_dir() and (out / "passage").is_dir()
+    model = DualEncoder.load(str(out))
+    assert not model.config.shared and model.config.pooling == "cls" and not model.config.normalize
+    start = DualEncoder.load(str(tiny)).query_tower.state_dict()
+    query, passage = model.query_tower.state_dict(), model.passage_tower.state_dict()
+    name = "embeddings.word_embeddings.weight"
+    assert not torch.equal(query[name], start[name]) and not torch.equal(passage[name], start[name])
+    assert not torch.equal(query[name], passage[name])  # two towers, each trained on its own side
+    # the dense backend reads both towers of the saved folder
+    backend = DenseBackend(DenseParams(model=str(out), max_query_length=12, max_passage_length=16, threads=1))
+    loaded = backend.model()
+    assert not loaded.config.shared
+    assert torch.equal(loaded.passage_tower.state_dict()[name], passage[name])

@@ -44,9 +44,10 @@ fi
 suites="smoke scifact-bm25 dl19-bm25 dl19-leaderboard vaswani-bm25 noveleval-bm25 negatives-audit-dl19 ci"
 # the dense suite trains and encodes on the CPU (SciFact and the DL19 pool): about an hour on 2 cores
 [ "${1:-}" = "--dense" ] && suites="$suites dense precision train-precision teacher-scifact teacher-search-scifact"
-# RocketQA's chain and ablation: SciFact (3 seeds) about 2 hours more, MS MARCO dev-mini (2 seeds) 5-7;
-# the stage cache keeps what finished, so a run cut short resumes where it stopped
-[ "${1:-}" = "--rocketqa" ] && suites="$suites rocketqa-scifact rocketqa-devmini"
+# RocketQA: SciFact's chain and ablation (3 seeds) and its rerun with the gated teacher, about 2 hours each;
+# dev-mini's teacher search (17 minutes) and its RocketQA suite (2 seeds, under 2 hours); the stage cache keeps
+# what finished, so a run cut short resumes where it stopped
+[ "${1:-}" = "--rocketqa" ] && suites="$suites rocketqa-scifact rocketqa-scifact-gated teacher-search-devmini rocketqa-devmini"
 [ -n "$only" ] && suites="$only"
 for suite in $suites; do
   rqbench run "suites/$suite.toml" --results "$results" >/dev/null

@@ -1,6 +1,7 @@
 """RocketQAv2's joint training executed end to end from a suite on a small real dataset (SciFact: 48 training
 and 24 test queries over ~250 passages) with tiny random BERTs: MD0 and MC are trained, the joint run starts
-its retriever from MD0 and its re-ranker from MC, and one train node serves both later stages: the dense
+its retriever from MD0 and its re-ranker from MC, trains on hybrid lists (2 undenoised negatives from MD0's
+top 30 and 1 that MC scored below 0.5 per list), and one train node serves both later stages: the dense
 variant indexes with `retriever/`, a cross-encoder variant (`model_from`) re-ranks with `reranker/`. Every
 stage is real (torch training, faiss, scoring); what is checked is the wiring, not the quality."""
 
@@ -51,6 +52,13 @@ init_from = "md0"
 reranker_from = "mc"
 mine_from = "md0"
 mine_depth = 50
+scan_depth = 10
+negatives_per_positive = 2
+denoise_with = "mc"
+denoise_threshold = 0.5
+hybrid_undenoised = 2
+hybrid_denoised = 1
+hybrid_depth = 30
 hard_negatives = 3
 max_length = 64
 batch_size = 4
@@ -84,6 +92,10 @@ def test_one_joint_run_serves_a_retriever_and_a_reranker(tmp_path: Path, data_ro
     assert sorted(records) == ["mc[seed=1]", "md0[seed=1]", "v2-reranker[seed=1]", "v2[seed=1]"]
     v2, reranker = records["v2[seed=1]"], records["v2-reranker[seed=1]"]
     assert "joint listwise distillation" in out.stderr
+    hybrid = v2["audits"]["hybrid"]  # 48 lists of 1 positive + 3 negatives, the mix counted
+    assert hybrid["lists"] == 48 and hybrid["negatives_per_list"] == 3
+    assert hybrid["short"] == 0 and hybrid["from_undenoised"] + hybrid["from_denoised"] == 3 * 48
+    assert hybrid["from_denoised"] <= 48 <= hybrid["from_undenoised"]  # 1 and 2 per list, unless filled
 
     store = tmp_path / ".rqbench" / "store"
 

@@ -22,6 +22,7 @@ from rqbench.data.dataset import Dataset
 from rqbench.errors import RqbenchError
 from rqbench.measures import parse_measures
 from rqbench.plan.fusion import FusionSteps
+from rqbench.plan.hybrid import HYBRID_KEYS, HybridSteps
 from rqbench.plan.models import ModelSources, served_part
 from rqbench.plan.rocketqa import RocketQASteps
 from rqbench.plan.values import Step, seed_of, stage_params, whole
@@ -74,7 +75,7 @@ def fill_places(value: Any, places: dict[str, str]) -> Any:
     return value
 
 
-class _Planner(RocketQASteps, FusionSteps, ModelSources):
+class _Planner(RocketQASteps, FusionSteps, ModelSources, HybridSteps):
     def __init__(self, suite: Suite, data_root: Path | None):
         self.suite = suite
         self.data_root = data_root
@@ -303,6 +304,9 @@ class _Planner(RocketQASteps, FusionSteps, ModelSources):
         if "negatives_per_positive" in table or table.get("denoise_with") is not None:
             groups, denoise_steps = self._denoise(variant, table, dataset, split, fps, where)
             steps += denoise_steps
+            if any(key in table for key in HYBRID_KEYS):
+                groups, hybrid_steps = self._hybrid(variant, table, dataset, split, fps, groups, where)
+                steps += hybrid_steps
         elif table.get("mine_from") is not None:
             depth = whole(table, "mine_depth", int, 100, where, minimum=1)
             source = suite.reference(table["mine_from"], variant)

@@ -56,6 +56,14 @@ AUGMENT_KEY = (
 )
 
 
+HYBRID_KEY = (
+    "RocketQAv2's hybrid lists: each list is a query's positive and the declared numbers of undenoised negatives "
+    "(drawn, seeded, from a retriever's pool) and denoised ones (a teacher's P(relevant) below its threshold); "
+    "filled: slots of one source taken from the other when it ran short; short: lists left with fewer negatives; "
+    "in both pools: candidates both sources offered (each drawn at most once)."
+)
+
+
 NEGATIVES_KEY = (
     "RocketQA's premise on densely judged qrels: per query all relevant passages but the kept one(s) are hidden, and "
     "the variant's top-k minus the kept passages is mined as hard negatives. Hidden positives: mined negatives that "
@@ -161,13 +169,23 @@ def _negatives_tables(report: Report) -> list[AuditTable]:
     return tables
 
 
+def _hybrid_row(name: str, seed: Any, s: dict[str, Any]) -> list[str]:
+    return [name, _seed(seed), _num(s.get("lists")),
+            f"{_num(s.get('undenoised_per_list'))} + {_num(s.get('denoised_per_list'))}",
+            _num(s.get("from_undenoised")), _num(s.get("from_denoised")),
+            f"{_num(s.get('filled_from_undenoised'))} / {_num(s.get('filled_from_denoised'))}", _num(s.get("short")),
+            _num(s.get("in_both_pools"))]
+
+
 def audit_tables(report: Report) -> list[AuditTable]:
     """The Audits section's tables, denoise first; [] for a report without audits."""
-    rows: dict[str, list[list[str]]] = {"denoise": [], "augment": []}
+    rows: dict[str, list[list[str]]] = {"denoise": [], "augment": [], "hybrid": []}
     unlabelled = False
     for name, roles in report.audits.items():
         for seed, summary in roles.get("denoise", []):
             rows["denoise"].append(_denoise_row(name, seed, summary))
+        for seed, summary in roles.get("hybrid", []):
+            rows["hybrid"].append(_hybrid_row(name, seed, summary))
         audited = bool(roles.get("augment_audit"))
         for seed, summary in roles.get("augment", []):
             rows["augment"].append(_augment_row(name, seed, summary))
@@ -182,6 +200,12 @@ def audit_tables(report: Report) -> list[AuditTable]:
             "denoise", "Denoised hard negatives",
             ["Variant", "Seed", "Threshold", "Queries", "Kept", "Dropped", "Filled", "Short", "Drop rate",
              "Teacher agreement", "Dropped judged non-relevant", _HISTOGRAM], 2, rows["denoise"], DENOISE_KEY, ""))
+    if rows["hybrid"]:
+        tables.append(AuditTable(
+            "hybrid", "Hybrid lists",
+            ["Variant", "Seed", "Lists", "Negatives per list (undenoised + denoised)", "From undenoised",
+             "From denoised", "Filled (from undenoised / denoised)", "Short", "In both pools"], 2, rows["hybrid"],
+            HYBRID_KEY, ""))
     if rows["augment"]:
         tables.append(AuditTable(
             "augment", "Pseudo-labels",

@@ -22,7 +22,7 @@ AuditEntry = tuple[Any, dict[str, Any]]  # (seed, or None for an unseeded varian
 Audits = dict[str, dict[str, list[AuditEntry]]]  # report name -> role -> one entry per seed
 # the roles a report has a table for, in this order; "augment_audit": the labeller on a held-apart labelled
 # split (`train.augment_audit_split`), not trained on, shown in the pseudo-labels table
-ROLES = ("denoise", "augment", "augment_audit", "negatives_audit")
+ROLES = ("denoise", "hybrid", "augment", "augment_audit", "negatives_audit")
 SET_ROLES = ("negatives_audit",)  # audits of one evaluation set's qrels (`rqbench.stages.audit`)
 
 

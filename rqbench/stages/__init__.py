@@ -16,6 +16,7 @@ from rqbench.stages import (
     evaluate,
     fuse,
     groups,
+    hybrid,
     import_run,
     index,
     judge,
@@ -29,7 +30,7 @@ from rqbench.stages.base import ARTIFACT_TYPES, BuildContext, Input, Node, Stage
 
 STAGE_KINDS: dict[str, StageKind] = {k.name: k for k in (
     index.KIND, retrieve.KIND, import_run.KIND, evaluate.KIND, groups.KIND, mine.KIND, train.KIND,
-    score.KIND, rerank.KIND, denoise.KIND, augment.KIND, fuse.KIND, judge.KIND, audit.KIND)}
+    score.KIND, rerank.KIND, denoise.KIND, augment.KIND, fuse.KIND, judge.KIND, audit.KIND, hybrid.KIND)}
 
 
 def stage_kind(name: str) -> StageKind:

@@ -97,7 +97,9 @@ TRAIN_PIPELINE_KEYS = {"split", "nproc", "hard_negatives", "mine_from", "mine_de
                        # RocketQA's denoised negatives (step 3) and pseudo-label augmentation (step 4)
                        "denoise_with", "scan_depth", "denoise_threshold", "negatives_per_positive",
                        "augment_with", "augment_from", "augment_split", "augment_depth", "augment_positive",
-                       "augment_negative", "augment_negatives", "augment_audit_split"}
+                       "augment_negative", "augment_negatives", "augment_audit_split",
+                       # RocketQAv2's hybrid lists (rqbench.plan.hybrid)
+                       "hybrid_undenoised", "hybrid_denoised", "hybrid_depth"}
 # [variants.train] keys whose value names another variant of the suite
 CHECK_KEYS = {"tolerance", "two_sided", "expected", "n_resamples"}
 TOP_KEYS = {"suite", "dataset", "variants", "check", "evaluation", "contrasts", "splits", "negatives_audit"}

@@ -63,6 +63,26 @@ def test_by_default_the_kl_term_trains_only_the_retriever() -> None:
     assert torch.count_nonzero(grads[True][1]) > 0  # the option: the KL gradient reaches it
 
 
+def test_the_pointwise_and_frozen_reranker_terms() -> None:
+    """The paper's ablations of the re-ranker: a pointwise term (binary CE per element, positive first) in place
+    of the listwise one; static distillation (no re-ranker term, no gradient to it)."""
+    gen = torch.Generator().manual_seed(2)
+    s = torch.randn(3, 4, generator=gen, dtype=torch.float64).requires_grad_()
+    z = torch.randn(3, 4, generator=gen, dtype=torch.float64).requires_grad_()
+    listwise = joint_loss(s, z)
+    pointwise = joint_loss(s, z, reranker_loss="pointwise")
+    labels = torch.tensor([[1.0, 0.0, 0.0, 0.0]] * 3, dtype=torch.float64)
+    assert pointwise.reranker.item() == pytest.approx(F.binary_cross_entropy_with_logits(z, labels).item(), rel=1e-12)
+    assert pointwise.kl.item() == pytest.approx(listwise.kl.item(), rel=1e-12)  # the same distillation term
+    frozen = joint_loss(s, z, reranker_loss="frozen")
+    assert frozen.reranker.item() == 0.0 and frozen.total.item() == pytest.approx(listwise.kl.item(), rel=1e-12)
+    frozen.total.backward()
+    assert z.grad is None or torch.count_nonzero(z.grad) == 0
+    assert s.grad is not None and torch.count_nonzero(s.grad) > 0
+    with pytest.raises(ValueError, match="takes no gradient"):
+        joint_loss(s, z, kl_reaches_reranker=True, reranker_loss="frozen")
+
+
 def groups(n: int) -> list[TrainingGroup]:
     words = ["cell", "gene", "tumour", "virus", "enzyme", "neuron", "insulin", "kinase", "dose", "trial", "risk"]
 
@@ -158,3 +178,18 @@ def test_settings_added_for_joint_training_leave_every_earlier_train_hash_alone(
     trains = [n for n in plan_suite(load_suite(suite), data_root).nodes.values() if n.kind.name == "train"]
     assert trains and all(not set(ADDED_LATER) & set(n.params.trainer) for n in trains)
     assert {"reranker_model", "kl_reaches_reranker"} <= set(ADDED_LATER)
+
+
+def test_static_distillation_leaves_the_reranker_as_it_was(tmp_path: Path, tiny: tuple[Path, Path]) -> None:
+    """reranker_loss = 'frozen': the re-ranker is saved unchanged (no gradient, no dropout), the retriever moves."""
+    path = tmp_path / "groups.jsonl"
+    write_groups(groups(8), path)
+    out = run_training("joint", path, config(tiny, reranker_loss="frozen", epochs=1), tmp_path / "out", progress=False)
+    start = CrossEncoder.load(str(tiny[1])).state_dict()
+    after = CrossEncoder.load(str(out["reranker"])).state_dict()
+    assert set(start) == set(after) and all(torch.equal(start[k], after[k]) for k in start)
+    moved = DualEncoder.load(str(out["retriever"])).state_dict()
+    base = DualEncoder.load(str(tiny[0])).state_dict()
+    assert any(not torch.equal(base[k], moved[k]) for k in base if k in moved)
+    with pytest.raises(ValueError, match="frozen"):
+        config(tiny, reranker_loss="frozen", kl_reaches_reranker=True)

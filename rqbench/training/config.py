@@ -36,7 +36,7 @@ class TrainConfig(EncoderSpec):
     max_query_length, max_passage_length. `max_length` and `ce_loss` are the cross-encoder task's (the dual
     encoder ignores them), as `negatives` and `scale` are the dual encoder's; the joint task (RocketQAv2)
     reads `model`, `scale` and the lengths for its retriever, `reranker_model`, `reranker_pooling` ("": the
-    checkpoint's own, else "cls") and `max_length` for its re-ranker, and `kl_reaches_reranker`.
+    checkpoint's own, else "cls") and `max_length` for its re-ranker, `kl_reaches_reranker` and `reranker_loss`.
     """
 
     negatives: Literal["in-batch", "cross-batch"] = "in-batch"
@@ -56,6 +56,7 @@ class TrainConfig(EncoderSpec):
     reranker_model: str = ""
     reranker_pooling: Literal["", "cls", "mean"] = ""
     kl_reaches_reranker: bool = False
+    reranker_loss: Literal["listwise", "pointwise", "frozen"] = "listwise"
     seed: int = 13
     device: str = "auto"
     mixed_precision: Literal["auto", "no", "bf16", "fp16"] = "auto"
@@ -87,6 +88,11 @@ class TrainConfig(EncoderSpec):
             raise ValueError(f"ce_loss must be 'pointwise', 'listwise' or 'listwise+pointwise', got {self.ce_loss!r}")
         if self.reranker_pooling not in ("", "cls", "mean"):
             raise ValueError(f"reranker_pooling must be '', 'cls' or 'mean', got {self.reranker_pooling!r}")
+        if self.reranker_loss not in ("listwise", "pointwise", "frozen"):
+            raise ValueError(f"reranker_loss must be 'listwise', 'pointwise' or 'frozen', got {self.reranker_loss!r}")
+        if self.reranker_loss == "frozen" and self.kl_reaches_reranker:
+            raise ValueError("reranker_loss = 'frozen' (static distillation) and kl_reaches_reranker: a frozen "
+                             "re-ranker takes no gradient")
         if self.mixed_precision not in ("auto", "no", "bf16", "fp16"):
             raise ValueError(f"mixed_precision must be 'auto', 'no', 'bf16' or 'fp16', got {self.mixed_precision!r}")
         if self.mixed_precision == "auto":  # hashed and recorded resolved, like the dense backend's precision
@@ -162,6 +168,8 @@ SETTING_HELP: dict[str, str] = {
     "reranker_pooling": "joint: the re-ranker's pooling, 'cls' or 'mean' ('': the checkpoint's own, else 'cls')",
     "kl_reaches_reranker": "joint: the KL term trains the re-ranker too (default: only the retriever, as the "
                            "official RocketQAv2 code)",
+    "reranker_loss": "joint: the re-ranker's own term, 'listwise' (RocketQAv2), 'pointwise' (binary CE per pair) "
+                     "or 'frozen' (static distillation: the re-ranker is not trained, the retriever follows it)",
     "seed": "seeds the data order, the negative sampling and dropout",
     "device": "'auto', 'cpu' or 'cuda' (each process takes its local rank's GPU)",
     "mixed_precision": "'auto' (bf16 where native, else 'no'), 'no', 'bf16' or 'fp16' autocast (fp16: CUDA)",
@@ -175,5 +183,6 @@ SETTING_HELP: dict[str, str] = {
 # Settings added after artifacts were first built, with the value every earlier run had: hashed only when
 # set otherwise (so earlier artifacts keep their hashes), and taken as that value where a checkpoint lacks them.
 ADDED_LATER: dict[str, Any] = {"reranker_model": "", "reranker_pooling": "", "kl_reaches_reranker": False,
+                               "reranker_loss": "listwise",
                                **ENCODER_ADDED_LATER}
 RESUME_MAY_CHANGE = frozenset({"device", "threads", "save_every", "keep_checkpoints", "log_every"})

@@ -39,12 +39,23 @@ NEEDS_LISTS = "joint training needs lists: set hard_negatives_per_query >= 1 (a 
 
 
 class JointModel(nn.Module):
-    """The two models of joint training as one module (one optimizer, one checkpoint)."""
+    """The two models of joint training as one module (one optimizer, one checkpoint). With `frozen_reranker`
+    (static distillation) the re-ranker's weights take no gradient and it stays in eval mode (no dropout), so
+    its scores are those a precomputation would give."""
 
-    def __init__(self, retriever: DualEncoder, reranker: CrossEncoder):
+    def __init__(self, retriever: DualEncoder, reranker: CrossEncoder, frozen_reranker: bool = False):
         super().__init__()
         self.retriever = retriever
         self.reranker = reranker
+        self.frozen_reranker = frozen_reranker
+        if frozen_reranker:
+            reranker.requires_grad_(False)
+
+    def train(self, mode: bool = True) -> JointModel:
+        super().train(mode)
+        if self.frozen_reranker:
+            self.reranker.eval()
+        return self
 
 
 class JointTask(GroupsTask):
@@ -61,17 +72,20 @@ class JointTask(GroupsTask):
     def summary(self) -> str:
         k = 1 + self.config.hard_negatives_per_query
         routing = "KL trains both" if self.config.kl_reaches_reranker else "KL trains the retriever"
-        return f"{len(self.groups)} lists of {k}, joint listwise distillation ({routing})"
+        kind = {"listwise": "joint listwise distillation", "pointwise": "joint distillation, pointwise re-ranker",
+                "frozen": "static distillation from a frozen re-ranker"}[self.config.reranker_loss]
+        return f"{len(self.groups)} lists of {k}, {kind} ({routing})"
 
     def load_model(self, init: Path | None) -> JointModel:
         c = self.config
+        frozen = c.reranker_loss == "frozen"
         if init is not None:
             return JointModel(DualEncoder.load(str(init / "retriever")),
-                              CrossEncoder.load(str(init / "reranker"), max_length=c.max_length))
+                              CrossEncoder.load(str(init / "reranker"), max_length=c.max_length), frozen)
         retriever = DualEncoder.for_training(c.model, c)
         reranker = CrossEncoder.load(c.reranker_model, max_length=c.max_length,
                                      pooling=c.reranker_pooling or None)
-        return JointModel(retriever, reranker)
+        return JointModel(retriever, reranker, frozen)
 
     def list_scores(self, model: JointModel, batch: LocalBatch, env: DistEnv) -> tuple[torch.Tensor, torch.Tensor]:
         """[lists, K] retriever scores and re-ranker logits of the batch's lists (positive first)."""
@@ -89,7 +103,7 @@ class JointTask(GroupsTask):
 
     def joint(self, model: JointModel, batch: LocalBatch, env: DistEnv) -> JointLoss:
         scores, logits = self.list_scores(model, batch, env)
-        return joint_loss(scores, logits, self.config.kl_reaches_reranker)
+        return joint_loss(scores, logits, self.config.kl_reaches_reranker, self.config.reranker_loss)
 
     def loss(self, model: JointModel, batch: LocalBatch, env: DistEnv) -> torch.Tensor:
         return self.joint(model, batch, env).total / env.world_size

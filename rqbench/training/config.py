@@ -64,6 +64,7 @@ class TrainConfig(EncoderSpec):
     keep_checkpoints: int = 1
     threads: int = 0
     log_every: int = 1
+    gradient_checkpointing: bool = False
 
     def __post_init__(self) -> None:
         self._check_encoder()
@@ -173,6 +174,8 @@ SETTING_HELP: dict[str, str] = {
     "seed": "seeds the data order, the negative sampling and dropout",
     "device": "'auto', 'cpu' or 'cuda' (each process takes its local rank's GPU)",
     "mixed_precision": "'auto' (bf16 where native, else 'no'), 'no', 'bf16' or 'fp16' autocast (fp16: CUDA)",
+    "gradient_checkpointing": "recompute the encoders' activations in the backward pass: less memory, about a "
+                              "third more time, the same gradients (dropout's random stream is replayed)",
     "save_every": "> 0: checkpoint every this many steps (a rerun resumes from the newest)",
     "keep_checkpoints": "how many of the newest checkpoints to keep",
     "threads": "> 0: torch threads per process (0: torch's default, OMP_NUM_THREADS)",
@@ -185,4 +188,5 @@ SETTING_HELP: dict[str, str] = {
 ADDED_LATER: dict[str, Any] = {"reranker_model": "", "reranker_pooling": "", "kl_reaches_reranker": False,
                                "reranker_loss": "listwise",
                                **ENCODER_ADDED_LATER}
-RESUME_MAY_CHANGE = frozenset({"device", "threads", "save_every", "keep_checkpoints", "log_every"})
+RESUME_MAY_CHANGE = frozenset({"device", "threads", "save_every", "keep_checkpoints", "log_every",
+                               "gradient_checkpointing"})

@@ -97,6 +97,8 @@ def _train(task: Task, config: TrainConfig, out_dir: Path, env: DistEnv, progres
         check_resumable(resume[1], info)
     torch.manual_seed(config.seed)  # the same initial weights on every rank, for a task that builds layers
     model = task.load_model(resume[1] if resume else None).to(env.device)
+    if config.gradient_checkpointing:
+        enable_gradient_checkpointing(model)
     model.train()
     optimizer = torch.optim.AdamW(_param_groups(model, config.weight_decay), lr=config.lr)
     warmup = int(config.warmup_ratio * plan.total_steps)
@@ -250,3 +252,25 @@ def _file_digest(path: Path) -> str:
 def _say(enabled: bool, message: str) -> None:
     if enabled:
         print(f"[rqbench.training] {message}", file=sys.stderr, flush=True)
+
+
+def enable_gradient_checkpointing(model: torch.nn.Module) -> int:
+    """Turn on activation checkpointing in every Hugging Face encoder inside `model` (both towers, the
+    re-ranker); returns how many. Exact: torch's non-reentrant checkpoint replays the saved RNG state, so
+    dropout masks and gradients are those of the plain backward pass (tested)."""
+    done: set[int] = set()  # modules inside an encoder already switched on (a classifier's own encoder)
+    count = 0
+    for module in model.modules():  # parents before their children
+        supported = getattr(module, "supports_gradient_checkpointing", False)
+        # transformers 5 names it activation checkpointing (the older name warns); earlier releases only the old
+        enable = getattr(module, "activation_checkpointing_enable", None)
+        legacy = hasattr(module, "gradient_checkpointing_enable")
+        if id(module) in done or not supported or (enable is None and not legacy):
+            continue
+        if enable is not None:
+            enable(activation_checkpointing_kwargs={"use_reentrant": False})
+        else:
+            module.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        done |= {id(m) for m in module.modules()}
+        count += 1
+    return count

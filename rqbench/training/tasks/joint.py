@@ -16,6 +16,10 @@ One train run writes both models: ``retriever/`` (`DualEncoder.save`, read by th
 ``reranker/`` (`CrossEncoder.save`, read by the cross-encoder backend). Where this differs from the paper:
 one positive per query per epoch and negatives drawn afresh each epoch from the group's candidate pool
 (`negative_sampling`), as for the other tasks; the paper builds each list once (hybrid data augmentation).
+
+Memory: `grad_accumulation` is exact for this task (every list's loss is its own, so equal micro-batches of
+lists average to the large batch's gradient; contrast the dual encoder's cross-batch negatives, whose pool it
+does not enlarge), and `gradient_checkpointing` is exact too (dropout's random stream is replayed; tested).
 """
 
 from __future__ import annotations

@@ -25,6 +25,7 @@ from rqbench.plan.fusion import FusionSteps
 from rqbench.plan.hybrid import HYBRID_KEYS, HybridSteps
 from rqbench.plan.models import ModelSources, served_part
 from rqbench.plan.rocketqa import RocketQASteps
+from rqbench.plan.train_settings import trainer_settings
 from rqbench.plan.values import Step, seed_of, stage_params, whole
 from rqbench.stages import STAGE_KINDS, Input, Node
 from rqbench.stages.audit import AuditParams
@@ -35,7 +36,6 @@ from rqbench.stages.index import IndexParams
 from rqbench.stages.mine import MineParams
 from rqbench.stages.retrieve import RetrieveParams
 from rqbench.stages.train import TrainParams
-from rqbench.stages.train_settings import trainer_settings
 from rqbench.suite import EvalSet, Suite, Variant
 from rqbench.suite.audit import NegativesAudit
 

@@ -108,6 +108,17 @@ def test_stages_at_80_columns_never_splits_a_word() -> None:
             assert whole(out, word), word
 
 
+def test_train_help_at_80_columns_lists_every_setting() -> None:
+    from dataclasses import fields
+
+    from rqbench.training.config import TrainConfig
+
+    out = cli("train", "--help").stdout
+    assert_fits(out)
+    for field in fields(TrainConfig):
+        assert whole(out, field.name), field.name
+
+
 def test_backends_at_80_columns_shows_whole_targets() -> None:
     from rqbench.backend import registry
 

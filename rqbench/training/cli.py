@@ -52,10 +52,14 @@ def train_command(
 
 
 def _settings_help() -> str:
+    """Each setting and its default, its help wrapped to 80 columns (the block is printed verbatim)."""
+    import textwrap
+
     lines = []
     for field in dataclasses.fields(TrainConfig):
         lines.append(f"  {field.name} = {field.default!r}")
-        lines.append(f"      {SETTING_HELP[field.name]}")
+        lines += textwrap.wrap(SETTING_HELP[field.name], width=76, initial_indent="      ",
+                               subsequent_indent="      ")
     return "\n".join(lines)
 
 

@@ -155,9 +155,19 @@ def _audits(planned: PlannedEvaluation, results: dict[str, NodeResult]) -> dict[
 
 def _params(planned: PlannedEvaluation, own: dict[str, str]) -> dict[str, Any]:
     params = params_dict(planned.backend.params)
-    if "train" in own and "model" in params:  # a trained model is named by its artifact, not a path
-        params["model"] = f"artifact:train/{own['train']}/model"
+    edge = _model_edge(planned)
+    if edge is not None and "model" in params:  # a trained model is named by its artifact and folder, not a path
+        params["model"] = f"artifact:train/{edge.node.hash}/{edge.part or 'model'}"
     return params
+
+
+def _model_edge(planned: PlannedEvaluation) -> Any:
+    """The trained checkpoint the variant's own index or score stage read (its own training's, or a joint
+    run's retriever/ or reranker/, or another variant's with model_from); None for an untrained model."""
+    for role, node in planned.steps:
+        if role in ("index", "score") and "model" in node.inputs:
+            return node.inputs["model"]
+    return None
 
 
 def _describe(planned: PlannedEvaluation) -> dict[str, Any]:

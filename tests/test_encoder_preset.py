@@ -105,6 +105,9 @@ def test_separate_towers_start_from_one_model_and_train_apart(tmp_path: Path) ->
     name = "embeddings.word_embeddings.weight"
     assert not torch.equal(query[name], start[name]) and not torch.equal(passage[name], start[name])
     assert not torch.equal(query[name], passage[name])  # two towers, each trained on its own side
+    # a two-tower model cannot train as one tower: a one-line error, not a silent two-tower run
+    with pytest.raises(RqbenchError, match="two-tower model; training it needs towers = 'separate'"):
+        DualEncoder.for_training(str(out), TrainConfig(model=str(out)))
     # the dense backend reads both towers of the saved folder
     backend = DenseBackend(DenseParams(model=str(out), max_query_length=12, max_passage_length=16, threads=1))
     loaded = backend.model()

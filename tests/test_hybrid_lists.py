@@ -49,6 +49,15 @@ def test_a_short_source_is_filled_from_the_other_and_positives_never_enter() -> 
     assert data["from_denoised"] + data["from_undenoised"] == 5 + 3
 
 
+def test_only_the_negatives_the_teacher_passed_count_as_denoised() -> None:
+    """A denoise group ends with unfiltered fills from deeper ranks; with the audit's kept counts they are left
+    out of the denoised source, and the undenoised pool fills the slots."""
+    lists, audit = hybrid_lists(POOL, CLEAN[:1], undenoised_per_list=2, denoised_per_list=3, seed=0, kept={"q1": 1})
+    ids = [p.id for p in lists[0].negatives]
+    assert ids[0] == "c0" and not {"c1", "c2", "c3"} & set(ids) and len(ids) == 5
+    assert (audit.from_denoised, audit.from_undenoised, audit.filled_from_undenoised) == (1, 4, 2)
+
+
 def test_a_list_needs_a_negative() -> None:
     with pytest.raises(RqbenchError, match="at least one negative"):
         hybrid_lists(POOL, CLEAN, undenoised_per_list=0, denoised_per_list=0)
@@ -118,6 +127,8 @@ def test_the_planner_mixes_md0s_pool_with_the_denoised_groups(tmp_path: Path, da
     ("hard_negatives = 7", "hard_negatives = 6", r"must be hybrid_undenoised \+ hybrid_denoised \(7\)"),
     ('denoise_with = "mc"\nhybrid', "hybrid", "set train.denoise_with"),
     ("hybrid_denoised = 3", "hybrid_denoised = 5", r"exceeds train.negatives_per_positive \(4\)"),
+    ("hybrid_depth = 50\n", "", "train.hybrid_depth: how deep"),
+    ('scan_depth = 20\nnegatives_per_positive = 4\ndenoise_with = "mc"\n', "", "set train.denoise_with"),
 ])
 def test_bad_hybrid_settings_are_one_line_errors(tmp_path: Path, data_root: Path, old: str, new: str,
                                                  message: str) -> None:

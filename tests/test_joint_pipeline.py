@@ -108,6 +108,9 @@ def test_one_joint_run_serves_a_retriever_and_a_reranker(tmp_path: Path, data_ro
     score = next(s for s in reranker["stages"] if s["role"] == "score")
     assert score["inputs"]["model"] == v2["artifact_hashes"]["train"]
     assert "train" not in reranker["artifact_hashes"] and reranker["config"]["model_from"] == "v2"
+    # each record names the folder of the checkpoint it read
+    assert v2["config"]["params"]["model"] == f"artifact:train/{v2['artifact_hashes']['train']}/retriever"
+    assert reranker["config"]["params"]["model"] == f"artifact:train/{v2['artifact_hashes']['train']}/reranker"
     assert (joint / "retriever").is_dir() and (joint / "reranker").is_dir()
     # both started from the trained MD0 and MC, and both moved: the joint run trained them
     assert weights(joint / "retriever") != weights(trained(records["md0[seed=1]"]) / "model")

@@ -118,6 +118,16 @@ def test_bad_joint_wiring_is_a_one_line_error(tmp_path: Path, data_root: Path, o
     assert "\n" not in str(caught.value) and "v2.toml:" in str(caught.value)
 
 
+def test_init_from_a_joint_run_takes_the_part_its_backend_loads(tmp_path: Path, data_root: Path) -> None:
+    """A cross-encoder that continues training from a joint run starts from its re-ranker, not its retriever."""
+    more = SUITE + ('\n[[variants]]\nname = "ce-more"\nbackend = "cross-encoder"\nparams = { max_length = 64 }\n'
+                    'train = { init_from = "v2", mine_from = "md0", mine_depth = 50, hard_negatives = 2, '
+                    'max_steps = 1 }\nrerank = { run_of = "md0", depth = 10 }\n')
+    steps = {p.variant.name: dict(p.steps) for p in plan(tmp_path, data_root, more).evaluations}
+    init = steps["ce-more[seed=1]"]["train"].inputs["init"]
+    assert (init.node, init.part) == (steps["v2[seed=1]"]["train"], "reranker")
+
+
 def test_joint_training_belongs_on_the_dense_variant(tmp_path: Path, data_root: Path) -> None:
     wrong = SUITE.replace('model_from = "v2"\n', 'train = { task = "joint", reranker_from = "mc", mine_from = '
                                                  '"md0", hard_negatives = 3 }\n', 1)

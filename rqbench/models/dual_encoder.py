@@ -80,6 +80,11 @@ class DualEncoder(nn.Module):
         source = str(path) if path.exists() else name
         if spec.towers == "separate" and (stored is None or stored.get("shared", True)):
             return cls(source, source, EncoderConfig.from_spec(spec, shared=False))
+        if stored is not None and not stored.get("shared", True):
+            from rqbench.errors import RqbenchError
+
+            raise RqbenchError(f"{name}: a two-tower model; training it needs towers = 'separate' (one tower cannot "
+                               "start from two)")
         model = cls.load(name)
         model.config = EncoderConfig.from_spec(spec, shared=model.config.shared)
         return model

@@ -301,6 +301,9 @@ class _Planner(RocketQASteps, FusionSteps, ModelSources, HybridSteps):
                                    "be used", where)
             if random_negatives:
                 raise RqbenchError("train.random_negatives and train.mine_from: choose one negative source", where)
+        if any(key in table for key in HYBRID_KEYS) and table.get("denoise_with") is None:
+            raise RqbenchError("train.hybrid_undenoised / hybrid_denoised / hybrid_depth mix denoised negatives in: "
+                               "set train.denoise_with (the teacher that filters them)", where)
         if "negatives_per_positive" in table or table.get("denoise_with") is not None:
             groups, denoise_steps = self._denoise(variant, table, dataset, split, fps, where)
             steps += denoise_steps
@@ -338,7 +341,12 @@ class _Planner(RocketQASteps, FusionSteps, ModelSources, HybridSteps):
             if init is None:
                 raise RqbenchError(f"train.init_from: variant '{source.name}' has no [variants.train], so no "
                                    "checkpoint to start from", where)
-            inputs["init"] = init[0]
+            part = served_part(init[0].node.params.task, backend)
+            if part is None:
+                raise RqbenchError(f"train.init_from = '{source.name}': its training (task "
+                                   f"'{init[0].node.params.task}') gives no model for backend '{variant.backend}'",
+                                   where)
+            inputs["init"] = Input(init[0].node, part)
             steps = [*(("init_from:" + role, node) for role, node in init[1]), *steps]
             base = {}
         if "torchrun_args" in table:

@@ -8,7 +8,7 @@
     denoise_with = "teacher"
     hybrid_undenoised = 4           # per list: 4 drawn from the undenoised pool ...
     hybrid_denoised = 3             # ... and 3 of the denoised ones
-    hybrid_depth = 50               # the undenoised pool: mine_from's top 50 (default: mine_depth)
+    hybrid_depth = 50               # the undenoised pool: mine_from's top 50 (required)
     hard_negatives = 7              # the trainer draws the whole list: undenoised + denoised
 """
 
@@ -43,9 +43,6 @@ class HybridSteps:
                 denoised: Node, where: str) -> tuple[Node, list[Step]]:
         """Lists mixing `hybrid_undenoised` negatives from `mine_from`'s top `hybrid_depth` with
         `hybrid_denoised` of the denoised groups' negatives."""
-        if table.get("denoise_with") is None:
-            raise RqbenchError("train.hybrid_undenoised / hybrid_denoised mix denoised negatives in: set "
-                               "train.denoise_with (the teacher that filters them)", where)
         rand = whole(table, "hybrid_undenoised", int, 0, where, minimum=0)
         clean = whole(table, "hybrid_denoised", int, 0, where, minimum=0)
         if rand + clean < 1:
@@ -58,8 +55,11 @@ class HybridSteps:
         if hard != rand + clean:
             raise RqbenchError(f"train.hard_negatives ({hard}) must be hybrid_undenoised + hybrid_denoised "
                                f"({rand + clean}): each step trains on whole lists", where)
-        depth = whole(table, "hybrid_depth", int, whole(table, "mine_depth", int, 1000, where, minimum=1), where,
-                      minimum=1)
+        if "hybrid_depth" not in table:
+            raise RqbenchError("train.hybrid_depth: how deep in mine_from's run the undenoised negatives are drawn "
+                               "(RocketQAv2 samples them from the retriever's top ranks; the filter's scan_depth is "
+                               "a natural choice)", where)
+        depth = whole(table, "hybrid_depth", int, 50, where, minimum=1)
         source = self.suite.reference(table["mine_from"], variant)
         run, steps = self.run_of(source, dataset, split, depth, False, "mine_from:")
         pool = self.add(Node(STAGE_KINDS["mine"], stage_params(MineParams, where, split=split, depth=depth, **fps),

@@ -1,6 +1,6 @@
 """train: a training task (dual encoder, cross-encoder, joint) on training groups, in one process or several.
 
-Inputs: `groups` (from `groups`, `mine`, `denoise` or `augment`), optionally `init`, another training's
+Inputs: `groups` (from `groups`, `mine`, `denoise`, `hybrid` or `augment`), optionally `init`, another training's
 checkpoint to start from, and for the joint task `reranker`, the trained cross-encoder its re-ranker starts
 from. The output is a checkpoint artifact holding one folder per output of the task (`model/` for the dual
 encoder and the cross-encoder; `retriever/` and `reranker/` for the joint task). Settings that change only

@@ -43,10 +43,13 @@ class HybridAudit:
 
 
 def hybrid_lists(undenoised: list[TrainingGroup], denoised: list[TrainingGroup], *, undenoised_per_list: int,
-                 denoised_per_list: int, seed: int = 0) -> tuple[list[TrainingGroup], HybridAudit]:
+                 denoised_per_list: int, seed: int = 0,
+                 kept: dict[str, int] | None = None) -> tuple[list[TrainingGroup], HybridAudit]:
     """One list per denoised group, in its order: its positives and `denoised_per_list` of its negatives plus
     `undenoised_per_list` drawn from the same query's undenoised pool (seeded per query), filled from the
-    other source where one is short."""
+    other source where one is short. `kept` (the denoise audit's per-query count of negatives the teacher
+    passed) limits the denoised source to those: a denoise group ends with unfiltered fills from deeper ranks,
+    which are no denoised instances."""
     if undenoised_per_list < 0 or denoised_per_list < 0 or undenoised_per_list + denoised_per_list < 1:
         raise RqbenchError("a hybrid list needs at least one negative: set the undenoised and denoised counts "
                            f"(got {undenoised_per_list} and {denoised_per_list})")
@@ -59,7 +62,8 @@ def hybrid_lists(undenoised: list[TrainingGroup], denoised: list[TrainingGroup],
         if group.query_id not in pools:
             audit.missing_undenoised += 1
         rand_pool = [p for p in pools.get(group.query_id, ()) if p.id not in positives]
-        clean = [p for p in group.negatives if p.id not in positives]
+        passed = group.negatives if kept is None else group.negatives[:kept.get(group.query_id, 0)]
+        clean = [p for p in passed if p.id not in positives]
         audit.in_both_pools += len({p.id for p in clean} & {p.id for p in rand_pool})
         chosen: dict[str, Passage] = {}
         take_clean = _take(clean, denoised_per_list, chosen, rng=None)

@@ -267,6 +267,9 @@ def enable_gradient_checkpointing(model: torch.nn.Module) -> int:
         legacy = hasattr(module, "gradient_checkpointing_enable")
         if id(module) in done or not supported or (enable is None and not legacy):
             continue
+        if not any(p.requires_grad for p in module.parameters()):  # frozen (static distillation): no backward
+            done |= {id(m) for m in module.modules()}
+            continue
         if enable is not None:
             enable(activation_checkpointing_kwargs={"use_reentrant": False})
         else:

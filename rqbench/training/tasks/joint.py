@@ -13,9 +13,10 @@ By default the KL term trains only the retriever, as in the official code; `kl_r
 reach the re-ranker too.
 
 One train run writes both models: ``retriever/`` (`DualEncoder.save`, read by the dense backend) and
-``reranker/`` (`CrossEncoder.save`, read by the cross-encoder backend). Where this differs from the paper:
-one positive per query per epoch and negatives drawn afresh each epoch from the group's candidate pool
-(`negative_sampling`), as for the other tasks; the paper builds each list once (hybrid data augmentation).
+``reranker/`` (`CrossEncoder.save`, read by the cross-encoder backend). The lists: one positive per query
+per epoch and its negatives drawn afresh each epoch from the group's candidate pool (`negative_sampling =
+"random"`), as for the other tasks, or the paper's way, each list built once: RocketQAv2's hybrid lists
+(`rqbench.training.hybrid`) taken whole with `negative_sampling = "top"` (a suite's `sample = "top"`).
 
 Memory: `grad_accumulation` is exact for this task (every list's loss is its own, so equal micro-batches of
 lists average to the large batch's gradient; contrast the dual encoder's cross-batch negatives, whose pool it
@@ -102,7 +103,12 @@ class JointTask(GroupsTask):
         dtype = torch.promote_types(q.dtype, torch.float32)
         with torch.autocast(device_type=env.device.type, enabled=False):
             scores = self.config.scale * (q.to(dtype).unsqueeze(1) * p.to(dtype).reshape(n, k, -1)).sum(-1)
-        logits = model.reranker(to_device(model.reranker.tokenize(pairs), env.device)).float().reshape(n, k)
+        pairs_in = to_device(model.reranker.tokenize(pairs), env.device)
+        if model.frozen_reranker:  # static distillation: fixed scores, no graph
+            with torch.no_grad():
+                logits = model.reranker(pairs_in).float().reshape(n, k)
+        else:
+            logits = model.reranker(pairs_in).float().reshape(n, k)
         return scores, logits
 
     def joint(self, model: JointModel, batch: LocalBatch, env: DistEnv) -> JointLoss:

@@ -60,10 +60,11 @@ class DenseParams(EncoderSpec):
     `towers` ("shared", the default, or "separate": query and passage towers trained apart, both from
     `model`) matters to training; a model that was not trained reads the same weights either way.
     `preset` fills in a recipe's settings where the variant does not set them: "rocketqa" is RocketQA's dual
-    encoder form (the raw [CLS] vector, no normalisation, two towers, and a dot product at scale 1 in
-    training) where the defaults are sentence-transformers' (mean pooling, cosine, one tower, scale 20).
-    Not in the preset: RocketQA's passage input `title [SEP] passage` with segment ids (passages here are
-    the title and text joined by a space, `use_title`).
+    encoder form (the raw [CLS] vector, no normalisation, two towers, the title and text read as a pair, and
+    a dot product at scale 1 in training) where the defaults are sentence-transformers' (mean pooling,
+    cosine, one tower, scale 20).
+    `passage_input = "title-sep"` (in the preset) reads a passage as the pair `[CLS] title [SEP] text [SEP]`
+    with segment ids, RocketQA's passage input; "joined" (the default) reads title and text as one string.
     """
 
     preset: str = ""
@@ -83,14 +84,15 @@ class DenseParams(EncoderSpec):
     trust_remote_code: bool = False
 
     INDEX_FIELDS: ClassVar[tuple[str, ...]] = (
-        "model", "pooling", "normalize", "max_passage_length", "use_title", "precision", "trust_remote_code",
+        "model", "pooling", "normalize", "max_passage_length", "use_title", "passage_input", "precision",
+        "trust_remote_code",
         "index", "hnsw_m", "ef_construction", "nlist", "pq_m",
     )
     NOT_HASHED: ClassVar[tuple[str, ...]] = ("batch_size", "device", "threads")
     RENAMED: ClassVar[dict[str, str]] = {"autocast": "precision"}  # earlier name -> current (a one-line hint)
     ADDED_LATER: ClassVar[dict[str, Any]] = {**ENCODER_ADDED_LATER, "preset": ""}  # hashed only when set
     PRESETS: ClassVar[dict[str, dict[str, Any]]] = {
-        "rocketqa": {"pooling": "cls", "normalize": False, "towers": "separate"},
+        "rocketqa": {"pooling": "cls", "normalize": False, "towers": "separate", "passage_input": "title-sep"},
     }
     PRESET_TRAIN: ClassVar[dict[str, dict[str, Any]]] = {"rocketqa": {"scale": 1.0}}  # the trainer's, likewise
 
@@ -100,6 +102,8 @@ class DenseParams(EncoderSpec):
 
         # frozen: the resolved value replaces "auto" once, so hashes and records name what really ran
         object.__setattr__(self, "precision", resolve_precision(self.precision, self.device))
+        if self.passage_input == "title-sep" and not self.use_title:
+            raise ValueError("passage_input = 'title-sep' reads the title apart; it cannot go with use_title = false")
         if self.preset and self.preset not in self.PRESETS:
             raise ValueError(f"unknown preset {self.preset!r} (presets: {', '.join(self.PRESETS)})")
         if self.index not in ("flat", "hnsw", "ivfpq"):
@@ -225,7 +229,8 @@ class DenseBackend:
             saved = json.loads(stored.read_text(encoding="utf-8"))
             config = EncoderConfig(pooling=saved.get("pooling", p.pooling),
                                    normalize=saved.get("normalize", p.normalize), shared=config.shared,
-                                   max_query_length=p.max_query_length, max_passage_length=p.max_passage_length)
+                                   max_query_length=p.max_query_length, max_passage_length=p.max_passage_length,
+                                   passage_input=p.passage_input)
         query = str(towers["query"])
         passage = None if config.shared else str(towers["passage"])
         return DualEncoder(query, passage, config, trust_remote_code=p.trust_remote_code)
@@ -256,6 +261,10 @@ class DenseBackend:
         return self.params.threads or torch.get_num_threads()
 
     def _doc_text(self, doc: Doc) -> str:
+        if self.params.passage_input == "title-sep":  # title and text apart: read as a pair
+            from rqbench.models.spec import TITLE_SEP
+
+            return f"{doc.title}{TITLE_SEP}{doc.text}"
         return doc.contents() if self.params.use_title else doc.text
 
     # ---- Retriever -----------------------------------------------------------------------------------

@@ -24,7 +24,8 @@ from rqbench.training.trainer import train_dual_encoder
 
 def test_the_preset_fills_in_what_the_variant_does_not_set() -> None:
     p = build_params(DenseParams, {"preset": "rocketqa"})
-    assert (p.pooling, p.normalize, p.towers, p.preset) == ("cls", False, "separate", "rocketqa")
+    assert (p.pooling, p.normalize, p.towers, p.passage_input, p.preset) == ("cls", False, "separate", "title-sep",
+                                                                             "rocketqa")
     mine = build_params(DenseParams, {"preset": "rocketqa", "pooling": "mean"})
     assert (mine.pooling, mine.normalize) == ("mean", False)  # an explicit setting wins
     assert (DenseParams().pooling, DenseParams().normalize, DenseParams().towers) == ("mean", True, "shared")
@@ -37,7 +38,7 @@ def test_an_unknown_preset_is_one_line_with_a_suggestion() -> None:
 
 def test_fields_added_later_are_hashed_only_when_set() -> None:
     hashed = params_dict(DenseParams(), include_unhashed=False)
-    assert "towers" not in hashed and "preset" not in hashed
+    assert "towers" not in hashed and "preset" not in hashed and "passage_input" not in hashed
     preset = params_dict(build_params(DenseParams, {"preset": "rocketqa"}), include_unhashed=False)
     assert (preset["towers"], preset["preset"], preset["pooling"], preset["normalize"]) == (
         "separate", "rocketqa", "cls", False)
@@ -113,3 +114,45 @@ def test_separate_towers_start_from_one_model_and_train_apart(tmp_path: Path) ->
     loaded = backend.model()
     assert not loaded.config.shared
     assert torch.equal(loaded.passage_tower.state_dict()[name], passage[name])
+
+
+def test_title_sep_reads_title_and_text_as_a_pair(tmp_path: Path, data_root: Path) -> None:
+    """passage_input = 'title-sep': [CLS] title [SEP] text [SEP], segment 0 then 1; the groups keep each passage's
+    title so training reads passages as retrieval does; groups without titles are refused in one line."""
+    from rqbench.data import load_dataset
+    from rqbench.models.dual_encoder import EncoderConfig, passage_string
+    from rqbench.training.groups import groups_from_qrels, read_groups
+    from rqbench.training.tasks import make_task
+    from rqbench.types import Doc
+
+    tiny = make_tiny_bert(tmp_path / "tiny", seed=4)
+    pair = DualEncoder(str(tiny), config=EncoderConfig(passage_input="title-sep", max_passage_length=32))
+    joined = DualEncoder(str(tiny), config=EncoderConfig(max_passage_length=32))
+    doc = Doc("d1", "insulin dose", "the trial measured risk")
+    backend = DenseBackend(DenseParams(model=str(tiny), passage_input="title-sep", max_passage_length=32, threads=1))
+    text = backend._doc_text(doc)
+    assert text == passage_string(doc.title, doc.contents(), "title-sep")  # retrieval and training agree
+    ids = pair.tokenize([text], "passage")
+    types = ids["token_type_ids"][0][ids["attention_mask"][0].bool()].tolist()
+    sep = pair.passage_tokenizer.sep_token_id
+    first_sep = ids["input_ids"][0].tolist().index(sep)
+    assert types[:first_sep + 1] == [0] * (first_sep + 1) and set(types[first_sep + 1:]) == {1}
+    plain = joined.tokenize([doc.contents()], "passage")
+    assert set(plain["token_type_ids"][0].tolist()) == {0}
+    no_title = pair.tokenize([passage_string("", "only text", "title-sep")], "passage")
+    assert no_title["input_ids"][0][1].item() == sep  # [CLS] [SEP] text [SEP]: an empty title
+
+    scifact = load_dataset("scifact", data_root)
+    groups = groups_from_qrels(scifact, "train")[:8]
+    assert all(p.title == scifact.corpus[p.id].title for g in groups for p in g.positives)
+    path = tmp_path / "g.jsonl"
+    write_groups(groups, path)
+    assert read_groups(path) == groups  # titles survive the file
+    old = tmp_path / "old.jsonl"
+    old.write_text(path.read_text().replace('"title": ', '"x-title": '))
+    config = TrainConfig(model=str(tiny), passage_input="title-sep", max_steps=1, batch_size=4, threads=1)
+    with pytest.raises(RqbenchError, match="written without titles"):
+        make_task("dual-encoder", old, config).passage_strings(list(read_groups(old)[0].positives))
+    strings = make_task("dual-encoder", path, config).passage_strings(list(groups[0].positives))
+    doc0 = scifact.corpus[groups[0].positives[0].id]
+    assert strings == [f"{doc0.title}\x1f{doc0.text}"]

@@ -274,10 +274,11 @@ def test_train_command_help_lists_options_and_settings(tmp_path: Path) -> None:
 
 
 def test_encoder_spec_is_declared_once() -> None:
-    assert ENCODER_FIELDS == ("model", "pooling", "normalize", "max_query_length", "max_passage_length", "towers")
+    assert ENCODER_FIELDS == ("model", "pooling", "normalize", "max_query_length", "max_passage_length", "towers",
+                              "passage_input")
     for cls in (DenseParams, TrainConfig):
         assert issubclass(cls, EncoderSpec)
-        assert tuple(f.name for f in fields(cls))[:6] == ENCODER_FIELDS
+        assert tuple(f.name for f in fields(cls))[:7] == ENCODER_FIELDS
         with pytest.raises(ValueError, match="towers must be 'shared' or 'separate'"):
             cls(towers="two")  # type: ignore[arg-type]
         with pytest.raises(ValueError, match="pooling must be 'cls' or 'mean'"):

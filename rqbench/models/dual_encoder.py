@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from rqbench.models.hf import ENCODER_CONFIG, capped_length, load_tower, resolve_model
+from rqbench.models.spec import TITLE_SEP
 
 if TYPE_CHECKING:
     from rqbench.models.spec import EncoderSpec
@@ -32,11 +33,13 @@ class EncoderConfig:
     shared: bool = True
     max_query_length: int = 64
     max_passage_length: int = 256
+    passage_input: Literal["joined", "title-sep"] = "joined"
 
     @classmethod
     def from_spec(cls, spec: EncoderSpec, shared: bool = True) -> EncoderConfig:
         return cls(pooling=spec.pooling, normalize=spec.normalize, shared=shared,
-                   max_query_length=spec.max_query_length, max_passage_length=spec.max_passage_length)
+                   max_query_length=spec.max_query_length, max_passage_length=spec.max_passage_length,
+                   passage_input=spec.passage_input)
 
 
 def saved_config(folder: Path) -> dict | None:
@@ -109,7 +112,13 @@ class DualEncoder(nn.Module):
         return capped_length(self.config.max_passage_length, self.passage_tower, "max_passage_length")
 
     def tokenize(self, texts: list[str], side: Literal["query", "passage"]) -> dict[str, torch.Tensor]:
+        """Token ids of `texts`; with `passage_input = "title-sep"` each passage string is `title` TITLE_SEP
+        `text` (`passage_string`), read as a pair: segment id 0 for the title, 1 for the text."""
         tok = self.tokenizer if side == "query" else self.passage_tokenizer
+        if side == "passage" and self.config.passage_input == "title-sep":
+            titles, bodies = zip(*(_title_and_text(t) for t in texts), strict=True) if texts else ((), ())
+            return tok(list(titles), list(bodies), padding=True, truncation="longest_first",
+                       max_length=self.max_length(side), return_tensors="pt")
         return tok(texts, padding=True, truncation=True, max_length=self.max_length(side), return_tensors="pt")
 
     def forward(self, batch: dict[str, torch.Tensor], side: Literal["query", "passage"]) -> torch.Tensor:
@@ -123,3 +132,19 @@ class DualEncoder(nn.Module):
         if self.config.normalize:
             emb = nn.functional.normalize(emb, dim=-1)
         return emb
+
+
+def _title_and_text(passage: str) -> tuple[str, str]:
+    title, sep, text = passage.partition(TITLE_SEP)
+    return (title, text) if sep else ("", passage)
+
+
+def passage_string(title: str | None, text: str, passage_input: str) -> str:
+    """What a dual encoder reads for a passage: `text` as it is ("joined": title and text already joined), or
+    with "title-sep" the title and the text apart (`text` without its leading title, as the groups and
+    `Doc.contents` join them)."""
+    if passage_input != "title-sep":
+        return text
+    title = title or ""
+    body = text[len(title) + 1:] if title and text.startswith(title + " ") else text
+    return f"{title}{TITLE_SEP}{body}"

@@ -2,7 +2,9 @@
 
 Owns the names, defaults and validation of the fields every encoder kind shares: which model, how token
 states are pooled into one vector, whether it is L2-normalised, the query/passage truncation lengths, and
-whether queries and passages share one tower or train two (both initialised from `model`).
+whether queries and passages share one tower or train two (both initialised from `model`), and how a passage
+is read: "joined" (title and text as one string, as BEIR and sentence-transformers do) or "title-sep" (the
+pair `[CLS] title [SEP] text [SEP]` with segment ids 0 and 1, RocketQA's passage input).
 The dense backend's `DenseParams` and the trainer's `TrainConfig` inherit them (frozen dataclass
 inheritance), so a suite sets them under one name and they cannot drift apart; `ENCODER_FIELDS` lists
 them for code that copies them from one to the other (a train stage takes them from the variant's
@@ -16,9 +18,11 @@ from typing import Literal
 
 POOLINGS = ("cls", "mean")
 TOWERS = ("shared", "separate")
+PASSAGE_INPUTS = ("joined", "title-sep")
+TITLE_SEP = "\x1f"  # joins title and text in a passage string read as a pair (`passage_input = "title-sep"`)
 # Fields added after artifacts were made: left out of hashes while at these defaults, so that every earlier
 # stage keeps its hash (and its cached artifact) and only a changed value names a new one.
-ENCODER_ADDED_LATER: dict[str, object] = {"towers": "shared"}
+ENCODER_ADDED_LATER: dict[str, object] = {"towers": "shared", "passage_input": "joined"}
 
 
 @dataclass(frozen=True)
@@ -31,6 +35,7 @@ class EncoderSpec:
     max_query_length: int = 64
     max_passage_length: int = 256
     towers: Literal["shared", "separate"] = "shared"
+    passage_input: Literal["joined", "title-sep"] = "joined"
 
     def __post_init__(self) -> None:
         self._check_encoder()
@@ -43,6 +48,8 @@ class EncoderSpec:
             raise ValueError(f"pooling must be 'cls' or 'mean', got {self.pooling!r}")
         if self.towers not in TOWERS:
             raise ValueError(f"towers must be 'shared' or 'separate', got {self.towers!r}")
+        if self.passage_input not in PASSAGE_INPUTS:
+            raise ValueError(f"passage_input must be 'joined' or 'title-sep', got {self.passage_input!r}")
         for name in ("max_query_length", "max_passage_length"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:

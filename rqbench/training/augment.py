@@ -103,8 +103,8 @@ def augment_groups(run: Run, logits: dict[str, dict[str, float]], dataset: Datas
         audit.negatives_histogram[len(chosen)] = audit.negatives_histogram.get(len(chosen), 0) + 1
         labels.append(PseudoLabel(query.id, best, probs[best], "positive"))
         labels += [PseudoLabel(query.id, d, probs[d], "negative") for d in chosen]
-        groups.append(TrainingGroup(query.id, query.text, (Passage(best, corpus[best].contents()),),
-                                    tuple(Passage(d, corpus[d].contents()) for d in chosen)))
+        groups.append(TrainingGroup(query.id, query.text, (Passage(best, corpus[best].contents(), corpus[best].title),),
+                                    tuple(Passage(d, corpus[d].contents(), corpus[d].title) for d in chosen)))
         if qrels is not None and query.id in qrels:
             judged = qrels[query.id]
             audit.judged_queries = (audit.judged_queries or 0) + 1

@@ -150,6 +150,8 @@ SETTING_HELP: dict[str, str] = {
     "max_query_length": "query tokens kept (longer queries are truncated)",
     "max_passage_length": "passage tokens kept (longer passages are truncated)",
     "towers": "'shared' (one encoder for queries and passages) or 'separate' (two, both started from model)",
+    "passage_input": "'joined' (title and text as one string) or 'title-sep' (the pair [CLS] title [SEP] text "
+                     "[SEP] with segment ids, RocketQA's passage input)",
     "negatives": "'in-batch' or 'cross-batch' (all processes' passages; needs nproc >= 2)",
     "hard_negatives_per_query": "negatives per query from its group, added to the passage pool",
     "negative_sampling": "'random' (drawn afresh each epoch, seeded) or 'top' (the first ones)",

@@ -117,8 +117,9 @@ def denoise_groups(run: Run, logits: dict[str, dict[str, float]], dataset: Datas
         for key in ("kept", "dropped", "filled"):
             setattr(audit, key, getattr(audit, key) + counts[key])
         audit.per_query[qid] = counts
-        groups.append(TrainingGroup(qid, query.text, tuple(Passage(d, corpus[d].contents()) for d in positives),
-                                    tuple(Passage(d, corpus[d].contents()) for d in kept)))
+        groups.append(TrainingGroup(qid, query.text,
+                                    tuple(Passage(d, corpus[d].contents(), corpus[d].title) for d in positives),
+                                    tuple(Passage(d, corpus[d].contents(), corpus[d].title) for d in kept)))
     rng = random.Random(f"{seed}:denoise-sample")
     audit.sample = sorted(rng.sample(dropped_pairs, min(SAMPLE_SIZE, len(dropped_pairs))),
                           key=lambda r: (r["query_id"], r["rank"]))

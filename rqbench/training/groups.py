@@ -34,8 +34,16 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True, slots=True)
 class Passage:
+    """`text` is what the models read (title and text joined as BEIR does); `title` is the document's title
+    on its own ("" without one), kept so an encoder can read them as a pair (`passage_input = "title-sep"`);
+    None in groups written before titles were kept, or by tools that do not know it."""
+
     id: str
     text: str
+    title: str | None = None
+
+    def to_json(self) -> dict[str, str]:
+        return {"id": self.id, "text": self.text, **({"title": self.title} if self.title is not None else {})}
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,8 +59,8 @@ class TrainingGroup:
         return {
             "query_id": self.query_id,
             "query": self.query,
-            "positives": [{"id": p.id, "text": p.text} for p in self.positives],
-            "negatives": [{"id": p.id, "text": p.text} for p in self.negatives],
+            "positives": [p.to_json() for p in self.positives],
+            "negatives": [p.to_json() for p in self.negatives],
         }
 
 
@@ -133,7 +141,10 @@ def _parse_passages(data: dict[str, Any], key: str, query_id: str, fail: Any) ->
             raise fail(f"{where}.text must be a string, found {_json_type(text)} (query '{query_id}')")
         if not text.strip():
             raise fail(f"{where}.text is empty (passage '{pid}', query '{query_id}')")
-        passages.append(Passage(pid, text))
+        title = item.get("title")
+        if title is not None and not isinstance(title, str):
+            raise fail(f"{where}.title must be a string, found {_json_type(title)} (query '{query_id}')")
+        passages.append(Passage(pid, text, title))
     return tuple(passages)
 
 
@@ -194,8 +205,8 @@ def groups_from_qrels(dataset: Dataset, split: str, negatives: Literal["random",
             sampled = sampled[:n_negatives]
         groups.append(TrainingGroup(
             qid, query.text,
-            tuple(Passage(d, corpus[d].contents()) for d in positive_ids),
-            tuple(Passage(d, corpus[d].contents()) for d in sampled),
+            tuple(Passage(d, corpus[d].contents(), corpus[d].title) for d in positive_ids),
+            tuple(Passage(d, corpus[d].contents(), corpus[d].title) for d in sampled),
         ))
     if not groups:
         raise RqbenchError(f"split '{split}' has no query with a judged positive in the corpus", dataset.source)

@@ -42,8 +42,8 @@ def mine_candidates(run: Run, dataset: Dataset, split: str, depth: int) -> list[
                       if sd.docid in corpus and sd.docid not in judged_positive]
         groups.append(TrainingGroup(
             qid, query.text,
-            tuple(Passage(d, corpus[d].contents()) for d in positive_ids),
-            tuple(Passage(d, corpus[d].contents()) for d in candidates),
+            tuple(Passage(d, corpus[d].contents(), corpus[d].title) for d in positive_ids),
+            tuple(Passage(d, corpus[d].contents(), corpus[d].title) for d in candidates),
         ))
     if not groups:
         raise RqbenchError(f"split '{split}' has no query with a judged positive in the corpus", dataset.source)

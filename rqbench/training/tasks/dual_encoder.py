@@ -55,7 +55,7 @@ class DualEncoderTask(GroupsTask):
     def loss(self, model: DualEncoder, batch: LocalBatch, env: DistEnv) -> torch.Tensor:
         device = env.device
         q = model(to_device(model.tokenize(batch.queries, "query"), device), "query")
-        p = model(to_device(model.tokenize([x.text for x in batch.pool], "passage"), device), "passage")
+        p = model(to_device(model.tokenize(self.passage_strings(batch.pool), "passage"), device), "passage")
         pos_index = torch.tensor(batch.pos_index, dtype=torch.long, device=device)
         cross = self.config.negatives == "cross-batch"
         pool_ids = batch.global_pool_ids if cross else [x.id for x in batch.pool]

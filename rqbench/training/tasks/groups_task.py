@@ -5,9 +5,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from rqbench.errors import RqbenchError
 from rqbench.training.batches import BatchPlan
 from rqbench.training.config import TrainConfig
-from rqbench.training.groups import TrainingGroup, read_groups
+from rqbench.training.groups import Passage, TrainingGroup, read_groups
+
+NEEDS_TITLES = ("passage_input = 'title-sep' reads each passage's title apart, and these training groups were "
+                "written without titles (by an earlier rqbench or another tool): rebuild them")
 
 
 class GroupsTask:
@@ -26,6 +30,15 @@ class GroupsTask:
 
     def data_files(self) -> dict[str, Path]:
         return {"groups": self.groups_path}
+
+    def passage_strings(self, passages: list[Passage]) -> list[str]:
+        """What the dual encoder reads for each passage (`rqbench.models.dual_encoder.passage_string`)."""
+        from rqbench.models.dual_encoder import passage_string
+
+        mode = self.config.passage_input
+        if mode == "title-sep" and any(p.title is None for p in passages):
+            raise RqbenchError(NEEDS_TITLES, self.groups_path)
+        return [passage_string(p.title, p.text, mode) for p in passages]
 
     def batch_plan(self, world_size: int) -> BatchPlan:
         """The data order for `world_size` processes from the config's batch, steps, negatives and seed."""

@@ -97,9 +97,11 @@ class JointTask(GroupsTask):
         k = 1 + self.config.hard_negatives_per_query
         pairs, _ = group_pairs(batch, k - 1)
         n = len(batch.queries)
+        listed = [x for i in range(n) for x in (batch.pool[batch.pos_index[i]],
+                                                 *batch.pool[n + i * (k - 1):n + (i + 1) * (k - 1)])]
         retriever = model.retriever
         q = retriever(to_device(retriever.tokenize(batch.queries, "query"), env.device), "query")
-        p = retriever(to_device(retriever.tokenize([t for _, t in pairs], "passage"), env.device), "passage")
+        p = retriever(to_device(retriever.tokenize(self.passage_strings(listed), "passage"), env.device), "passage")
         dtype = torch.promote_types(q.dtype, torch.float32)
         with torch.autocast(device_type=env.device.type, enabled=False):
             scores = self.config.scale * (q.to(dtype).unsqueeze(1) * p.to(dtype).reshape(n, k, -1)).sum(-1)

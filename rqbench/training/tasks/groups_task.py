@@ -11,7 +11,8 @@ from rqbench.training.config import TrainConfig
 from rqbench.training.groups import Passage, TrainingGroup, read_groups
 
 NEEDS_TITLES = ("passage_input = 'title-sep' reads each passage's title apart, and these training groups were "
-                "written without titles (by an earlier rqbench or another tool): rebuild them")
+                "written without titles (by an earlier rqbench or another tool): remove the artifact folder "
+                "holding this file and run again, or run with --overwrite")
 
 
 class GroupsTask:

@@ -176,8 +176,8 @@ def _describe(planned: PlannedEvaluation) -> dict[str, Any]:
     if "index" not in steps:
         return planned.backend.describe()
     described = dict(steps["index"].params.describe)
-    if "model" in steps["index"].inputs:
-        edge = steps["index"].inputs["model"]
+    edge = _model_edge(planned)
+    if edge is not None:
         described["model"] = {"artifact": f"{edge.node.kind.name}/{edge.node.hash}/{edge.part}",
                               "trained_from": described.get("model")}
     return described

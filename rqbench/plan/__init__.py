@@ -23,7 +23,7 @@ from rqbench.errors import RqbenchError
 from rqbench.measures import parse_measures
 from rqbench.plan.fusion import FusionSteps
 from rqbench.plan.hybrid import HYBRID_KEYS, HybridSteps
-from rqbench.plan.models import ModelSources, served_part
+from rqbench.plan.models import ModelSources, served_edge, served_part
 from rqbench.plan.rocketqa import RocketQASteps
 from rqbench.plan.train_settings import trainer_settings
 from rqbench.plan.values import Step, seed_of, stage_params, whole
@@ -341,12 +341,7 @@ class _Planner(RocketQASteps, FusionSteps, ModelSources, HybridSteps):
             if init is None:
                 raise RqbenchError(f"train.init_from: variant '{source.name}' has no [variants.train], so no "
                                    "checkpoint to start from", where)
-            part = served_part(init[0].node.params.task, backend)
-            if part is None:
-                raise RqbenchError(f"train.init_from = '{source.name}': its training (task "
-                                   f"'{init[0].node.params.task}') gives no model for backend '{variant.backend}'",
-                                   where)
-            inputs["init"] = Input(init[0].node, part)
+            inputs["init"] = served_edge(init[0], backend, variant.backend, "train.init_from", source.name, where)
             steps = [*(("init_from:" + role, node) for role, node in init[1]), *steps]
             base = {}
         if "torchrun_args" in table:

@@ -37,6 +37,17 @@ def served_part(task: str, backend: Any) -> str | None:
     return SERVES.get(task, {}).get(getattr(type(backend), "TRAINING_TASK", None) or "")
 
 
+def served_edge(edge: Input, backend: Any, backend_name: str, key: str, source: str, where: str) -> Input:
+    """`edge` (a train node's checkpoint) narrowed to the folder `backend` loads; a one-line error naming the
+    suite key (`model_from`, `train.init_from`) when that training gives no model for the backend."""
+    task = edge.node.params.task
+    part = served_part(task, backend)
+    if part is None:
+        raise RqbenchError(f"{key} = '{source}': its training (task '{task}') gives no model for backend "
+                           f"'{backend_name}'", where)
+    return Input(edge.node, part)
+
+
 class ModelSources:
     """Planner methods for models taken from other variants; see the module docstring."""
 
@@ -63,12 +74,8 @@ class ModelSources:
             raise RqbenchError(f"model_from = '{source.name}': that variant trains no model (it has no "
                                "[variants.train] or model_from); name the model in params.model instead", where)
         edge, steps = found
-        task = edge.node.params.task
-        part = served_part(task, self.backend(variant))
-        if part is None:
-            raise RqbenchError(f"model_from = '{source.name}': its training (task '{task}') gives no model for "
-                               f"backend '{variant.backend}'", where)
-        return Input(edge.node, part), [("model_from:" + role, node) for role, node in steps]
+        served = served_edge(edge, self.backend(variant), variant.backend, "model_from", source.name, where)
+        return served, [("model_from:" + role, node) for role, node in steps]
 
     def _reranker_input(self, variant: Variant, table: dict[str, Any], hashed: dict[str, Any],
                         where: str) -> tuple[Input | None, list[Step]]:

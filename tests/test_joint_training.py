@@ -140,8 +140,15 @@ def test_a_short_joint_run_lowers_the_loss_writes_both_models_and_resumes(
     cfg = config(tiny, save_every=4, keep_checkpoints=2)  # 16 lists / 4 = 4 steps an epoch, 12 steps
     full = run_training("joint", path, cfg, tmp_path / "full", progress=False)
     assert set(full) == {"retriever", "reranker"}
-    log = [json.loads(x)["loss"] for x in (tmp_path / "full" / "train_log.jsonl").read_text().splitlines()]
+    lines = [json.loads(x) for x in (tmp_path / "full" / "train_log.jsonl").read_text().splitlines()]
+    log = [line["loss"] for line in lines]
     assert len(log) == 12 and sum(log[-4:]) < sum(log[:4]), log
+    for line in lines:  # the two terms are logged and make up the loss
+        assert line["reranker_loss"] + line["kl_loss"] == pytest.approx(line["loss"], rel=1e-5)
+    # the re-ranker's own term falls (tiny random towers give near-uniform lists: their KL is ~1e-6, noise)
+    assert sum(x["reranker_loss"] for x in lines[-4:]) < sum(x["reranker_loss"] for x in lines[:4])
+    last = lines[-1]  # the peak memory of the run, on its last line only
+    assert last["peak_rss_mib"] >= last["start_rss_mib"] > 0 and "peak_rss_mib" not in lines[0]
     retriever, reranker = DualEncoder.load(str(full["retriever"])), CrossEncoder.load(str(full["reranker"]))
     assert retriever.config.max_passage_length == 24 and reranker.config.max_length == 40
 

@@ -13,7 +13,8 @@ the steps then linear decay to zero (as transformers' get_linear_schedule_with_w
 model is built with `seed` on every rank, dropout then draws from `seed + rank`), device selection
 (`distributed.init_from_env`), `threads`. fp16 needs CUDA and uses a GradScaler.
 
-Output folder: ``train_log.jsonl`` (step, epoch, loss, lr, examples/s, step and elapsed seconds),
+Output folder: ``train_log.jsonl`` (step, epoch, loss, lr, examples/s, step and elapsed seconds; the last
+line adds the main process's peak memory, `memory.PeakMemory`),
 ``checkpoint-<step>`` folders every `save_every` steps (`checkpoints`; the run resumes from the newest
 one, and refuses one written by another task, world size, data or settings), and the final outputs,
 one folder per name in `task.outputs` (``model/`` for the dual encoder), each with a
@@ -48,6 +49,7 @@ from rqbench.training.checkpoints import (
 )
 from rqbench.training.config import TRAINING_INFO, TrainConfig
 from rqbench.training.distributed import DistEnv, all_reduce_gradients, all_reduce_sum, barrier, init_from_env
+from rqbench.training.memory import PeakMemory
 from rqbench.training.tasks.base import Task
 
 __all__ = ["LOG_FILE", "TRAINING_INFO", "finished_outputs", "train"]
@@ -95,6 +97,7 @@ def _train(task: Task, config: TrainConfig, out_dir: Path, env: DistEnv, progres
     resume = latest_checkpoint(out_dir)
     if resume is not None:
         check_resumable(resume[1], info)
+    memory = PeakMemory(env.device)  # this attempt's peak: models, optimizer state, activations
     torch.manual_seed(config.seed)  # the same initial weights on every rank, for a task that builds layers
     model = task.load_model(resume[1] if resume else None).to(env.device)
     if config.gradient_checkpointing:
@@ -152,12 +155,17 @@ def _train(task: Task, config: TrainConfig, out_dir: Path, env: DistEnv, progres
         scheduler.step()
         optimizer.zero_grad(set_to_none=True)
         global_loss = all_reduce_sum(loss_value, env.device)
+        take_parts = getattr(task, "take_loss_parts", None)  # a task with several terms (joint) logs each
+        parts = {name: all_reduce_sum(value, env.device)
+                 for name, value in sorted((take_parts() if take_parts else {}).items())}
         done = step + 1
         if env.is_main and (done % config.log_every == 0 or done == plan.total_steps):
             seconds = time.perf_counter() - t0
             record = {"step": done, "epoch": plan.epoch_of(step), "loss": global_loss, "lr": lr,
                       "examples_per_s": plan.global_batch * config.grad_accumulation / seconds,
-                      "step_s": seconds, "elapsed_s": time.perf_counter() - started}
+                      "step_s": seconds, "elapsed_s": time.perf_counter() - started, **parts}
+            if done == plan.total_steps:  # the main process's peak, this attempt (a resumed run: since resuming)
+                record.update(memory.figures(), attempt_first_step=start + 1)
             with log_path.open("a", encoding="utf-8") as fh:
                 fh.write(json.dumps(record) + "\n")
         if done % report_every == 0 or done == plan.total_steps:

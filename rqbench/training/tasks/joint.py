@@ -34,6 +34,7 @@ from rqbench.errors import RqbenchError
 from rqbench.models.cross_encoder import CrossEncoder
 from rqbench.models.dual_encoder import DualEncoder
 from rqbench.training.batches import BatchPlan, LocalBatch
+from rqbench.training.config import TrainConfig
 from rqbench.training.distributed import DistEnv, to_device
 from rqbench.training.losses.joint import JointLoss, joint_loss
 from rqbench.training.tasks.cross_encoder import group_pairs
@@ -66,6 +67,10 @@ class JointModel(nn.Module):
 class JointTask(GroupsTask):
     name = "joint"
     outputs = ("retriever", "reranker")
+
+    def __init__(self, groups_path: str | Path, config: TrainConfig) -> None:
+        super().__init__(groups_path, config)
+        self._parts: dict[str, float] = {}  # this step's loss terms so far (`take_loss_parts`)
 
     def plan(self, world_size: int) -> BatchPlan:
         if not self.config.reranker_model:
@@ -118,7 +123,17 @@ class JointTask(GroupsTask):
         return joint_loss(scores, logits, self.config.kl_reaches_reranker, self.config.reranker_loss)
 
     def loss(self, model: JointModel, batch: LocalBatch, env: DistEnv) -> torch.Tensor:
-        return self.joint(model, batch, env).total / env.world_size
+        parts = self.joint(model, batch, env)
+        share = env.world_size * self.config.grad_accumulation  # as the loop sums this step's total
+        for name, value in (("reranker_loss", parts.reranker), ("kl_loss", parts.kl)):
+            self._parts[name] = self._parts.get(name, 0.0) + float(value.detach()) / share
+        return parts.total / env.world_size
+
+    def take_loss_parts(self) -> dict[str, float]:
+        """This process's share of the step's two terms (the loop sums them over processes and logs them, so
+        a run shows whether the re-ranker's own loss and the KL both fall); cleared for the next step."""
+        parts, self._parts = self._parts, {}
+        return parts
 
     def save(self, model: JointModel, folder: Path) -> None:
         model.retriever.save(folder / "retriever")

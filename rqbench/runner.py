@@ -22,9 +22,11 @@ from rqbench.env import environment
 from rqbench.execute import NodeResult, execute
 from rqbench.io import atomic_write_text
 from rqbench.plan import Plan, PlannedEvaluation, plan_suite
+from rqbench.stages import Node
 from rqbench.stages.retrieve import TIMING_FILE
 from rqbench.store.live import hold
 from rqbench.suite import Suite
+from rqbench.training.config import LOG_FILE as TRAIN_LOG
 
 
 def run_suite(suite: Suite, *, store: ArtifactStore, results_root: Path, data_root: Path | None,
@@ -72,7 +74,8 @@ def write_record(plan: Plan, planned: PlannedEvaluation, results: dict[str, Node
         stages.append({"role": role, "kind": node.kind.name, "hash": node.hash, "label": node.label,
                        "inputs": {k: e.node.hash for k, e in node.inputs.items()}, "cached": r.cached or shared,
                        "seconds": 0.0 if shared else round(r.seconds, 3), "built_seconds": r.built_seconds,
-                       "bytes": _artifact_bytes(r.path), **_search_seconds(node.kind.name, r.path)})
+                       "bytes": _artifact_bytes(r.path), **_search_seconds(node.kind.name, r.path),
+                       **_training_figures(node, r.path)})
     own = {role: node.hash for role, node in planned.steps if ":" not in role}
     record = {
         "schema": rec.SCHEMA, "record_id": rec.new_record_id(), "created": rec.now_iso(),
@@ -123,6 +126,27 @@ def _search_seconds(kind: str, folder: Path) -> dict[str, float]:
                                         ["search_seconds"])}
     except (OSError, ValueError, TypeError, KeyError):
         return {}
+
+
+def _training_figures(node: Node, folder: Path) -> dict[str, Any]:
+    """A train stage's shape and cost: task, steps, examples per step, candidates per query (RocketQAv2's list
+    length K), and the peak memory its log's last line gives (older artifacts lack it)."""
+    if node.kind.name != "train":
+        return {}
+    trainer = node.params.trainer
+    out: dict[str, Any] = {"task": node.params.task, "nproc": node.params.nproc,
+                           "batch_size": trainer.get("batch_size"),
+                           "grad_accumulation": trainer.get("grad_accumulation", 1),
+                           "candidates": 1 + int(trainer.get("hard_negatives_per_query") or 0)}
+    try:
+        lines = (folder / TRAIN_LOG).read_text(encoding="utf-8").splitlines()
+        last = json.loads(lines[-1]) if lines else {}
+    except (OSError, ValueError):
+        last = {}
+    for key in ("step", "peak_rss_mib", "start_rss_mib", "cuda_peak_mib"):
+        if isinstance(last.get(key), int | float):
+            out["steps" if key == "step" else key] = last[key]
+    return {"training": out}
 
 
 def _copy_pseudo_labels(plan: Plan, planned: PlannedEvaluation, results: dict[str, NodeResult],

@@ -117,3 +117,18 @@ def test_one_joint_run_serves_a_retriever_and_a_reranker(tmp_path: Path, data_ro
     assert weights(joint / "reranker") != weights(trained(records["mc[seed=1]"]) / "model")
     # the re-ranker re-orders v2's own top 10: the same passages by rank 100
     assert reranker["metrics"]["R@100"] == v2["metrics"]["R@100"]
+
+    # the joint training's shape and cost ride in its record: 4 lists of K = 4 a step, 2 steps, peak memory
+    cost = next(s for s in v2["stages"] if s["role"] == "train")["training"]
+    assert (cost["task"], cost["candidates"], cost["batch_size"], cost["steps"]) == ("joint", 4, 4, 2)
+    assert cost["peak_rss_mib"] >= cost["start_rss_mib"] > 0
+    # and in the report's training cost table, one row per training (MD0, MC, the joint run)
+    report = subprocess.run([sys.executable, "-m", "rqbench.cli", "report", str(suite), "--results",
+                             str(tmp_path / "results"), "--format", "markdown"], cwd=tmp_path,
+                            capture_output=True, text=True, env={**os.environ, "COLUMNS": "120"}, timeout=300)
+    assert report.returncode == 0, report.stderr[-3000:]
+    table = report.stdout.split("## Training cost")[1].split("##")[0]
+    rows = [[cell.strip() for cell in line.split("|")[1:-1]] for line in table.splitlines()[4:] if line.startswith("|")]
+    assert [row[:6] for row in rows] == [["md0", "1", "dual-encoder", "1", "8", "2"],
+                                         ["mc", "1", "cross-encoder", "3", "4", "2"],
+                                         ["v2", "1", "joint", "4", "4", "2"]], table

@@ -246,6 +246,43 @@ def timing_rows(report: Report) -> list[dict[str, Any]]:
     return rows
 
 
+TRAINING_NOTE = (
+    "Candidates: passages per query in a step, the positive and its own negatives (RocketQAv2's list length K; "
+    "in-batch and cross-batch negatives not counted). Per "
+    "step: queries (lists) per optimizer step over all processes. Built seconds: the training's wall time when it "
+    "was built (of a resumed run, its last attempt's); s/step: built seconds over steps. Peak RSS: the main "
+    "process's peak resident memory during training; growth: above its resident memory when training started "
+    "(what the models, optimizer state and activations took).")
+
+
+def training_rows(report: Report) -> list[dict[str, str]]:
+    """Each variant's own training (its `train` stage, per seed), once: what it trained and what it cost.
+    Rows exist only for records that carry the stage's figures (`training`); a record whose stage was
+    cached in that run still names the wall time of the build."""
+    rows, seen = [], set()
+    for s, v, label in _record_rows(report):
+        for st in s.timings.get(v) or []:
+            t = st.get("training")
+            if st.get("role") != "train" or not isinstance(t, dict) or st.get("hash") in seen:
+                continue
+            seen.add(st.get("hash"))
+            steps, built = t.get("steps"), st.get("built_seconds")
+            per_step = float(built) / steps if isinstance(steps, int) and steps and built is not None else None
+            batch = t.get("batch_size")
+            per_step_batch = DASH if batch is None else str(batch * int(t.get("nproc") or 1)
+                                                            * int(t.get("grad_accumulation") or 1))
+            peak, start = t.get("peak_rss_mib"), t.get("start_rss_mib")
+            rows.append({
+                "variant": label, "seed": DASH if st.get("seed") is None else str(st["seed"]),
+                "task": str(t.get("task") or DASH), "candidates": str(t.get("candidates") or DASH),
+                "batch": per_step_batch, "steps": DASH if steps is None else str(steps),
+                "built_seconds": fmt_seconds(built), "per_step": fmt_seconds(per_step),
+                "peak": DASH if peak is None else f"{peak:,.0f}",
+                "growth": DASH if peak is None or start is None else f"{peak - start:,.0f}",
+            })
+    return rows
+
+
 def env_rows(report: Report) -> list[dict[str, str]]:
     rows = []
     for s, v, label in _record_rows(report):

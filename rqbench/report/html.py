@@ -20,6 +20,7 @@ from rqbench.report.contrast_text import contrast_headers, contrast_rows, contra
 from rqbench.report.findings import findings_section_html
 from rqbench.report.format import (
     ENV_COLUMNS,
+    TRAINING_NOTE,
     compared_measures,
     comparison_rows,
     created_text,
@@ -36,6 +37,7 @@ from rqbench.report.format import (
     sets_text,
     summary_rows,
     timing_rows,
+    training_rows,
 )
 from rqbench.report.headline import SUMMARY_TITLE, contrasts_intro, headline_rows, headline_sentences
 from rqbench.report.legend import legend_lines, p_headers, results_key
@@ -223,6 +225,8 @@ def render_html(report: Report, pngs: dict[str, bytes] | None = None) -> str:
         measure_notes=measure_notes(report),
         figures=[figure(n, t) for n, t in other_figures],
         timing_rows=timing_rows(report),
+        training_rows=training_rows(report),
+        training_note=TRAINING_NOTE,
         env_columns=ENV_COLUMNS,
         env_rows=env_rows(report),
         datasets=report.meta["datasets"],

@@ -15,6 +15,7 @@ from rqbench.report.findings import findings_markdown
 from rqbench.report.format import (
     DASH,
     ENV_COLUMNS,
+    TRAINING_NOTE,
     compared_measures,
     comparison_rows,
     created_text,
@@ -30,6 +31,7 @@ from rqbench.report.format import (
     sets_text,
     summary_rows,
     timing_rows,
+    training_rows,
 )
 from rqbench.report.headline import SUMMARY_TITLE, contrasts_intro, headline_rows, headline_sentences
 from rqbench.report.legend import legend_lines, p_headers, results_key
@@ -87,6 +89,7 @@ def render_markdown(report: Report, figure_paths: dict[str, str] | None = None) 
     if report.from_runs:
         return "\n".join([*out, "", "## Run files", "", *_md_run_files(report)]) + "\n"
 
+    out += _md_training(report)
     out += ["", "## Stage timings", ""]
     rows = timing_rows(report)
     if rows:
@@ -105,6 +108,20 @@ def render_markdown(report: Report, figure_paths: dict[str, str] | None = None) 
     out += ["", "## Reproducibility", ""]
     out += _md_reproducibility(report)
     return "\n".join(out) + "\n"
+
+
+def _md_training(report: Report) -> list[str]:
+    """The training cost table (wall time and peak memory per training, e.g. per list length K)."""
+    rows = training_rows(report)
+    if not rows:
+        return []
+    out = ["", "## Training cost", ""]
+    out += md_table(["Variant", "Seed", "Task", "Candidates", "Per step", "Steps", "Built seconds", "s/step",
+                     "Peak RSS MiB", "Growth MiB"],
+                    [[md_text(r["variant"]), r["seed"], md_text(r["task"]), r["candidates"], r["batch"], r["steps"],
+                      r["built_seconds"], r["per_step"], r["peak"], r["growth"]] for r in rows],
+                    ["l", "l", "l", "r", "r", "r", "r", "r", "r", "r"])
+    return [*out, "", md_text(TRAINING_NOTE)]
 
 
 def _md_set(report: Report, h: str, figures: list[tuple[str, str]]) -> list[str]:

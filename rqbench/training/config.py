@@ -26,6 +26,7 @@ from rqbench.errors import RqbenchError
 from rqbench.models.spec import ENCODER_ADDED_LATER, EncoderSpec
 
 TRAINING_INFO = "training_info.json"  # written into every output folder, last: its presence marks it finished
+LOG_FILE = "train_log.jsonl"  # one JSON line per logged step, beside the outputs (the loop's docstring)
 
 
 @dataclass(frozen=True)

@@ -47,14 +47,13 @@ from rqbench.training.checkpoints import (
     save_checkpoint,
     set_rng_state,
 )
-from rqbench.training.config import TRAINING_INFO, TrainConfig
+from rqbench.training.config import LOG_FILE, TRAINING_INFO, TrainConfig
 from rqbench.training.distributed import DistEnv, all_reduce_gradients, all_reduce_sum, barrier, init_from_env
 from rqbench.training.memory import PeakMemory
 from rqbench.training.tasks.base import Task
 
 __all__ = ["LOG_FILE", "TRAINING_INFO", "finished_outputs", "train"]
 
-LOG_FILE = "train_log.jsonl"
 
 
 def finished_outputs(task: Task, out_dir: str | Path) -> dict[str, Path] | None:

@@ -68,20 +68,31 @@ def _root(
 
 @app.command()
 def stages(json_out: JsonOut = False) -> None:
-    """List the stage kinds: inputs, output, parameters with defaults, and what each does."""
+    """List the stage kinds: inputs, output, parameters with defaults, what each does, and for a training
+    step the [variants.train] keys that bring it into a variant's chain."""
+    from rqbench.plan.steps import STEPS, TRAIN_NODE_FOLLOWS, TRAIN_NODE_KEYS
     from rqbench.stages import describe_kinds
 
     kinds = describe_kinds()
+    declared = {step.kind: (step.keys, step.follows) for step in STEPS}
+    declared["train"] = (tuple(sorted(TRAIN_NODE_KEYS)), TRAIN_NODE_FOLLOWS)
+    for k in kinds:
+        keys, follows = declared.get(k["name"], ((), ()))
+        k["train_keys"] = list(keys)
+        k["follows"] = [{"key": f.key, "takes": f.takes, "input": f.feeds} for f in follows]
     if json_out:
         print(json.dumps(kinds, indent=2, default=str))
         return
     table = Table(title="rqbench stage kinds")
-    for col in ("kind", "inputs", "output", "parameters (default)", "what it does"):
+    for col in ("kind", "inputs", "output", "parameters (default)", "what it does", "train table keys"):
         table.add_column(col)
     for k in kinds:
         inputs = ", ".join(f"{role}: {t}" for role, t in k["inputs"].items()) or "-"
         params = ", ".join(p["name"] + ("" if p["required"] else f"={p['default']!r}") for p in k["params"])
-        table.add_row(f"{k['name']} v{k['version']}", inputs, k["output"], escape(params), escape(k["doc"]))
+        follows = {f["key"]: f"{f['key']} (a variant's {f['takes']} -> {f['input']})" for f in k["follows"]}
+        keys = ", ".join(follows.get(key, key) for key in k["train_keys"]) or "-"
+        table.add_row(f"{k['name']} v{k['version']}", inputs, k["output"], escape(params), escape(k["doc"]),
+                      escape(keys))
     show_table(console_for(False), table, wrap=False)  # too wide: one block per kind, never a split word
 
 

@@ -1,12 +1,14 @@
 """Suite -> one graph of stage nodes, validated before any work.
 
-Every variant becomes, per evaluation set, a chain ending in `evaluate`; a variant that trains gets
-`groups` (or `mine` over another variant's run) -> `train` first, and its index is built from the
-trained checkpoint. References between variants (`train.mine_from`, `train.init_from`) resolve to the
-referenced variant's *artifacts* — its trained checkpoint, or its run on the training split — so hashes
-follow artifacts and the same reference in two suites reuses the same work. Nodes with equal hashes are
-one node: shared work is built once. Unknown references, cycles, inputs of the wrong type, unknown
-splits, bad measures and bad parameters are one-line errors naming the suite file and line.
+Every variant becomes, per evaluation set, a chain ending in `evaluate`; a variant that trains gets its
+training data's steps -> `train` first (declared in `rqbench.plan.steps`: groups from qrels, mined, denoised,
+hybrid lists, augmented; the planner runs whichever a train table asks for, knowing none by name), and its
+index is built from the trained checkpoint. References between variants (`train.mine_from`,
+`train.init_from`) resolve to the referenced variant's *artifacts* — its trained checkpoint, or its run on
+the training split — so hashes follow artifacts and the same reference in two suites reuses the same work.
+Nodes with equal hashes are one node: shared work is built once. Unknown references, cycles, inputs of the
+wrong type, unknown splits, bad measures and bad parameters are one-line errors naming the suite file and
+line.
 """
 
 from __future__ import annotations
@@ -21,19 +23,18 @@ from rqbench.data import load_dataset
 from rqbench.data.dataset import Dataset
 from rqbench.errors import RqbenchError
 from rqbench.measures import parse_measures
+from rqbench.plan import steps as declared
 from rqbench.plan.fusion import FusionSteps
-from rqbench.plan.hybrid import HYBRID_KEYS, HybridSteps
 from rqbench.plan.models import ModelSources, served_edge, served_part
-from rqbench.plan.rocketqa import RocketQASteps
+from rqbench.plan.rerank import RerankSteps
+from rqbench.plan.steps import StepInput
 from rqbench.plan.train_settings import trainer_settings
-from rqbench.plan.values import Step, seed_of, stage_params, whole
+from rqbench.plan.values import Step, stage_params, whole
 from rqbench.stages import STAGE_KINDS, Input, Node
 from rqbench.stages.audit import AuditParams
 from rqbench.stages.evaluate import EvaluateParams
-from rqbench.stages.groups import GroupsParams
 from rqbench.stages.import_run import ImportParams
 from rqbench.stages.index import IndexParams
-from rqbench.stages.mine import MineParams
 from rqbench.stages.retrieve import RetrieveParams
 from rqbench.stages.train import TrainParams
 from rqbench.suite import EvalSet, Suite, Variant
@@ -75,7 +76,7 @@ def fill_places(value: Any, places: dict[str, str]) -> Any:
     return value
 
 
-class _Planner(RocketQASteps, FusionSteps, ModelSources, HybridSteps):
+class _Planner(RerankSteps, FusionSteps, ModelSources):
     def __init__(self, suite: Suite, data_root: Path | None):
         self.suite = suite
         self.data_root = data_root
@@ -96,7 +97,7 @@ class _Planner(RocketQASteps, FusionSteps, ModelSources, HybridSteps):
             self.backend(v)
         for ev in suite.evaluations:
             dataset = self.dataset(ev.dataset, ev.line_of_dataset())
-            self._check_split(dataset, ev.split, ev.line_of_split(), need_qrels=True)
+            self.check_split(dataset, ev.split, ev.line_of_split(), need_qrels=True)
             measures = [str(m) for m in parse_measures(ev.measures, where=suite.where(ev.line))]
             where = suite.where(ev.line)
             for v in variants:
@@ -127,7 +128,7 @@ class _Planner(RocketQASteps, FusionSteps, ModelSources, HybridSteps):
             steps: list[Step] = []
             for i, name in enumerate(audit.teachers):
                 teacher = self.suite.reference(name, planned.variant)
-                scores, score_steps = self._score_node(teacher, planned.run, dataset, split, audit.depth,
+                scores, score_steps = self.score_of(teacher, planned.run, dataset, split, audit.depth,
                                                        "audit:")
                 inputs[f"teacher{i}"] = Input(scores)
                 steps += score_steps
@@ -170,7 +171,7 @@ class _Planner(RocketQASteps, FusionSteps, ModelSources, HybridSteps):
         candidate = self.suite.path.parent / spec
         return str(candidate) if ("/" in spec or spec.startswith(".")) and candidate.exists() else spec
 
-    def _check_split(self, dataset: Dataset, split: str, line: int | None, need_qrels: bool) -> None:
+    def check_split(self, dataset: Dataset, split: str, line: int | None, need_qrels: bool) -> None:
         have = dataset.qrels if need_qrels else dataset.queries
         if split not in dataset.queries or split not in have:
             from rqbench.errors import did_you_mean
@@ -197,6 +198,22 @@ class _Planner(RocketQASteps, FusionSteps, ModelSources, HybridSteps):
             self._backends[variant.name] = backend
         return backend
 
+    def users_of(self, variant: Variant) -> list[Variant]:
+        """`variant` and every variant whose results rest on its model: those that reference it (mine from it,
+        start from it, re-rank or fuse its run, denoise or label with it), transitively."""
+        from rqbench.suite.claims import references_of
+
+        users, todo = [variant], [variant]
+        while todo:
+            current = todo.pop()
+            for other in self.suite.variants:
+                refs = [name for _, _, name in references_of(other)]
+                if other not in users and any(self.suite.reference(ref, other) is current
+                                              for ref in refs if isinstance(ref, str)):
+                    users.append(other)
+                    todo.append(other)
+        return users
+
     # ---- a variant's artifacts --------------------------------------------------------------------
 
     def run_of(self, variant: Variant, dataset: Dataset, split: str, depth: int, exclude: bool,
@@ -205,7 +222,7 @@ class _Planner(RocketQASteps, FusionSteps, ModelSources, HybridSteps):
         backend = self.backend(variant)
         cls = type(backend)
         where = self.suite.where(variant.line)
-        self._check_split(dataset, split, variant.line, need_qrels=False)
+        self.check_split(dataset, split, variant.line, need_qrels=False)
         if variant.fuse is not None:
             return self._fuse(variant, dataset, split, depth, exclude, prefix)
         if callable(getattr(cls, "read_run", None)):  # an external run: imported, nothing to index
@@ -268,6 +285,22 @@ class _Planner(RocketQASteps, FusionSteps, ModelSources, HybridSteps):
                 self._resolving.pop()
         return self._checkpoints[variant.name]
 
+    def _training_data(self, variant: Variant, table: dict[str, Any], dataset: Dataset, split: str,
+                       fps: dict[str, str], where: str) -> tuple[Node, list[Step]]:
+        """The variant's training groups: every declared step's rules checked, then the first source that
+        applies and every transform that applies, in `STEPS` order (`rqbench.plan.steps`)."""
+        for step in declared.STEPS:
+            if step.check is not None:
+                step.check(table, where)
+        groups: Node | None = None
+        steps: list[Step] = []
+        for step in declared.STEPS:
+            if (step.position == "source") == (groups is None) and step.applies(table):
+                groups, more = step.plan(self, StepInput(variant, table, dataset, split, fps, groups, where))
+                steps += more
+        assert groups is not None  # the `groups` source applies to every table
+        return groups, steps
+
     def _train(self, variant: Variant) -> tuple[Input, list[Step]]:
         suite, table = self.suite, dict(variant.train or {})
         where = suite.where(variant.line)
@@ -283,56 +316,16 @@ class _Planner(RocketQASteps, FusionSteps, ModelSources, HybridSteps):
             raise RqbenchError(f"train.dataset must be a dataset name, path or table, got {spec!r}", where)
         dataset = self.dataset(spec, variant.line)
         split = whole(table, "split", str, "train", where)
-        self._check_split(dataset, split, variant.line, need_qrels=True)
+        self.check_split(dataset, split, variant.line, need_qrels=True)
         nproc = whole(table, "nproc", int, 1, where, minimum=1)
         hard = whole(table, "hard_negatives", int, 0, where, minimum=0)
         random_negatives = whole(table, "random_negatives", int, 0, where, minimum=0)
         fps = {"corpus": dataset.fingerprint("corpus"), "queries": dataset.fingerprint(f"queries/{split}"),
                "qrels": dataset.fingerprint(f"qrels/{split}")}
-        steps: list[Step] = []
-        if "mine_depth" in table and table.get("mine_from") is None:
-            raise RqbenchError("train.mine_depth without train.mine_from: there is no run to mine", where)
         if "sample" in table and not (hard or random_negatives):
             raise RqbenchError("train.sample without hard_negatives or random_negatives: no negatives to draw",
                                where)
-        if table.get("mine_from") is not None:  # mined (or denoised) negatives: the same rules either way
-            if not hard:
-                raise RqbenchError("train.mine_from without train.hard_negatives: the mined negatives would not "
-                                   "be used", where)
-            if random_negatives:
-                raise RqbenchError("train.random_negatives and train.mine_from: choose one negative source", where)
-        if any(key in table for key in HYBRID_KEYS) and table.get("denoise_with") is None:
-            raise RqbenchError("train.hybrid_undenoised / hybrid_denoised / hybrid_depth mix denoised negatives in: "
-                               "set train.denoise_with (the teacher that filters them)", where)
-        if "negatives_per_positive" in table or table.get("denoise_with") is not None:
-            groups, denoise_steps = self._denoise(variant, table, dataset, split, fps, where)
-            steps += denoise_steps
-            if any(key in table for key in HYBRID_KEYS):
-                groups, hybrid_steps = self._hybrid(variant, table, dataset, split, fps, groups, where)
-                steps += hybrid_steps
-        elif table.get("mine_from") is not None:
-            depth = whole(table, "mine_depth", int, 100, where, minimum=1)
-            source = suite.reference(table["mine_from"], variant)
-            run, run_steps = self.run_of(source, dataset, split, depth, False, "mine_from:")
-            groups = self.add(Node(STAGE_KINDS["mine"], stage_params(MineParams, where, split=split, depth=depth,
-                                                                      **fps), {"run": Input(run)},
-                                   dataset, label=variant.name))
-            steps += [*run_steps, ("mine", groups)]
-        else:
-            if hard:
-                raise RqbenchError("train.hard_negatives needs train.mine_from (the variant whose run on the "
-                                   "training split they are mined from)", where)
-            groups = self.add(Node(STAGE_KINDS["groups"], stage_params(
-                GroupsParams, where, split=split, random_negatives=random_negatives, seed=seed_of(variant, suite),
-                **fps),
-                dataset=dataset, label=variant.name))
-            steps.append(("groups", groups))
-        if table.get("augment_audit_split") is not None and table.get("augment_with") is None:
-            raise RqbenchError("train.augment_audit_split without train.augment_with / augment_from: there is no "
-                               "labeller to audit", where)
-        if table.get("augment_with") is not None or table.get("augment_from") is not None:
-            groups, augment_steps = self._augment(variant, table, dataset, groups, where)
-            steps += augment_steps
+        groups, steps = self._training_data(variant, table, dataset, split, fps, where)
         inputs = {"groups": Input(groups)}
         base = backend.describe().get("model", {})
         if table.get("init_from") is not None:

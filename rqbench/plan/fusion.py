@@ -1,6 +1,6 @@
 """The planner's fusion step: a `[variants.fuse]` variant's run is a `fuse` node over its members' runs on
 the same split (and, for the calibrated method, over their runs on `fit_split` too), as a mixin of the
-planner (`rqbench.plan._Planner`), which supplies `suite`, `add`, `backend`, `run_of` and `_check_split`.
+planner (`rqbench.plan._Planner`), which supplies `suite`, `add`, `backend`, `run_of` and `check_split`.
 References resolve per seed (`Suite.reference`), so a fusion of seeded arms is one fused run per seed.
 """
 
@@ -30,7 +30,7 @@ class FusionSteps:
         def backend(self, variant: Variant, override: dict[str, Any] | None = None) -> Any: ...
         def run_of(self, variant: Variant, dataset: Dataset, split: str, depth: int, exclude: bool,
                    prefix: str) -> tuple[Node, list[Step]]: ...
-        def _check_split(self, dataset: Dataset, split: str, line: int | None, need_qrels: bool) -> None: ...
+        def check_split(self, dataset: Dataset, split: str, line: int | None, need_qrels: bool) -> None: ...
 
     def _fuse(self, variant: Variant, dataset: Dataset, split: str, depth: int, exclude: bool,
               prefix: str) -> tuple[Node, list[Step]]:
@@ -61,7 +61,7 @@ class FusionSteps:
                 if p.fit_split == split:
                     raise RqbenchError(f"params.fit_split '{split}' is the split this fusion is evaluated on: fit "
                                        "the calibration on held-apart labelled queries", where)
-                self._check_split(dataset, p.fit_split, variant.line, need_qrels=True)
+                self.check_split(dataset, p.fit_split, variant.line, need_qrels=True)
                 fit_inputs, fit_steps = self._member_runs(members, dataset, p.fit_split, member_depth, exclude,
                                                           prefix + "fit:", "fit")
                 inputs.update(fit_inputs)

@@ -3,7 +3,8 @@
 The encoder settings (`rqbench.models.spec.ENCODER_FIELDS`: model, pooling, normalize, lengths) are
 declared once, by `EncoderSpec`, and come from the variant's backend params, so training and retrieval
 always use the same encoder; setting one of them in the train table is an error. The planner's own keys
-(`TRAIN_PIPELINE_KEYS`: negative sources, references, processes) are not trainer settings.
+(`rqbench.plan.steps.pipeline_keys`: the train node's and those the training steps declare) are not
+trainer settings.
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ from typing import Any
 
 from rqbench.backend import build_params
 from rqbench.errors import RqbenchError
-from rqbench.suite import TRAIN_PIPELINE_KEYS, Suite, Variant
+from rqbench.plan.steps import pipeline_keys
+from rqbench.suite import Suite, Variant
 
 # Checkpoint often enough that a killed suite resumes training close to where it stopped.
 DEFAULT_SAVE_EVERY = 25
@@ -26,7 +28,7 @@ def trainer_settings(variant: Variant, backend: Any, suite: Suite, where: str,
     from rqbench.training.config import ADDED_LATER, RESUME_MAY_CHANGE, TrainConfig
 
     table = dict(variant.train or {})
-    settings = {k: v for k, v in table.items() if k not in TRAIN_PIPELINE_KEYS}
+    settings = {k: v for k, v in table.items() if k not in pipeline_keys()}
     params = dataclasses.asdict(backend.params)
     # what defines the model comes from the variant's params (a backend may declare its own list)
     for key in getattr(type(backend.params), "TRAIN_FIELDS", ENCODER_FIELDS):

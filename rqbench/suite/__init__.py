@@ -91,16 +91,6 @@ from rqbench.suite.variants import VARIANT_KEYS, Variant, expand_grid, parse_var
 
 SUITE_KEYS = {"name", "description", "dataset", "split", "measures", "baseline", "depth",
               "exclude_query_id", "seed", "seeds", "notes"}
-# [variants.train] keys the planner itself reads; the rest go to the trainer's config (validated there)
-TRAIN_PIPELINE_KEYS = {"split", "nproc", "hard_negatives", "mine_from", "mine_depth", "random_negatives",
-                       "dataset", "init_from", "sample", "task", "reranker_from",
-                       # RocketQA's denoised negatives (step 3) and pseudo-label augmentation (step 4)
-                       "denoise_with", "scan_depth", "denoise_threshold", "negatives_per_positive",
-                       "augment_with", "augment_from", "augment_split", "augment_depth", "augment_positive",
-                       "augment_negative", "augment_negatives", "augment_audit_split",
-                       # RocketQAv2's hybrid lists (rqbench.plan.hybrid)
-                       "hybrid_undenoised", "hybrid_denoised", "hybrid_depth"}
-# [variants.train] keys whose value names another variant of the suite
 CHECK_KEYS = {"tolerance", "two_sided", "expected", "n_resamples"}
 TOP_KEYS = {"suite", "dataset", "variants", "check", "evaluation", "contrasts", "splits", "negatives_audit"}
 DEFAULT_MEASURES = ["RR@10", "R@100", "R@1000", "Success@100", "nDCG@10"]

@@ -17,8 +17,6 @@ from rqbench.suite.parts import EvalSet, Where, canonical_measures, finite_numbe
 CONTRAST_KEYS = {"name", "a", "b", "expect", "claim", "measures", "evaluations", "margin"}
 EXPECTATIONS = ("a>b", "a<b", "a=b")
 DEFAULT_MARGIN = 0.01  # an equivalence claim's largest harmless |a - b|
-REFERENCE_KEYS = ("mine_from", "init_from", "denoise_with", "augment_with", "augment_from", "reranker_from",
-                  "run_of")  # run_of: in [variants.rerank]
 RERANK_KEYS = {"run_of", "depth"}  # [variants.rerank]: whose run a re-ranker re-orders, how deep
 FUSE_KEYS = {"runs", "depth"}  # [variants.fuse]: whose runs a fusion combines, how deep each is taken
 MAX_FUSED = 8
@@ -155,8 +153,10 @@ def fuse_table(raw: Any, w: Where, line: int | None) -> dict[str, Any] | None:
 def references_of(var: Any) -> list[tuple[str, str, Any]]:
     """(table, key, referenced name) for every reference a variant makes: its training's (`mine_from`, ...),
     a re-ranker's `run_of` and a fusion's `runs`."""
+    from rqbench.plan.steps import train_references  # the training steps' declarations
+
     found = [("variant", "model_from", getattr(var, "model_from", None))]
-    found += [("train", key, (var.train or {}).get(key)) for key in REFERENCE_KEYS if key != "run_of"]
+    found += [("train", key, (var.train or {}).get(key)) for key in train_references()]
     found.append(("rerank", "run_of", (var.rerank or {}).get("run_of")))
     found += [("fuse", "runs", name) for name in (getattr(var, "fuse", None) or {}).get("runs", ())]
     return [(table, key, name) for table, key, name in found if name is not None]

@@ -46,8 +46,9 @@ suites="smoke scifact-bm25 dl19-bm25 dl19-leaderboard vaswani-bm25 noveleval-bm2
 [ "${1:-}" = "--dense" ] && suites="$suites dense precision train-precision teacher-scifact teacher-search-scifact"
 # RocketQA: SciFact's chain and ablation (3 seeds) and its rerun with the gated teacher, about 2 hours each;
 # dev-mini's teacher search (17 minutes) and its RocketQA suite (2 seeds, under 2 hours); the stage cache keeps
-# what finished, so a run cut short resumes where it stopped
-[ "${1:-}" = "--rocketqa" ] && suites="$suites rocketqa-scifact rocketqa-scifact-gated teacher-search-devmini rocketqa-devmini"
+# what finished, so a run cut short resumes where it stopped; RocketQAv2 on SciFact (two suites sharing the v2 arm)
+# and on dev-mini, about 2 hours each
+[ "${1:-}" = "--rocketqa" ] && suites="$suites rocketqa-scifact rocketqa-scifact-gated teacher-search-devmini rocketqa-devmini rocketqav2-scifact rocketqav2-scifact-lists rocketqav2-devmini"
 [ -n "$only" ] && suites="$only"
 for suite in $suites; do
   rqbench run "suites/$suite.toml" --results "$results" >/dev/null

@@ -130,7 +130,8 @@ def _search_seconds(kind: str, folder: Path) -> dict[str, float]:
 
 def _training_figures(node: Node, folder: Path) -> dict[str, Any]:
     """A train stage's shape and cost: task, steps, examples per step, candidates per query (RocketQAv2's list
-    length K), and the peak memory its log's last line gives (older artifacts lack it)."""
+    length K), and what its log's last line gives (older artifacts lack it): the peak memory, whether the peak
+    was reset at the start, and the last attempt's first step and seconds (a resumed run's)."""
     if node.kind.name != "train":
         return {}
     trainer = node.params.trainer
@@ -143,8 +144,9 @@ def _training_figures(node: Node, folder: Path) -> dict[str, Any]:
         last = json.loads(lines[-1]) if lines else {}
     except (OSError, ValueError):
         last = {}
-    for key in ("step", "peak_rss_mib", "start_rss_mib", "cuda_peak_mib"):
-        if isinstance(last.get(key), int | float):
+    for key in ("step", "peak_rss_mib", "start_rss_mib", "peak_reset", "cuda_peak_mib", "cuda_reserved_mib",
+                "attempt_first_step", "elapsed_s"):
+        if isinstance(last.get(key), int | float | bool):
             out["steps" if key == "step" else key] = last[key]
     return {"training": out}
 

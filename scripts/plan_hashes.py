@@ -20,9 +20,13 @@ SNAPSHOT = ROOT / "tests" / "plan_hashes.txt"
 
 
 def committed_suites(root: Path = ROOT) -> list[Path]:
-    """The suites git tracks (a user's untracked suite is not part of the snapshot)."""
-    listed = subprocess.run(["git", "ls-files", "suites/*.toml"], cwd=root, capture_output=True, text=True,
-                            check=True).stdout.split()
+    """The suites git tracks (a user's untracked suite is not part of the snapshot); every suite file where
+    the project is not a git checkout (an unpacked release)."""
+    try:
+        listed = subprocess.run(["git", "ls-files", "suites/*.toml"], cwd=root, capture_output=True, text=True,
+                                check=True).stdout.split()
+    except (OSError, subprocess.CalledProcessError):
+        listed = [str(p.relative_to(root)) for p in (root / "suites").glob("*.toml")]
     return [root / name for name in sorted(listed)]
 
 

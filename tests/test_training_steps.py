@@ -32,7 +32,9 @@ from rqbench.training.config import TrainConfig
 
 def test_every_declaration_agrees_with_its_stage_kind_and_the_trainer() -> None:
     trainer_fields = {f.name for f in dataclasses.fields(TrainConfig)}
-    assert [s.position for s in steps.STEPS].index("transform") > 0  # sources first, the default among them
+    positions = [s.position for s in steps.STEPS]  # every source before every transform, the default among them
+    assert positions == sorted(positions, key=["source", "transform"].index) and "groups" in [
+        s.kind for s in steps.STEPS if s.position == "source"]
     for step in steps.STEPS:
         kind = STAGE_KINDS[step.kind]
         assert kind.output == "groups", step.kind  # a step makes training groups

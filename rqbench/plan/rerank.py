@@ -64,7 +64,7 @@ class RerankSteps:
         return rerank, [*steps, *score_steps, (prefix + "rerank", rerank)]
 
     def score_of(self, variant: Variant, run: Node, dataset: Dataset, split: str, k: int,
-                    prefix: str) -> tuple[Node, list[Step]]:
+                 prefix: str) -> tuple[Node, list[Step]]:
         """A `score` node: re-ranker `variant` (its trained checkpoint if it trains) on `run`'s top-`k`; for a
         calibrated fusion (a teacher that is a role, not a model), a `judge` node reading its P(relevant)."""
         backend = self.backend(variant)

@@ -250,9 +250,20 @@ TRAINING_NOTE = (
     "Candidates: passages per query in a step, the positive and its own negatives (RocketQAv2's list length K; "
     "in-batch and cross-batch negatives not counted). Per "
     "step: queries (lists) per optimizer step over all processes. Built seconds: the training's wall time when it "
-    "was built (of a resumed run, its last attempt's); s/step: built seconds over steps. Peak RSS: the main "
-    "process's peak resident memory during training; growth: above its resident memory when training started "
-    "(what the models, optimizer state and activations took).")
+    "was built (of a resumed run, its last attempt's); s/step: the training loop's seconds a step (its last "
+    "attempt). Peak RSS: the main process's peak resident memory during training (with several processes, the "
+    "first's; with a suite's --jobs > 1, stages built beside it count too); growth: above its resident memory "
+    "when training started (what the models, optimizer state and activations took; blank where the peak could "
+    "not be reset). GPU peak: the CUDA allocator's peak, for training on a GPU.")
+
+
+def _seconds_a_step(t: dict[str, Any], built: Any) -> float | None:
+    """The training loop's own seconds a step in its last attempt (a resumed run's attempt covers only its
+    steps); older records: built seconds over steps."""
+    steps, first, elapsed = t.get("steps"), t.get("attempt_first_step"), t.get("elapsed_s")
+    if isinstance(steps, int) and isinstance(first, int) and isinstance(elapsed, int | float) and steps >= first:
+        return float(elapsed) / (steps - first + 1)
+    return float(built) / steps if isinstance(steps, int) and steps and built is not None else None
 
 
 def training_rows(report: Report) -> list[dict[str, str]]:
@@ -267,18 +278,21 @@ def training_rows(report: Report) -> list[dict[str, str]]:
                 continue
             seen.add(st.get("hash"))
             steps, built = t.get("steps"), st.get("built_seconds")
-            per_step = float(built) / steps if isinstance(steps, int) and steps and built is not None else None
+            per_step = _seconds_a_step(t, built)
             batch = t.get("batch_size")
             per_step_batch = DASH if batch is None else str(batch * int(t.get("nproc") or 1)
                                                             * int(t.get("grad_accumulation") or 1))
             peak, start = t.get("peak_rss_mib"), t.get("start_rss_mib")
+            own_peak = t.get("peak_reset") is not False  # without a reset the peak is the whole process's
+            gpu = t.get("cuda_peak_mib")
             rows.append({
                 "variant": label, "seed": DASH if st.get("seed") is None else str(st["seed"]),
                 "task": str(t.get("task") or DASH), "candidates": str(t.get("candidates") or DASH),
                 "batch": per_step_batch, "steps": DASH if steps is None else str(steps),
                 "built_seconds": fmt_seconds(built), "per_step": fmt_seconds(per_step),
                 "peak": DASH if peak is None else f"{peak:,.0f}",
-                "growth": DASH if peak is None or start is None else f"{peak - start:,.0f}",
+                "growth": DASH if peak is None or start is None or not own_peak else f"{peak - start:,.0f}",
+                "gpu": DASH if gpu is None else f"{gpu:,.0f}",
             })
     return rows
 

@@ -116,11 +116,13 @@ def _md_training(report: Report) -> list[str]:
     if not rows:
         return []
     out = ["", "## Training cost", ""]
+    gpu = any(r["gpu"] != DASH for r in rows)
     out += md_table(["Variant", "Seed", "Task", "Candidates", "Per step", "Steps", "Built seconds", "s/step",
-                     "Peak RSS MiB", "Growth MiB"],
+                     "Peak RSS MiB", "Growth MiB", *(["GPU peak MiB"] if gpu else [])],
                     [[md_text(r["variant"]), r["seed"], md_text(r["task"]), r["candidates"], r["batch"], r["steps"],
-                      r["built_seconds"], r["per_step"], r["peak"], r["growth"]] for r in rows],
-                    ["l", "l", "l", "r", "r", "r", "r", "r", "r", "r"])
+                      r["built_seconds"], r["per_step"], r["peak"], r["growth"], *([r["gpu"]] if gpu else [])]
+                     for r in rows],
+                    ["l", "l", "l", "r", "r", "r", "r", "r", "r", "r", *(["r"] if gpu else [])])
     return [*out, "", md_text(TRAINING_NOTE)]
 
 

@@ -163,9 +163,10 @@ def references_of(var: Any) -> list[tuple[str, str, Any]]:
 
 
 def check_references(variants: list[Any], w: Where) -> None:
-    """Every reference (`mine_from`, `init_from`, `denoise_with`, `augment_with`, `augment_from`, a
-    re-ranker's `run_of` and a fusion's `runs`) names a variant or an arm; a reference to an arm needs the
-    referring variant's seed among the arm's seeds (the same seed's variant is meant)."""
+    """Every reference (`references_of`: the train keys the training steps and the train node declare, a
+    variant's `model_from`, a re-ranker's `run_of` and a fusion's `runs`) names a variant or an arm; a
+    reference to an arm needs the referring variant's seed among the arm's seeds (the same seed's variant is
+    meant)."""
     out = variants
     names = {var.name for var in out} | {var.arm for var in out if var.arm}
     seeds_of = {}

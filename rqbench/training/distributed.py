@@ -134,6 +134,15 @@ def all_reduce_sum(value: float, device: torch.device | None = None) -> float:
     return float(t.item())
 
 
+def all_reduce_sums(values: list[float], device: torch.device | None = None) -> list[float]:
+    """The sums of several Python numbers over all processes, in one collective."""
+    if not is_distributed():
+        return list(values)
+    t = torch.tensor(values, dtype=torch.float64, device=device or torch.device("cpu"))
+    dist.all_reduce(t, op=dist.ReduceOp.SUM)
+    return [float(x) for x in t.tolist()]
+
+
 def broadcast_object(obj: object, src: int = 0) -> object:
     if not is_distributed():
         return obj

@@ -48,12 +48,11 @@ from rqbench.training.checkpoints import (
     set_rng_state,
 )
 from rqbench.training.config import LOG_FILE, TRAINING_INFO, TrainConfig
-from rqbench.training.distributed import DistEnv, all_reduce_gradients, all_reduce_sum, barrier, init_from_env
+from rqbench.training.distributed import DistEnv, all_reduce_gradients, all_reduce_sums, barrier, init_from_env
 from rqbench.training.memory import PeakMemory
 from rqbench.training.tasks.base import Task
 
 __all__ = ["LOG_FILE", "TRAINING_INFO", "finished_outputs", "train"]
-
 
 
 def finished_outputs(task: Task, out_dir: str | Path) -> dict[str, Path] | None:
@@ -153,10 +152,10 @@ def _train(task: Task, config: TrainConfig, out_dir: Path, env: DistEnv, progres
             optimizer.step()
         scheduler.step()
         optimizer.zero_grad(set_to_none=True)
-        global_loss = all_reduce_sum(loss_value, env.device)
         take_parts = getattr(task, "take_loss_parts", None)  # a task with several terms (joint) logs each
-        parts = {name: all_reduce_sum(value, env.device)
-                 for name, value in sorted((take_parts() if take_parts else {}).items())}
+        local_parts = sorted((take_parts() if take_parts else {}).items())  # the same names on every rank
+        global_loss, *sums = all_reduce_sums([loss_value, *(value for _, value in local_parts)], env.device)
+        parts = {name: total for (name, _), total in zip(local_parts, sums, strict=True)}
         done = step + 1
         if env.is_main and (done % config.log_every == 0 or done == plan.total_steps):
             seconds = time.perf_counter() - t0

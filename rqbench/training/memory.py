@@ -4,11 +4,16 @@ On Linux the process's peak resident set (VmHWM) can be reset (`/proc/self/clear
 training that runs inside a longer-lived process (a suite that loaded a JVM and indexes before it) measures
 its own peak; the resident set at the reset is recorded beside it, so the training's own growth is
 their difference. Where the reset is not possible the peak is the process's since it started
-(`reset` is False in the figures). On CUDA the allocator's peak is reset and read too.
+(`peak_reset` is False in the figures; a reset the kernel accepted but ignored counts as none). On CUDA the
+allocator's peak (tensors, and what its cache reserved) is reset and read too. The figures are this process's:
+with several processes, the main one's; with a suite's `--jobs > 1`, stages built beside the training in the
+same process count too.
 """
 
 from __future__ import annotations
 
+import contextlib
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +42,8 @@ def peak_rss_mib() -> float | None:
     try:
         import resource
 
-        return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)  # kB on Linux
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # bytes on macOS, kB elsewhere
+        return round(peak / (2**20 if sys.platform == "darwin" else 1024), 1)
     except (ImportError, OSError):
         return None
 
@@ -47,12 +53,12 @@ class PeakMemory:
 
     def __init__(self, device: torch.device):
         self.device = device
-        try:
+        with contextlib.suppress(OSError):  # not Linux, or not allowed: the peak is then the process's
             _CLEAR_REFS.write_text("5", encoding="ascii")
-            self.reset = True
-        except OSError:
-            self.reset = False
         self.start_rss_mib = _status_mib("VmRSS")
+        peak = _status_mib("VmHWM")
+        # a sandbox may accept the write and ignore it: the reset counts only if the peak fell to about now
+        self.reset = bool(peak and self.start_rss_mib and peak <= 1.02 * self.start_rss_mib + 8)
         if device.type == "cuda":
             torch.cuda.reset_peak_memory_stats(device)
 
@@ -61,4 +67,5 @@ class PeakMemory:
                                "peak_reset": self.reset}
         if self.device.type == "cuda":
             out["cuda_peak_mib"] = round(torch.cuda.max_memory_allocated(self.device) / 2**20, 1)
+            out["cuda_reserved_mib"] = round(torch.cuda.max_memory_reserved(self.device) / 2**20, 1)
         return out

@@ -1,6 +1,6 @@
-"""The training steps, in the order the planner tries them: the first *source* whose keys the table uses
-makes the groups (denoise, else mine, else groups from qrels), then every *transform* whose keys it uses
-(hybrid lists, then augmentation). A new step is a module here with its `STEP` declaration, added to `STEPS`
+"""The training steps, in the order the planner tries them: the first *source* that applies to the table
+makes the groups (denoise, else mine, else groups from qrels), then every *transform* that applies (hybrid
+lists, then augmentation). A new step is a module here with its `STEP` declaration, added to `STEPS`
 (`base` says what a declaration holds); the planner needs no change."""
 
 from __future__ import annotations

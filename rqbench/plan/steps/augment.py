@@ -104,8 +104,9 @@ def _labeller_audit(p: Planning, s: StepInput, split: str, settings: dict[str, A
 
 def trained_splits(roots: list[Node], dataset: Dataset) -> list[tuple[str, str]]:
     """(who, split) for every split of `dataset` any model behind `roots` trained on, however far back: the
-    training data of each train node (every node that makes groups: what a model trains on), of the models its
-    data was mined or labelled with, of the model it starts from, and so on."""
+    training data of each train node (every node that makes groups: what a model trains on, hybrid lists
+    included; a hybrid node carries its denoise input's label and split), of the models its data was mined or
+    labelled with, of the model it starts from, and so on."""
     found: dict[tuple[str, str], None] = {}
     seen: set[tuple[int, bool]] = set()
     stack = [(node, False) for node in roots]

@@ -12,7 +12,7 @@ declares, as a `TrainingStep`:
 - `applies`: whether the table asks for the step; `check`: its rules on the table, run before any planning;
 - `plan`: the nodes it adds, through the planner's generic calls (`Planning`).
 
-The planner (`rqbench.plan._Planner._train`) knows none of them by name: it runs every step's `check`, the
+The planner (`rqbench.plan._Planner._training_data`) knows none of them by name: it runs every step's `check`, the
 first source that applies, then every transform that applies, in the order of `rqbench.plan.steps.STEPS`.
 """
 
@@ -35,7 +35,8 @@ TAKES = ("run", "scores", "checkpoint")
 class Follows:
     """`train.<key>` names a variant; the step takes its `takes` ("run": its run on the training split;
     "scores": its scores of a run, a cross-encoder's or a calibrated fusion's; "checkpoint": its trained
-    model) for input `feeds` of stage `kind` (the stage the value reaches, maybe through a node between)."""
+    model) for input `feeds` of the declaring step's stage kind (the value may pass through a node between,
+    as hybrid's undenoised pool is mined from the run first)."""
 
     key: str
     takes: Literal["run", "scores", "checkpoint"]

@@ -21,5 +21,6 @@ def plan(p: Planning, s: StepInput) -> tuple[Node, list[Step]]:
     return node, [("groups", node)]
 
 
-STEP = TrainingStep(kind="groups", position="source", keys=(), follows=(), applies=lambda table: True, plan=plan,
-                    doc="the qrels' positives with random_negatives random passages (no table key needed)")
+STEP = TrainingStep(kind="groups", position="source", keys=("random_negatives",), follows=(),
+                    applies=lambda table: True, plan=plan,
+                    doc="the qrels' positives with random_negatives random passages (the default source)")

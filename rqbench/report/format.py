@@ -252,9 +252,11 @@ TRAINING_NOTE = (
     "step: queries (lists) per optimizer step over all processes. Built seconds: the training's wall time when it "
     "was built (of a resumed run, its last attempt's); s/step: the training loop's seconds a step (its last "
     "attempt). Peak RSS: the main process's peak resident memory during training (with several processes, the "
-    "first's; with a suite's --jobs > 1, stages built beside it count too); growth: above its resident memory "
-    "when training started (what the models, optimizer state and activations took; blank where the peak could "
-    "not be reset). GPU peak: the CUDA allocator's peak, for training on a GPU.")
+    "first's; with a suite's --jobs > 1, stages built beside it count too); growth: how far the resident memory "
+    "rose above its level when the training loop started (blank where the peak could not be reset); in a process "
+    "that built other stages first, memory they freed is reused, so growth understates what training needs "
+    "(benchmarks/joint_training.py measures it in fresh processes). GPU peak: the CUDA allocator's peak, for "
+    "training on a GPU.")
 
 
 def _seconds_a_step(t: dict[str, Any], built: Any) -> float | None:

@@ -109,6 +109,9 @@ JOINT = 'task = "joint"\ninit_from = "md0"\nreranker_from = "mc"\n'
     ('model_from = "v2"\n', 'model_from = "v9"\n', "names unknown variant 'v9'"),
     ('model_from = "v2"\n', 'model_from = "v2"\ntrain = { max_steps = 1 }\n', "either trains its model"),
     ('model_from = "v2"\n', 'model_from = 3\n', "model_from must name the variant"),
+    # RocketQAv2's pseudo-labelled lists must be as long as the others (4 negatives by default, K - 1 = 3 here)
+    (JOINT, JOINT.replace("init_from", 'augment_with = "mc"\naugment_from = "md0"\naugment_negatives = 2\n'
+                          'init_from'), r"augment_negatives \(2\) is below train.hard_negatives \(3\)"),
 ])
 def test_bad_joint_wiring_is_a_one_line_error(tmp_path: Path, data_root: Path, old: str, new: str,
                                               message: str) -> None:

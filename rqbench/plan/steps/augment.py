@@ -21,6 +21,13 @@ def check(table: dict[str, Any], where: str) -> None:
     if table.get("augment_audit_split") is not None and table.get("augment_with") is None:
         raise RqbenchError("train.augment_audit_split without train.augment_with / augment_from: there is no "
                            "labeller to audit", where)
+    if table.get("task") == "joint" and STEP.applies(table):  # RocketQAv2's "aug" lists: as long as the others
+        negatives = whole(table, "augment_negatives", int, 4, where, minimum=0)
+        hard = whole(table, "hard_negatives", int, 0, where, minimum=0)
+        if negatives < hard:
+            raise RqbenchError(f"train.augment_negatives ({negatives}) is below train.hard_negatives ({hard}): the "
+                               "joint task's pseudo-labelled lists would repeat negatives to reach K; set "
+                               f"augment_negatives = {hard}", where)
 
 
 def plan(p: Planning, s: StepInput) -> tuple[Node, list[Step]]:

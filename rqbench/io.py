@@ -129,3 +129,14 @@ def file_lock(lock_path: str | Path) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+
+
+def portable_path(path: str | None) -> str | None:
+    """An absolute path relative to the current folder (the checkout, for committed records and reports), so
+    that what is written names no machine's folders; other values as they are."""
+    if not path or not os.path.isabs(path):
+        return path
+    try:
+        return os.path.relpath(path)
+    except ValueError:  # another drive (Windows)
+        return path

@@ -20,7 +20,7 @@ from rqbench.artifacts import ArtifactStore, stable_hash
 from rqbench.backend import params_dict
 from rqbench.env import environment
 from rqbench.execute import NodeResult, execute
-from rqbench.io import atomic_write_text
+from rqbench.io import atomic_write_text, portable_path
 from rqbench.plan import Plan, PlannedEvaluation, plan_suite
 from rqbench.stages import Node
 from rqbench.stages.retrieve import TIMING_FILE
@@ -91,7 +91,7 @@ def write_record(plan: Plan, planned: PlannedEvaluation, results: dict[str, Node
                    "exclude_query_id": ev.exclude_query_id, "baseline": suite.baseline,
                    "describe": _describe(planned), "train": variant.train,
                    **({"model_from": variant.model_from} if variant.model_from else {})},
-        "dataset": {"name": dataset.name, "source": dataset.source, "split": ev.split,
+        "dataset": {"name": dataset.name, "source": portable_path(dataset.source), "split": ev.split,
                     "n_docs": len(dataset.corpus), "n_queries": len(dataset.split_queries(ev.split)),
                     "fingerprints": {"corpus": dataset.fingerprint("corpus"),
                                      "queries": dataset.fingerprint(f"queries/{ev.split}"),
@@ -181,6 +181,8 @@ def _audits(planned: PlannedEvaluation, results: dict[str, NodeResult]) -> dict[
 
 def _params(planned: PlannedEvaluation, own: dict[str, str]) -> dict[str, Any]:
     params = params_dict(planned.backend.params)
+    if isinstance(params.get("path"), str):  # an imported run file: named relative to the checkout
+        params["path"] = portable_path(params["path"])
     edge = _model_edge(planned)
     if edge is not None and "model" in params:  # a trained model is named by its artifact and folder, not a path
         params["model"] = f"artifact:train/{edge.node.hash}/{edge.part or 'model'}"
@@ -219,6 +221,7 @@ def _java_info(backend: str) -> dict[str, Any] | None:
     try:
         from rqbench.javaenv import java_info
 
-        return java_info()
+        info = java_info()
+        return {**info, "java_home": portable_path(info.get("java_home"))}
     except Exception:  # recording must never fail a finished run
         return None

@@ -4,8 +4,9 @@ Pure functions of records; `rqbench.report.model` calls them while building a Re
 
 from __future__ import annotations
 
-import os
 from typing import Any
+
+from rqbench.io import portable_path
 
 
 def _dataset_key(rec: dict) -> tuple:
@@ -48,20 +49,10 @@ def _env_summary(rec: dict) -> dict[str, Any]:
     }
 
 
-def _display_path(source: str | None) -> str | None:
-    """A dataset folder relative to the current folder, so committed reports name no machine's paths."""
-    if not source or not os.path.isabs(source):
-        return source
-    try:
-        return os.path.relpath(source)
-    except ValueError:  # another drive (Windows)
-        return source
-
-
 def run_files(latest: dict[str, dict]) -> list[dict[str, Any]]:
     """{variant, path, sha256} of each record made from a run file ("source": "runs", as
     `rqbench.run_files.records_from_runs` makes them), in variant order."""
-    return [{"variant": v, "path": _display_path(r.get("run_file")), "sha256": (r.get("system") or {}).get("run")}
+    return [{"variant": v, "path": portable_path(r.get("run_file")), "sha256": (r.get("system") or {}).get("run")}
             for v, r in latest.items() if r.get("source") == "runs"]
 
 
@@ -74,7 +65,7 @@ def set_meta(latest: dict[str, dict], stats: dict[str, Any]) -> dict[str, Any]:
         ds = rec.get("dataset") or {}
         entry = {
             "name": ds.get("name"),
-            "source": _display_path(ds.get("source")),
+            "source": portable_path(ds.get("source")),
             "split": ds.get("split", (rec.get("config") or {}).get("split")),
             "fingerprints": dict(ds.get("fingerprints") or {}),
             "n_docs": ds.get("n_docs"),

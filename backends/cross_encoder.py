@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from rqbench.models.hf import folder_digest, resolve_model
+from rqbench.models.rocketqa_catalog import is_official
 from rqbench.types import Doc, Query, Run, ScoredDoc, sort_ranking
 
 if TYPE_CHECKING:
@@ -34,7 +35,8 @@ class CrossEncoderParams:
     by a cross-encoder training (or any HF sequence classifier with one label), or an HF id.
 
     `pooling`: what the head reads, "cls" (the model's own classification path; RocketQA's pooled [CLS]) or
-    "mean" (the mean token state; for encoders trained with mean pooling, such as all-MiniLM-L6-v2). Unset,
+    "mean" (the mean token state; for encoders trained with mean pooling, such as all-MiniLM-L6-v2) or
+    "cls-raw" (the raw last-layer [CLS] state, no pooler: RocketQAv2's joint re-ranker). Unset,
     it is the pooling a saved cross-encoder folder was trained with, else "cls"; resolved here and hashed.
 
     `precision` ("auto": bf16 autocast where the hardware has native bf16, see `rqbench.precision`) is
@@ -44,7 +46,7 @@ class CrossEncoderParams:
 
     model: str = "minilm"
     max_length: int = 160
-    pooling: Literal["cls", "mean"] | None = None
+    pooling: Literal["cls", "mean", "cls-raw"] | None = None
     use_title: bool = True
     batch_size: int = 32
     device: str = "cpu"
@@ -69,7 +71,8 @@ class CrossEncoderParams:
         from rqbench.models.cross_encoder_config import POOLINGS
 
         if self.pooling not in POOLINGS:
-            raise ValueError(f"pooling must be 'cls' (the model's own [CLS] head) or 'mean', got {self.pooling!r}")
+            raise ValueError(f"pooling must be 'cls' (the model's own [CLS] head), 'mean' or 'cls-raw' (the raw "
+                             f"[CLS] state), got {self.pooling!r}")
         from rqbench.precision import resolve_precision
 
         object.__setattr__(self, "precision", resolve_precision(self.precision, self.device))
@@ -80,6 +83,10 @@ def _stored_pooling(model: str) -> str | None:
     from rqbench.errors import RqbenchError
     from rqbench.models.cross_encoder_config import stored_settings
 
+    if is_official(model):  # known without converting it: plans offline
+        from rqbench.models.rocketqa_catalog import official_model
+
+        return official_model(model).pooling
     try:
         settings = stored_settings(resolve_model(model))
     except RqbenchError:  # not a model folder: loading it says so
@@ -108,7 +115,7 @@ class CrossEncoderBackend:
         if self._describe is None:
             from importlib.metadata import version
 
-            resolved = resolve_model(self.params.model)
+            resolved = self.params.model if is_official(self.params.model) else resolve_model(self.params.model)
             where: Path | str = Path(resolved) if Path(resolved).exists() else resolved
             self._describe = {"torch": version("torch"), "transformers": version("transformers"),
                               "model": folder_digest(where)}

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 from rqbench.errors import RqbenchError
 from rqbench.io import atomic_write_json
 from rqbench.models.hf import ENCODER_CONFIG, folder_digest, resolve_model
+from rqbench.models.rocketqa_catalog import is_official
 from rqbench.models.spec import ENCODER_ADDED_LATER, EncoderSpec
 from rqbench.types import Doc, Query, Run, ScoredDoc, sort_ranking
 
@@ -117,10 +118,13 @@ class DenseParams(EncoderSpec):
 
 # ---- model files -----------------------------------------------------------------------------------
 
-def _tower_folders(model: str, query_model: str | None) -> dict[str, Path | str]:
-    """Where the passage and query towers load from: a folder, or an HF id left as a string."""
+def _tower_folders(model: str, query_model: str | None, load: bool = False) -> dict[str, Path | str]:
+    """Where the passage and query towers load from: a folder, or an HF id left as a string. An official
+    RocketQA model stays a name (its digest is known offline) unless `load` asks for its converted folder."""
 
     def folder(name: str, side: str) -> Path | str:
+        if is_official(name) and not load:
+            return name
         resolved = resolve_model(name)
         path = Path(resolved)
         if not path.exists():
@@ -218,7 +222,7 @@ class DenseBackend:
         from rqbench.models.dual_encoder import DualEncoder, EncoderConfig
 
         p = self.params
-        towers = _tower_folders(p.model, p.query_model)
+        towers = _tower_folders(p.model, p.query_model, load=True)
         shared = towers["query"] == towers["passage"]
         config = EncoderConfig.from_spec(p, shared=shared)
         passage_dir = Path(str(towers["passage"]))

@@ -70,3 +70,13 @@ def test_no_import_cycle_between_modules() -> None:
             visit(name, [])
     # a package importing its own submodules (re-exports) is not a cycle unless a submodule imports it back
     assert cycles == []
+
+
+def test_every_package_is_listed_for_a_non_editable_install() -> None:
+    """pyproject.toml lists the packages explicitly (backends/ installs as rqbench_backends): a package missing
+    there works in the editable checkout and is absent from `pip install .`."""
+    import tomllib
+
+    listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["setuptools"]["packages"])
+    packages = {name for name, path in modules().items() if path.name == "__init__.py"}
+    assert packages - listed == set()

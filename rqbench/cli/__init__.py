@@ -21,6 +21,7 @@ from rqbench.cli.audit import audit_negatives_command
 from rqbench.cli.board import leaderboard_command
 from rqbench.cli.eval import compare_command, eval_command
 from rqbench.cli.fuse import fuse_command
+from rqbench.cli.models import models_app
 from rqbench.cli.options import DataRoot, JsonOut, console_for, show_table, terminal_width
 from rqbench.cli.store import store_app
 from rqbench.cli.suite import check_command, plan_command, report_command, run_command
@@ -38,6 +39,8 @@ app.add_typer(data_app, name="data")
 store_app.info.context_settings = HELP
 store_app.rich_markup_mode = None
 app.add_typer(store_app, name="store")
+models_app.info.context_settings = HELP
+app.add_typer(models_app, name="models")
 app.command("run")(run_command)
 app.command("eval")(eval_command)
 app.command("compare")(compare_command)

@@ -7,8 +7,9 @@ an HF folder (safetensors, tokenizer) plus ``rqbench_cross_encoder.json``.
 
 `pooling` picks what the 1-logit head reads: "cls" is the model's own classification path (BERT: the
 pooled [CLS] state -> dropout -> Linear; RocketQA's), "mean" is the mean of the last layer's token states
-over the attention mask -> the same dropout -> the same Linear (BERT-style models only, whose head is one
-Linear). "mean" suits an encoder trained with mean pooling, as all-MiniLM-L6-v2 was: its [CLS]/pooler were
+over the attention mask -> the same dropout -> the same Linear, "cls-raw" the raw last-layer [CLS] state ->
+the same dropout and Linear (RocketQAv2's joint re-ranker; "mean" and "cls-raw" need a BERT-style model whose
+head is one Linear). "mean" suits an encoder trained with mean pooling, as all-MiniLM-L6-v2 was: its [CLS]/pooler were
 never trained for it, and the pooler's small weights leave the head almost the same input for every pair.
 A saved folder records its pooling (a folder saved before pooling was recorded was trained through [CLS]);
 asking a saved folder for another pooling than the one it was trained with is an error, since the head
@@ -130,7 +131,7 @@ class CrossEncoder(nn.Module):
         if config.max_length < 2:
             raise RqbenchError(f"max_length must be >= 2, got {config.max_length}")
         if config.pooling not in POOLINGS:
-            raise RqbenchError(f"pooling must be 'cls' or 'mean', got {config.pooling!r}")
+            raise RqbenchError(f"pooling must be one of {', '.join(POOLINGS)}, got {config.pooling!r}")
         is_classifier, num_labels = _has_classifier(path, trust_remote_code)
         if is_classifier:
             if num_labels != 1:
@@ -146,9 +147,9 @@ class CrossEncoder(nn.Module):
                 # own, aligned memory instead of a view into the mmap'd file: BLAS kernels may round
                 # differently at another alignment, and a saved folder must score like its original
                 tensor.data = tensor.data.clone()
-        if config.pooling == "mean" and not _plain_head(model):
-            raise RqbenchError(f"pooling 'mean' needs a BERT-style model whose head is dropout + one Linear layer; "
-                               f"'{name}' ({type(model).__name__}) has another head: use pooling 'cls'")
+        if config.pooling != "cls" and not _plain_head(model):
+            raise RqbenchError(f"pooling '{config.pooling}' needs a BERT-style model whose head is dropout + one "
+                               f"Linear layer; '{name}' ({type(model).__name__}) has another head: use pooling 'cls'")
         model.eval()
         return cls(tokenizer, model, config)
 
@@ -177,6 +178,8 @@ class CrossEncoder(nn.Module):
         if self.config.pooling == "cls":
             return model(**batch).logits
         hidden = model.base_model(**batch).last_hidden_state.float()
+        if self.config.pooling == "cls-raw":
+            return model.classifier(model.dropout(hidden[:, 0]))
         mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
         pooled = (hidden * mask).sum(1) / mask.sum(1).clamp_min(1.0)
         return model.classifier(model.dropout(pooled))

@@ -7,7 +7,9 @@ import json
 from pathlib import Path
 
 CROSS_ENCODER_CONFIG = "rqbench_cross_encoder.json"
-POOLINGS = ("cls", "mean")  # what the 1-logit head reads: the model's own [CLS] path, or the mean token state
+# what the 1-logit head reads: the model's own [CLS] path (BERT: the pooler's dense + tanh), the mean token
+# state, or the raw last-layer [CLS] state without the pooler (RocketQAv2's joint re-ranker)
+POOLINGS = ("cls", "mean", "cls-raw")
 
 
 def stored_settings(folder: str | Path) -> dict | None:

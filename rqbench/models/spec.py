@@ -19,6 +19,7 @@ from typing import Literal
 POOLINGS = ("cls", "mean")
 TOWERS = ("shared", "separate")
 PASSAGE_INPUTS = ("joined", "title-sep")
+ENCODER_CONFIG = "rqbench_encoder.json"  # written by `DualEncoder.save` next to the HF files
 TITLE_SEP = "\x1f"  # joins title and text in a passage string read as a pair (`passage_input = "title-sep"`)
 # Fields added after artifacts were made: left out of hashes while at these defaults, so that every earlier
 # stage keeps its hash (and its cached artifact) and only a changed value names a new one.

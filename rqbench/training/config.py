@@ -55,7 +55,7 @@ class TrainConfig(EncoderSpec):
     max_length: int = 160
     ce_loss: Literal["pointwise", "listwise", "listwise+pointwise"] = "pointwise"
     reranker_model: str = ""
-    reranker_pooling: Literal["", "cls", "mean"] = ""
+    reranker_pooling: Literal["", "cls", "mean", "cls-raw"] = ""
     kl_reaches_reranker: bool = False
     reranker_loss: Literal["listwise", "pointwise", "frozen"] = "listwise"
     seed: int = 13
@@ -88,8 +88,9 @@ class TrainConfig(EncoderSpec):
             raise ValueError(f"max_length must be a whole number >= 2, got {self.max_length!r}")
         if self.ce_loss not in ("pointwise", "listwise", "listwise+pointwise"):
             raise ValueError(f"ce_loss must be 'pointwise', 'listwise' or 'listwise+pointwise', got {self.ce_loss!r}")
-        if self.reranker_pooling not in ("", "cls", "mean"):
-            raise ValueError(f"reranker_pooling must be '', 'cls' or 'mean', got {self.reranker_pooling!r}")
+        if self.reranker_pooling not in ("", "cls", "mean", "cls-raw"):
+            raise ValueError("reranker_pooling must be '', 'cls', 'mean' or 'cls-raw', "
+                             f"got {self.reranker_pooling!r}")
         if self.reranker_loss not in ("listwise", "pointwise", "frozen"):
             raise ValueError(f"reranker_loss must be 'listwise', 'pointwise' or 'frozen', got {self.reranker_loss!r}")
         if self.reranker_loss == "frozen" and self.kl_reaches_reranker:
@@ -169,7 +170,8 @@ SETTING_HELP: dict[str, str] = {
     "ce_loss": "cross-encoder: 'pointwise' (binary CE per pair; RocketQA), 'listwise' (softmax CE per group) "
                  "or 'listwise+pointwise' (their sum: ranks like listwise, calibrated like pointwise)",
     "reranker_model": "joint: the cross-encoder the re-ranker starts from (a trained folder or a model)",
-    "reranker_pooling": "joint: the re-ranker's pooling, 'cls' or 'mean' ('': the checkpoint's own, else 'cls')",
+    "reranker_pooling": "joint: the re-ranker's pooling, 'cls', 'mean' or 'cls-raw' ('': the checkpoint's own, "
+                        "else 'cls')",
     "kl_reaches_reranker": "joint: the KL term trains the re-ranker too (default: only the retriever, as the "
                            "official RocketQAv2 code)",
     "reranker_loss": "joint: the re-ranker's own term, 'listwise' (RocketQAv2), 'pointwise' (binary CE per pair) "

@@ -33,6 +33,11 @@ class EnvironmentFault(RqbenchError):
     exit_code = 3
 
 
+class DataUnavailable(EnvironmentFault):
+    """A dataset that cannot be read on this machine (its optional package is missing, or its files are not
+    downloaded): `rqbench plan` plans on with provisional hashes, anything that needs the data stops here."""
+
+
 def did_you_mean(name: str, choices: Iterable[str]) -> str:
     """' (did you mean 'x'?)' for the closest choice, or a list of the valid ones."""
     options = sorted(set(choices))

@@ -189,7 +189,7 @@ def plan_command(
     from rqbench.plan.view import plan_rows, render_plan
     from rqbench.suite import load_suite
 
-    graph = plan_suite(load_suite(suite), resolve_data_root(data_root), variant)
+    graph = plan_suite(load_suite(suite), resolve_data_root(data_root), variant, pending_data=True)
     rows = plan_rows(graph, ArtifactStore(store))
     if json_out:
         print(json.dumps(rows, indent=2))

@@ -10,7 +10,7 @@ from typing import Any
 
 from rqbench.data.assemble import Assembler
 from rqbench.data.dataset import Dataset
-from rqbench.errors import RqbenchError
+from rqbench.errors import DataUnavailable, RqbenchError
 from rqbench.types import RELEVANCE_MAX, RELEVANCE_MIN, Doc, Qrels, Query, check_id, show_id
 
 
@@ -19,7 +19,7 @@ def open_irds(dataset_id: str, name: str, where: str | None = None) -> Any:
     try:
         import ir_datasets
     except ImportError:
-        raise RqbenchError(f"'{name}' is not in the data folder and loading it as ir_datasets id '{dataset_id}' "
+        raise DataUnavailable(f"'{name}' is not in the data folder and loading it as ir_datasets id '{dataset_id}' "
                            "needs ir_datasets: pip install 'rqbench[irds]'" if name != dataset_id else
                            "ir_datasets is not installed: pip install 'rqbench[irds]'", where) from None
     try:
@@ -47,7 +47,20 @@ def irds_qrels(dataset_id: str, name: str, where: str | None = None) -> Qrels:
 
 
 def load_irds(dataset_id: str, name: str, where: str | None = None, split: str | None = None) -> Dataset:
+    """The whole dataset in memory. ir_datasets fetches its files on first use: a fetch that fails (offline,
+    a source that asks for a manual download) is `DataUnavailable`, one line."""
     ds = open_irds(dataset_id, name, where)
+    try:
+        return _read(ds, dataset_id, name, where, split)
+    except RqbenchError:
+        raise
+    except Exception as exc:  # ir_datasets' own download and format errors: the files are not here
+        first = (str(exc).strip().splitlines() or [""])[0][:200]
+        raise DataUnavailable(f"ir_datasets '{dataset_id}': its files cannot be read here ({type(exc).__name__}: "
+                              f"{first}); ir_datasets downloads them on first use, online", where) from None
+
+
+def _read(ds: Any, dataset_id: str, name: str, where: str | None, split: str | None) -> Dataset:
     if not ds.has_docs():
         raise RqbenchError(f"ir_datasets '{dataset_id}' has no documents", where)
     if not ds.has_queries():

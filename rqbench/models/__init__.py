@@ -9,4 +9,7 @@ One module per job; importing this package (or `spec`, `hf`) loads no torch:
   dual_encoder  DualEncoder (shared or separate towers, CLS/mean pooling) and its saved EncoderConfig
   cross_encoder CrossEncoder: a 1-label sequence classifier scoring (query, passage) pairs, length-sorted
                 batches, precision "auto" (bf16 with pre-cast Linear weights where the CPU has it)
+  rocketqa_catalog, paddle_tensors, ernie_names, rocketqa_convert, rocketqa_import
+                the official RocketQA models: names and MD5s, Paddle's checkpoint files read with numpy, the
+                ERNIE -> BERT name map, the conversion, and fetching / checking / caching (`rqbench models`)
 """

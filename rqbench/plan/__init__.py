@@ -21,7 +21,8 @@ from typing import Any
 from rqbench.backend import build_params, capabilities, load_backend_class, params_dict, split_params
 from rqbench.data import load_dataset
 from rqbench.data.dataset import Dataset
-from rqbench.errors import RqbenchError
+from rqbench.data.pending import PendingDataset
+from rqbench.errors import DataUnavailable, RqbenchError
 from rqbench.measures import parse_measures
 from rqbench.plan import steps as declared
 from rqbench.plan.fusion import FusionSteps
@@ -63,9 +64,12 @@ class Plan:
 
 
 
-def plan_suite(suite: Suite, data_root: Path | None, only: list[str] | None = None) -> Plan:
-    """The validated graph of `suite` (only the variants in `only`, and what they reference)."""
-    return _Planner(suite, data_root).plan(only)
+def plan_suite(suite: Suite, data_root: Path | None, only: list[str] | None = None,
+               pending_data: bool = False) -> Plan:
+    """The validated graph of `suite` (only the variants in `only`, and what they reference). With
+    `pending_data` (`rqbench plan`), a dataset that cannot be read here is planned as a `PendingDataset`
+    (provisional hashes) instead of stopping with its `DataUnavailable` error."""
+    return _Planner(suite, data_root, pending_data).plan(only)
 
 
 def fill_places(value: Any, places: dict[str, str]) -> Any:
@@ -77,9 +81,10 @@ def fill_places(value: Any, places: dict[str, str]) -> Any:
 
 
 class _Planner(RerankSteps, FusionSteps, ModelSources):
-    def __init__(self, suite: Suite, data_root: Path | None):
+    def __init__(self, suite: Suite, data_root: Path | None, pending_data: bool = False):
         self.suite = suite
         self.data_root = data_root
+        self.pending_data = pending_data
         self.graph = Plan(suite)
         self.places = {"data_root": str(data_root or ""), "suite_dir": str(suite.path.parent.resolve())}
         self._backends: dict[str, Any] = {}
@@ -156,7 +161,13 @@ class _Planner(RerankSteps, FusionSteps, ModelSources):
     def dataset(self, spec: str | dict[str, Any], line: int | None = None) -> Dataset:
         key = repr(sorted(spec.items())) if isinstance(spec, dict) else spec
         if key not in self.graph.datasets:
-            dataset = load_dataset(self._dataset_spec(spec), self.data_root, where=self.suite.where(line))
+            try:
+                dataset = load_dataset(self._dataset_spec(spec), self.data_root, where=self.suite.where(line))
+            except DataUnavailable as exc:
+                if not self.pending_data or not isinstance(spec, str):
+                    raise
+                self.graph.datasets[key] = PendingDataset(spec, spec, exc.problem)
+                return self.graph.datasets[key]
             if self.suite.splits and spec == self.suite.dataset:  # [[splits]] derive from the suite's dataset
                 from rqbench.data.derived import derive_splits
 

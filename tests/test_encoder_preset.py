@@ -109,6 +109,11 @@ def test_separate_towers_start_from_one_model_and_train_apart(tmp_path: Path) ->
     # a two-tower model cannot train as one tower: a one-line error, not a silent two-tower run
     with pytest.raises(RqbenchError, match="two-tower model; training it needs towers = 'separate'"):
         DualEncoder.for_training(str(out), TrainConfig(model=str(out)))
+    # ... and with towers = 'separate' it trains on from its own two towers (a warm start from a two-tower md0)
+    again = DualEncoder.for_training(str(out), TrainConfig(model=str(out), towers="separate", pooling="cls"))
+    assert not again.config.shared and again.config.pooling == "cls"
+    assert torch.equal(again.query_tower.state_dict()[name], query[name])
+    assert torch.equal(again.passage_tower.state_dict()[name], passage[name])
     # the dense backend reads both towers of the saved folder
     backend = DenseBackend(DenseParams(model=str(out), max_query_length=12, max_passage_length=16, threads=1))
     loaded = backend.model()

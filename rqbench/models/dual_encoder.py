@@ -83,12 +83,12 @@ class DualEncoder(nn.Module):
         source = str(path) if path.exists() else name
         if spec.towers == "separate" and (stored is None or stored.get("shared", True)):
             return cls(source, source, EncoderConfig.from_spec(spec, shared=False))
-        if stored is not None and not stored.get("shared", True):
+        if stored is not None and not stored.get("shared", True) and spec.towers != "separate":
             from rqbench.errors import RqbenchError
 
             raise RqbenchError(f"{name}: a two-tower model; training it needs towers = 'separate' (one tower cannot "
                                "start from two)")
-        model = cls.load(name)
+        model = cls.load(name)  # a two-tower save trains on as its two towers
         model.config = EncoderConfig.from_spec(spec, shared=model.config.shared)
         return model
 

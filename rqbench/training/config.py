@@ -66,6 +66,7 @@ class TrainConfig(EncoderSpec):
     threads: int = 0
     log_every: int = 1
     gradient_checkpointing: bool = False
+    grad_cache_chunk: int = 0
 
     def __post_init__(self) -> None:
         self._check_encoder()
@@ -73,7 +74,7 @@ class TrainConfig(EncoderSpec):
         for name in positive:
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-        for name in ("hard_negatives_per_query", "max_steps", "save_every", "threads"):
+        for name in ("hard_negatives_per_query", "max_steps", "save_every", "threads", "grad_cache_chunk"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
         if self.lr <= 0 or self.scale <= 0:
@@ -179,6 +180,9 @@ SETTING_HELP: dict[str, str] = {
     "seed": "seeds the data order, the negative sampling and dropout",
     "device": "'auto', 'cpu' or 'cuda' (each process takes its local rank's GPU)",
     "mixed_precision": "'auto' (bf16 where native, else 'no'), 'no', 'bf16' or 'fp16' autocast (fp16: CUDA)",
+    "grad_cache_chunk": "dual encoder: > 0 encodes the batch this many texts at a time with cached gradients "
+                        "(GradCache): the full batch's gradient at one chunk's activation memory, a second "
+                        "forward pass (0: off)",
     "gradient_checkpointing": "recompute the encoders' activations in the backward pass: less memory, about a "
                               "third more time, the same gradients (dropout's random stream is replayed)",
     "save_every": "> 0: checkpoint every this many steps (a rerun resumes from the newest)",
@@ -191,7 +195,8 @@ SETTING_HELP: dict[str, str] = {
 # Settings added after artifacts were first built, with the value every earlier run had: hashed only when
 # set otherwise (so earlier artifacts keep their hashes), and taken as that value where a checkpoint lacks them.
 ADDED_LATER: dict[str, Any] = {"reranker_model": "", "reranker_pooling": "", "kl_reaches_reranker": False,
-                               "reranker_loss": "listwise",
+                               "reranker_loss": "listwise", "grad_cache_chunk": 0,
                                **ENCODER_ADDED_LATER}
+# grad_cache_chunk is not among them: with dropout its chunks draw other masks than an unchunked pass (hashed).
 RESUME_MAY_CHANGE = frozenset({"device", "threads", "save_every", "keep_checkpoints", "log_every",
                                "gradient_checkpointing"})

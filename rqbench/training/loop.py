@@ -83,6 +83,9 @@ def _train(task: Task, config: TrainConfig, out_dir: Path, env: DistEnv, progres
         raise RqbenchError("mixed_precision 'fp16' needs a CUDA device; use 'bf16' or 'no' on CPU")
     if config.threads:
         torch.set_num_threads(config.threads)
+    if config.grad_cache_chunk and not callable(getattr(task, "cached_backward", None)):
+        raise RqbenchError(f"grad_cache_chunk: the {task.name} task has no cached-gradient step (the dual-encoder "
+                           "task has: its contrastive batch couples every query with every passage)")
     plan = task.plan(env.world_size)
     info = {"task": task.name, "world_size": env.world_size, "total_steps": plan.total_steps,
             "data_sha256": {role: _file_digest(Path(path)) for role, path in task.data_files().items()},
@@ -136,6 +139,12 @@ def _train(task: Task, config: TrainConfig, out_dir: Path, env: DistEnv, progres
         loss_value = 0.0
         for micro in range(config.grad_accumulation):
             batch = plan.local_batch(step, micro, env.rank)
+            if config.grad_cache_chunk:  # GradCache: the same gradient, one chunk's activations at a time
+                loss_value += task.cached_backward(
+                    model, batch, env, config.grad_cache_chunk, config.grad_accumulation,
+                    lambda t: (scaler.scale(t) if scaler is not None else t).backward(),
+                    lambda: _autocast(config, env))
+                continue
             with _autocast(config, env):
                 loss = task.loss(model, batch, env) / config.grad_accumulation
             (scaler.scale(loss) if scaler is not None else loss).backward()

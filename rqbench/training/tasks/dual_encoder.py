@@ -13,12 +13,17 @@ loss is the softmax cross-entropy of each query's positive over
 
 A query's other judged positives found in the pool (two queries sharing a relevant document in one
 batch) are excluded from its softmax rather than used as negatives. The output is ``model/``, written
-with `DualEncoder.save` (an HF folder plus ``rqbench_encoder.json``).
+with `DualEncoder.save` (an HF folder plus ``rqbench_encoder.json``). With `grad_cache_chunk` the loop takes
+the step's gradient through `cached_backward` (GradCache: the same loss and gradient, activations of one chunk
+of texts at a time), which composes with cross-batch negatives.
 """
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Callable
 from pathlib import Path
+from typing import Literal
 
 import torch
 
@@ -26,6 +31,7 @@ from rqbench.errors import RqbenchError
 from rqbench.models.dual_encoder import DualEncoder, EncoderConfig
 from rqbench.training.batches import BatchPlan, LocalBatch
 from rqbench.training.distributed import DistEnv, to_device
+from rqbench.training.grad_cache import cached_backward
 from rqbench.training.losses import cross_batch_loss, in_batch_loss
 from rqbench.training.tasks.groups_task import GroupsTask
 
@@ -53,9 +59,26 @@ class DualEncoderTask(GroupsTask):
         return model
 
     def loss(self, model: DualEncoder, batch: LocalBatch, env: DistEnv) -> torch.Tensor:
+        q = self._encoder(model, "query", env)(batch.queries)
+        p = self._encoder(model, "passage", env)(self.passage_strings(batch.pool))
+        return self._contrastive(q, p, batch, env)
+
+    def cached_backward(self, model: DualEncoder, batch: LocalBatch, env: DistEnv, chunk: int, divisor: int,
+                        backward: Callable[[torch.Tensor], None],
+                        forward_context: Callable[[], contextlib.AbstractContextManager]) -> float:
+        """The gradient of `loss(...) / divisor` accumulated with cached-gradient chunks of `chunk` texts
+        (`rqbench.training.grad_cache`; the loop's `grad_cache_chunk`); returns that loss's value."""
+        sides = [(self._encoder(model, "query", env), list(batch.queries)),
+                 (self._encoder(model, "passage", env), self.passage_strings(batch.pool))]
+        return cached_backward(sides, chunk, lambda q, p: self._contrastive(q, p, batch, env) / divisor, backward,
+                               env.device, forward_context)
+
+    @staticmethod
+    def _encoder(model: DualEncoder, side: Literal["query", "passage"], env: DistEnv) -> Callable:
+        return lambda texts: model(to_device(model.tokenize(texts, side), env.device), side)
+
+    def _contrastive(self, q: torch.Tensor, p: torch.Tensor, batch: LocalBatch, env: DistEnv) -> torch.Tensor:
         device = env.device
-        q = model(to_device(model.tokenize(batch.queries, "query"), device), "query")
-        p = model(to_device(model.tokenize(self.passage_strings(batch.pool), "passage"), device), "passage")
         pos_index = torch.tensor(batch.pos_index, dtype=torch.long, device=device)
         cross = self.config.negatives == "cross-batch"
         pool_ids = batch.global_pool_ids if cross else [x.id for x in batch.pool]

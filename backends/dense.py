@@ -55,7 +55,10 @@ class DenseParams(EncoderSpec):
     ("auto", the default, resolves per machine when the parameters are made: bf16 autocast on a CPU or GPU
     with native bf16, else fp32; see `rqbench.precision`) changes the embeddings slightly, so its
     resolved value IS hashed and is an index field; "fp32" reproduces full-precision artifacts anywhere.
-    `ef_search` and `nprobe` are search-time knobs (hashed, but not index fields: no rebuild).
+    `ef_search` and `nprobe` are search-time knobs (hashed, but not index fields: no rebuild); so is
+    `rescore` (0: off): with an approximate index (ivfpq, hnsw), `rescore` candidates are taken from it and
+    re-scored exactly from the stored embeddings (a memmap; only the candidates' rows are read), so the order
+    is exact and the only loss left is a passage never among the candidates.
     `batch_size`, `device` and `threads` change speed only and are left out of cache keys.
 
     `towers` ("shared", the default, or "separate": query and passage towers trained apart, both from
@@ -81,6 +84,7 @@ class DenseParams(EncoderSpec):
     nlist: int = 1024
     pq_m: int = 16
     nprobe: int = 32
+    rescore: int = 0
     threads: int = 0  # 0: this process's torch thread count (OMP_NUM_THREADS, else the cores)
     trust_remote_code: bool = False
 
@@ -91,7 +95,7 @@ class DenseParams(EncoderSpec):
     )
     NOT_HASHED: ClassVar[tuple[str, ...]] = ("batch_size", "device", "threads")
     RENAMED: ClassVar[dict[str, str]] = {"autocast": "precision"}  # earlier name -> current (a one-line hint)
-    ADDED_LATER: ClassVar[dict[str, Any]] = {**ENCODER_ADDED_LATER, "preset": ""}  # hashed only when set
+    ADDED_LATER: ClassVar[dict[str, Any]] = {**ENCODER_ADDED_LATER, "preset": "", "rescore": 0}  # hashed when set
     PRESETS: ClassVar[dict[str, dict[str, Any]]] = {
         "rocketqa": {"pooling": "cls", "normalize": False, "towers": "separate", "passage_input": "title-sep"},
     }
@@ -112,6 +116,11 @@ class DenseParams(EncoderSpec):
         for name in ("batch_size", "hnsw_m", "ef_construction", "ef_search", "nlist", "pq_m", "nprobe"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.rescore < 0:
+            raise ValueError(f"rescore must be >= 0 (0: off), got {self.rescore}")
+        if self.rescore and self.index == "flat":
+            raise ValueError("rescore re-scores an approximate index's candidates exactly; a 'flat' index is exact "
+                             "already (use index = 'ivfpq' or 'hnsw')")
         if self.threads < 0:
             raise ValueError(f"threads must be >= 0 (0: the process's torch thread count), got {self.threads}")
 
@@ -326,7 +335,15 @@ class DenseBackend:
             raise RqbenchError(f"the query encoder gives {q_emb.shape[1]}-d vectors, the index holds "
                                f"{meta['dim']}-d ones", index_dir)
         index, docids = self._open(index_dir)
-        ids, scores = faiss_search(index, q_emb, min(k, len(docids)), threads=self._threads())
+        if self.params.rescore:  # k' candidates from the approximate index, re-scored from the stored vectors
+            from rqbench.dense.encoding import load_embeddings
+            from rqbench.dense.faiss_index import rescore
+
+            candidates, _ = faiss_search(index, q_emb, min(max(k, self.params.rescore), len(docids)),
+                                         threads=self._threads())
+            ids, scores = rescore(candidates, q_emb, load_embeddings(index_dir / EMBEDDINGS_DIR), min(k, len(docids)))
+        else:
+            ids, scores = faiss_search(index, q_emb, min(k, len(docids)), threads=self._threads())
         return {
             qid: sort_ranking(ScoredDoc(docids[i], float(s)) for i, s in zip(row_ids, row_scores, strict=True)
                               if i >= 0)

@@ -168,6 +168,45 @@ def test_hnsw_and_ivfpq_backends_reuse_embeddings_and_agree_with_flat(mini, mini
         assert recall >= min_recall, (kind, recall)
     with pytest.raises(RqbenchError, match="'hnsw' index"):
         DenseBackend(MINI_PARAMS).search(tmp_path / "hnsw", queries, 10)
+    # ivfpq with exact re-scoring of 100 candidates from the stored embeddings: flat's order and scores
+    rescored = DenseBackend(DenseParams(max_passage_length=128, index="ivfpq", nprobe=8, rescore=100, threads=1))
+    run = rescored.search(tmp_path / "ivfpq", queries, 10)
+    recall = np.mean([len({d.docid for d in run[q]} & {d.docid for d in flat_run[q]}) / 10 for q in run])
+    assert recall >= 0.9, recall
+    flat_score = {(q, d.docid): d.score for q in flat_run for d in flat_run[q]}
+    shared = [(q, d) for q in run for d in run[q] if (q, d.docid) in flat_score]
+    assert shared and all(abs(d.score - flat_score[q, d.docid]) < 1e-4 for q, d in shared)
+
+
+def test_rescoring_an_ivfpq_index_restores_the_exact_order() -> None:
+    """Clustered synthetic vectors: IVF-PQ's compressed scores misorder near neighbours; re-scoring its
+    candidates from the exact vectors gives exact scores in exact order, and recall can only rise."""
+    from rqbench.dense.faiss_index import rescore
+
+    rng = np.random.default_rng(0)
+    centres = rng.standard_normal((50, 32)).astype(np.float32)
+    emb = (centres[rng.integers(0, 50, 20000)] + 0.3 * rng.standard_normal((20000, 32))).astype(np.float32)
+    queries = emb[rng.choice(20000, 64, replace=False)] + 0.1 * rng.standard_normal((64, 32)).astype(np.float32)
+    exact_ids, _ = search(build_index(emb, IndexSpec("flat")), queries, 10)
+    ivf = build_index(emb, IndexSpec("ivfpq", nlist=64, pq_m=4, nprobe=8))
+    plain, _ = search(ivf, queries, 10)
+    candidates, _ = search(ivf, queries, 1000)
+    ids, scores = rescore(candidates, queries, emb, 10)
+
+    def recall(found: np.ndarray) -> float:
+        return float(np.mean([len(set(a) & set(b)) / 10 for a, b in zip(found.tolist(), exact_ids.tolist(),
+                                                                          strict=True)]))
+
+    assert recall(ids) >= recall(plain) and recall(ids) >= 0.95 and recall(plain) < 0.9
+    np.testing.assert_allclose(scores, np.einsum("qd,qkd->qk", queries, emb[ids]), rtol=1e-5)
+    assert np.all(np.diff(scores, axis=1) <= 0)  # best first
+    few = np.full((1, 1000), -1, dtype=np.int64)
+    few[0, :3] = [5, 7, 9]
+    got_ids, got_scores = rescore(few, queries[:1], emb, 10)
+    assert sorted(got_ids[0, :3].tolist()) == [5, 7, 9] and (got_ids[0, 3:] == -1).all()
+    assert np.isneginf(got_scores[0, 3:]).all()
+    with pytest.raises(ValueError, match="a 'flat' index is exact already"):
+        DenseParams(index="flat", rescore=100)
 
 
 @pytest.mark.slow

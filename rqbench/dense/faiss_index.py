@@ -149,3 +149,27 @@ def search(index: Any, queries: np.ndarray, k: int, *, threads: int = 1,
         scores[start:start + len(s)] = s
         ids[start:start + len(i)] = i
     return ids, scores
+
+
+def rescore(ids: np.ndarray, queries: np.ndarray, embeddings: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Exact inner products of each query with its candidates `ids` (from an approximate index; -1: none),
+    read from the stored `embeddings` (a memmap: only the candidates' rows are read), best `k` first. Returns
+    (ids int64 (nq, k), scores float32 (nq, k)), -1 / -inf in the slots of a query with fewer candidates.
+
+    IVF-PQ's scores are those of the compressed vectors, so its order within the candidates is approximate;
+    re-scoring makes it exact, and the only loss left is a relevant passage never among the candidates."""
+    queries = _as_f32(queries)
+    nq = queries.shape[0]
+    out_ids = np.full((nq, k), -1, dtype=np.int64)
+    out_scores = np.full((nq, k), -np.inf, dtype=np.float32)
+    for row in range(nq):
+        found = ids[row][ids[row] >= 0]
+        if not found.size:
+            continue
+        order = np.argsort(found, kind="stable")  # read the memmap's rows in file order
+        rows = found[order]
+        exact = np.asarray(embeddings[rows], dtype=np.float32) @ queries[row]
+        best = np.lexsort((rows, -exact))[:k]  # highest score first, ties by row
+        out_ids[row, :best.size] = rows[best]
+        out_scores[row, :best.size] = exact[best]
+    return out_ids, out_scores

@@ -295,3 +295,17 @@ rerank = { run_of = "bm25", depth = 5 }
     index = next(s for s in by_name["de"]["stages"] if s["kind"] == "index")
     assert index["hash"]
     assert by_name["ce"]["config"]["params"]["pooling"] == "cls-raw"
+
+
+def test_models_list_names_every_official_model_and_what_is_converted(tmp_path: Path) -> None:
+    models = tmp_path / "models"
+    convert_dir = converted_folder(CATALOG["v1_marco_de"], models)
+    _official_layout(tmp_path / "src", "de", np.random.default_rng(6))
+    convert(tmp_path / "src", convert_dir)
+    env = {**os.environ, "RQBENCH_MODELS": str(models)}
+    done = subprocess.run([sys.executable, "-m", "rqbench.cli", "models", "list"], capture_output=True, text=True,
+                          env=env)
+    lines = done.stdout.splitlines()
+    assert done.returncode == 0 and len(lines) == len(CATALOG) and all(len(line) <= 80 for line in lines)
+    assert lines[0].split() == ["rocketqa:v1_marco_de", "dual-encoder", "converted"]
+    assert lines[1].split() == ["rocketqa:v1_marco_ce", "cross-encoder", "-"]

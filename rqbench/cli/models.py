@@ -15,14 +15,16 @@ models_app = typer.Typer(no_args_is_help=True, rich_markup_mode=None,
 
 
 @models_app.command("list")
-def list_command() -> None:
-    """The official RocketQA model names, their kind and where each is published."""
+def list_command(
+    urls: Annotated[bool, typer.Option("--urls", help="Also print where each tarball is published.")] = False,
+) -> None:
+    """The official RocketQA model names, their kind and whether each is converted here."""
     from rqbench.models.rocketqa_catalog import CATALOG
     from rqbench.models.rocketqa_import import converted_folder
 
     for model in CATALOG.values():
-        here = "converted" if converted_folder(model).is_dir() else "-"
-        print(f"rocketqa:{model.name:<20} {model.kind:<14} {here:<10} {model.url}")
+        here = "converted" if (converted_folder(model) / "rqbench_conversion.json").is_file() else "-"
+        print(f"rocketqa:{model.name:<20} {model.kind:<14} {here}" + (f"  {model.url}" if urls else ""))
 
 
 @models_app.command("import")

@@ -36,8 +36,9 @@ from rqbench.errors import EnvironmentFault
 from rqbench.io import atomic_write_json
 
 MANIFEST = "manifest.json"
-# store folders that hold no artifacts (models: converted official models, see rqbench.models.rocketqa_import)
-RESERVED = ("tmp", "locks", "damaged", "live", "models")
+# store folders that hold no artifacts (models: converted official models, see rqbench.models.rocketqa_import;
+# jobs: the submitit executor's logs and pickles)
+RESERVED = ("tmp", "locks", "damaged", "live", "models", "jobs")
 STORE_MARKER = "rqbench-store.json"  # written into a store's root by its first build: what `store gc` trusts
 UNVERIFIABLE = "built by an older rqbench (no file digests)"
 

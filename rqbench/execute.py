@@ -2,7 +2,9 @@
 
 A node is built only after all its inputs exist; with `jobs > 1` independent nodes are built
 concurrently (threads: the heavy work runs in native code, the JVM or torchrun processes). A failure
-stops new work; nodes already running finish (their artifacts stay valid) and the error is raised.
+stops new work; nodes already running finish (their artifacts stay valid) and the error is raised. With an
+executor from `rqbench.executors` (submitit for Slurm, Ray) each node is a job a worker builds into the
+shared store; the threads here only wait for them.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import contextlib
 import dataclasses
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -58,15 +61,26 @@ class Services:
             return self._backends[key]
 
 
+JobOf = Callable[[Node], Any]  # a node -> the `rqbench.executors.StageJob` that builds it elsewhere
+
+
 def execute(plan: Plan, store: ArtifactStore, console: Console, *, overwrite: bool = False,
-            jobs: int = 1) -> dict[str, NodeResult]:
-    """Build (or reuse) every node of `plan`; returns {node hash: result}."""
+            jobs: int = 1, executor: Any = None, job_of: JobOf | None = None) -> dict[str, NodeResult]:
+    """Build (or reuse) every node of `plan`; returns {node hash: result}. With an `executor`
+    (`rqbench.executors`), each node is a job (`job_of(node)`) built by a worker; up to `jobs` at once."""
     services = Services(store)
     results: dict[str, NodeResult] = {}
     pending = dict(plan.nodes)
+
+    def build(node: Node, live: bool) -> NodeResult:
+        if executor is None:
+            return build_node(node, store, console, services, overwrite, live)
+        assert job_of is not None
+        return _build_remote(node, store, console, executor, job_of, overwrite)
+
     if jobs <= 1:
         for node in plan.nodes.values():
-            results[node.hash] = _build(node, store, console, services, overwrite, live=True)
+            results[node.hash] = build(node, True)
         return results
     running: dict[Future[NodeResult], Node] = {}
     with ThreadPoolExecutor(max_workers=jobs) as pool:
@@ -77,7 +91,7 @@ def execute(plan: Plan, store: ArtifactStore, console: Console, *, overwrite: bo
                          if all(e.node.hash in results for e in n.inputs.values())]
                 for node in ready[:max(0, jobs - len(running))]:
                     del pending[node.hash]
-                    running[pool.submit(_build, node, store, console, services, overwrite, False)] = node
+                    running[pool.submit(build, node, False)] = node
             if not running:
                 break
             done, _ = wait(running, return_when=FIRST_COMPLETED)
@@ -92,8 +106,28 @@ def execute(plan: Plan, store: ArtifactStore, console: Console, *, overwrite: bo
     return results
 
 
-def _build(node: Node, store: ArtifactStore, console: Console, services: Services, overwrite: bool,
-           live: bool) -> NodeResult:
+def _build_remote(node: Node, store: ArtifactStore, console: Console, executor: Any, job_of: JobOf,
+                  overwrite: bool) -> NodeResult:
+    """One node built by a worker of `executor` into the shared store (an intact artifact is reused here)."""
+    started = time.perf_counter()
+    label = f"{node.kind.name:<8} {escape(node.label)}"
+    built = False
+    if overwrite or not store.exists(node.kind.name, node.hash):
+        built = bool(executor.run(job_of(node), node.label)["built"])
+    if not store.exists(node.kind.name, node.hash):
+        from rqbench.errors import EnvironmentFault
+
+        raise EnvironmentFault(f"stage {node.kind.name} {node.label} reported done, but its artifact is not in the "
+                               "store here: do the workers share this store's filesystem?", store.root)
+    seconds = time.perf_counter() - started
+    built_seconds = store.manifest(node.kind.name, node.hash).get("built_seconds")
+    state = "[green]built[/]" if built else "[dim]cached[/]"
+    console.print(f"  {label} {state} {seconds:7.2f}s  [dim]{node.hash[:12]} ({executor.name})[/]")
+    return NodeResult(store.path(node.kind.name, node.hash), not built, seconds, built_seconds)
+
+
+def build_node(node: Node, store: ArtifactStore, console: Console, services: Services, overwrite: bool,
+               live: bool) -> NodeResult:
     """Build one node. `live`: spinner and progress bars (one live display at a time: not in parallel)."""
     started = time.perf_counter()
     label = f"{node.kind.name:<8} {escape(node.label)}"  # grid names like bm25[b=0.3] are not markup

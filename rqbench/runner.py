@@ -31,14 +31,22 @@ from rqbench.training.config import LOG_FILE as TRAIN_LOG
 
 def run_suite(suite: Suite, *, store: ArtifactStore, results_root: Path, data_root: Path | None,
               console: Console, overwrite: bool = False, only: Sequence[str] | None = None,
-              jobs: int = 1) -> list[dict[str, Any]]:
-    """Run (or reuse) every variant of `suite`; append one record per (variant, evaluation set); return them."""
+              jobs: int = 1, executor: Any = None) -> list[dict[str, Any]]:
+    """Run (or reuse) every variant of `suite`; append one record per (variant, evaluation set); return them.
+    `executor` (`rqbench.executors.make_executor`): where the stages are built (default: here, in threads)."""
     plan = plan_suite(suite, data_root, list(only) if only else None)
     for dataset in plan.datasets.values():
         for warning in dataset.warnings:
             console.print(f"[yellow]warning:[/] {escape(warning)}")
     with hold(store.root, plan.nodes):  # `store gc` keeps what this run builds and reads until it has recorded it
-        results = execute(plan, store, console, overwrite=overwrite, jobs=jobs)
+        job_of = None
+        if executor is not None:
+            from rqbench.executors import StageJob
+
+            def job_of(node: Any) -> StageJob:
+                return StageJob.of(suite.path, data_root, store.root, node.hash, node.kind.name,
+                                   list(only) if only else None, overwrite)
+        results = execute(plan, store, console, overwrite=overwrite, jobs=jobs, executor=executor, job_of=job_of)
         attributed: set[str] = set()  # a node built now counts as built for the first record using it only
         return [write_record(plan, planned, results, Path(results_root), attributed)
                 for planned in plan.evaluations]

@@ -5,7 +5,8 @@
 #   2. pyserini==1.6.0 with --no-deps (its full dependency set is ~800 MB of servers and SDKs; the
 #      modules it really imports are rqbench's own dependencies in pyproject.toml);
 #   3. rqbench itself, editable, with the dev tools;
-#   4. paddlepaddle, for the tests only (a failure is a warning).
+#   4. paddlepaddle, for the tests only (a failure is a warning);
+#   5. the executors extra, submitit and ray (a failure is a warning).
 # Every step is constrained to the exact versions in requirements.lock (the versions the committed records
 # were made with), so a fresh clone computes the same artifact hashes; RQBENCH_UNLOCKED=1 installs with
 # pyproject.toml's ranges instead. pip's own after-install conflict report is turned off (it would list, as
@@ -30,7 +31,7 @@ for arg in "$@"; do
   case "$arg" in
     --dry-run) dry_run=1 ;;
     --check) check_only=1 ;;
-    -h|--help) sed -n '2,20s/^# \{0,1\}//p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,21s/^# \{0,1\}//p' "$0"; exit 0 ;;
     *) echo "install.sh: unknown option '$arg' (usage: bash scripts/install.sh [--dry-run | --check])" >&2; exit 2 ;;
   esac
 done
@@ -119,6 +120,10 @@ pip_install -e ".[dev]"
 #    is checked against; where it cannot install, those tests skip with the reason and nothing else needs it
 if ! pip_install "paddlepaddle==3.3.1"; then
   echo "rqbench: warning: paddlepaddle did not install: the RocketQA conversion tests against Paddle will skip" >&2
+fi
+# 5. the `executors` extra (submitit, ray): `rqbench run --executor`; the tests run both in their local modes
+if ! pip_install -e ".[executors]"; then
+  echo "rqbench: warning: submitit / ray did not install: the executor tests will skip" >&2
 fi
 if [ "$dry_run" = 1 ]; then
   echo "+ $py -m pip check   (pyserini's omitted requirements aside: ${OMITTED//|/, })"

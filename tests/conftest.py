@@ -132,10 +132,10 @@ def dump_dom(tmp_path: Path):
 # end and the other worker idle for 100 s). A stale list costs only time; the tests and their order inside a
 # module are unchanged.
 LONGEST_FIRST = ("test_cross_encoder_beats_bm25", "test_training", "test_train_pipeline", "test_pipeline",
-                 "test_cross_encoder_training", "test_dense", "test_cross_batch", "test_cli_compare", "test_cli_usage",
-                 "test_bm25", "test_input_validation", "test_javaenv", "test_rocketqa_pipeline", "test_joint_pipeline",
-                 "test_joint_real_data", "test_readme_walkthrough", "test_train_out", "test_plan", "test_report",
-                 "test_compare_report")
+                 "test_cross_encoder_training", "test_dense", "test_cross_batch", "test_cli_compare",
+                 "test_cli_usage", "test_bm25", "test_input_validation", "test_javaenv", "test_rocketqa_pipeline",
+                 "test_joint_pipeline", "test_joint_real_data", "test_executors", "test_readme_walkthrough",
+                 "test_train_out", "test_plan", "test_report", "test_compare_report")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

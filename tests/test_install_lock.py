@@ -97,7 +97,7 @@ def plan(proc: subprocess.CompletedProcess[str]) -> list[str]:
 def test_install_uses_the_lock_by_default_and_ranges_on_request() -> None:
     locked = plan(install_sh("--dry-run"))
     assert [cmd.split()[-1] for cmd in locked] == ["torch==2.13.0", "pyserini==1.6.0", ".[dev]",
-                                                   "paddlepaddle==3.3.1"]
+                                                   "paddlepaddle==3.3.1", ".[executors]"]
     assert "--no-deps" in locked[1].split()
     for cmd in locked:
         assert "-c requirements.lock" in cmd, cmd
@@ -105,7 +105,7 @@ def test_install_uses_the_lock_by_default_and_ranges_on_request() -> None:
     ranged = install_sh("--dry-run", RQBENCH_UNLOCKED="1")
     assert "ranges of pyproject.toml" in ranged.stdout
     unlocked = plan(ranged)
-    assert len(unlocked) == 4 and not any("requirements.lock" in cmd for cmd in unlocked)
+    assert len(unlocked) == 5 and not any("requirements.lock" in cmd for cmd in unlocked)
 
 
 def copy_scripts(tmp_path: Path) -> Path:

@@ -42,6 +42,13 @@ def run_command(
     jobs: Jobs = 1,
     verify: Verify = False,
     json_out: JsonOut = False,
+    executor: Annotated[str, typer.Option("--executor", metavar="NAME", help="Where stages are built: threads "
+                        "(here, the default), submitit (Slurm jobs; cluster=local runs them as local subprocesses) "
+                        "or ray (a Ray cluster, or a local one). The store must be shared with the workers.")
+                        ] = "threads",
+    executor_options: Annotated[list[str] | None, typer.Option("--executor-option", metavar="KEY=VALUE",
+                                help="An executor setting (repeatable): submitit: cluster, gpus, timeout_min, "
+                                "slurm_partition, ...; ray: address, num_cpus, gpus.")] = None,
 ) -> None:
     """Run a suite: plan its stage graph, build what is missing, one record per variant and evaluation set
     (in RESULTS/<suite>/records.jsonl; artifacts in the store)."""
@@ -59,9 +66,16 @@ def run_command(
     console.print(f"[bold]suite[/] {spec.name}: {len(spec.variants)} variant(s) on {escape(sets)}")
     if (note := drift_note(lock_drift())) is not None:
         console.print(f"[yellow]note:[/] {escape(note)}")
-    records = run_suite(spec, store=ArtifactStore(store, verify=verify), results_root=results,
-                        data_root=resolve_data_root(data_root), console=console, overwrite=overwrite,
-                        only=variant, jobs=jobs)
+    from rqbench.executors import make_executor, parse_options
+
+    artifact_store = ArtifactStore(store, verify=verify)
+    runner = make_executor(executor, parse_options(executor_options), artifact_store.root / "jobs")
+    try:
+        records = run_suite(spec, store=artifact_store, results_root=results, data_root=resolve_data_root(data_root),
+                            console=console, overwrite=overwrite, only=variant, jobs=jobs, executor=runner)
+    finally:
+        if runner is not None:
+            runner.close()
     records_path = results / spec.name / "records.jsonl"
     stored = read_records(records_path)
     baseline = spec.baseline if spec.baseline in {r["variant"] for r in stored} else None  # --variant subset

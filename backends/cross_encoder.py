@@ -66,8 +66,12 @@ class CrossEncoderParams:
                 raise ValueError(f"{name} must be >= {2 if name == 'max_length' else 1}, got {getattr(self, name)}")
         if self.threads < 0:
             raise ValueError(f"threads must be >= 0 (0: the process's torch thread count), got {self.threads}")
+        stored = _stored_pooling(self.model)
         if self.pooling is None:  # what a saved folder was trained with, else the model's own [CLS] path
-            object.__setattr__(self, "pooling", _stored_pooling(self.model) or "cls")
+            object.__setattr__(self, "pooling", stored or "cls")
+        elif is_official(self.model) and self.pooling != stored:
+            raise ValueError(f"{self.model} scores through pooling '{stored}'; pooling '{self.pooling}' would read "
+                             "states its head never learned from (leave pooling unset)")
         from rqbench.models.cross_encoder_config import POOLINGS
 
         if self.pooling not in POOLINGS:
@@ -86,7 +90,10 @@ def _stored_pooling(model: str) -> str | None:
     if is_official(model):  # known without converting it: plans offline
         from rqbench.models.rocketqa_catalog import official_model
 
-        return official_model(model).pooling
+        official = official_model(model)
+        if official.kind != "cross-encoder":
+            raise ValueError(f"{model} is a dual encoder: use it with the dense backend")
+        return official.pooling
     try:
         settings = stored_settings(resolve_model(model))
     except RqbenchError:  # not a model folder: loading it says so

@@ -116,6 +116,8 @@ class DenseParams(EncoderSpec):
         for name in ("batch_size", "hnsw_m", "ef_construction", "ef_search", "nlist", "pq_m", "nprobe"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if is_official(self.model):
+            _check_official_form(self)
         if self.rescore < 0:
             raise ValueError(f"rescore must be >= 0 (0: off), got {self.rescore}")
         if self.rescore and self.index == "flat":
@@ -123,6 +125,21 @@ class DenseParams(EncoderSpec):
                              "already (use index = 'ivfpq' or 'hnsw')")
         if self.threads < 0:
             raise ValueError(f"threads must be >= 0 (0: the process's torch thread count), got {self.threads}")
+
+
+def _check_official_form(params: DenseParams) -> None:
+    """An official RocketQA dual encoder is read as it was trained (raw [CLS], no normalisation, the passage as
+    `title [SEP] text`): other settings would hash one form and feed the model another, silently."""
+    from rqbench.models.rocketqa_catalog import official_model
+
+    model = official_model(params.model)
+    if model.kind != "dual-encoder":
+        raise ValueError(f"{params.model} is a cross-encoder: use it with the cross-encoder backend")
+    form = (params.pooling, params.normalize, params.passage_input)
+    if form != ("cls", False, "title-sep"):
+        raise ValueError(f"{params.model} reads the raw [CLS] vector, unnormalised, with the passage as title [SEP] "
+                         f"text: set preset = 'rocketqa' (got pooling {params.pooling!r}, normalize "
+                         f"{params.normalize}, passage_input {params.passage_input!r})")
 
 
 # ---- model files -----------------------------------------------------------------------------------

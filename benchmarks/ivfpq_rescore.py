@@ -11,6 +11,9 @@ Data: `--synthetic N` unit vectors around 1,000 random centres (the clustered ca
 dimensions as MiniLM's); `--embeddings DIR` a real corpus's stored embeddings (a dense index's
 `embeddings/` folder: MS MARCO dev-mini's 38k passages) with `--queries FILE` (.npy query vectors; default:
 corpus vectors perturbed). The goal (issue "past one machine"): >= 0.99 of flat's R@1000 at >= 8x less memory.
+Caveats: "memory vs flat" is the index's own memory; re-scoring still needs the float32 file on disk and pages
+in the candidates' rows, and here that file was just written (or just read), so the page cache is warm and
+the re-scoring queries/s are those of a warm cache.
 
     python benchmarks/ivfpq_rescore.py --synthetic 1000000 --out reports/benchmarks/ivfpq_rescore_1m.json
 """

@@ -31,15 +31,25 @@ def committed_suites(root: Path = ROOT) -> list[Path]:
 
 
 def plan_hash_lines(data_root: Path, root: Path = ROOT) -> list[str]:
-    from rqbench.data.pending import is_pending
+    from rqbench.data.resolve import resolve_spec
+    from rqbench.errors import RqbenchError
     from rqbench.plan import plan_suite
     from rqbench.suite import load_suite
 
+    def from_irds(spec: object) -> bool:
+        try:
+            return isinstance(spec, str) and resolve_spec(spec, data_root).irds_id is not None
+        except RqbenchError:
+            return False  # a folder relative to its suite: planning resolves it
+
     lines = []
     for path in committed_suites(root):
-        plan = plan_suite(load_suite(path), data_root, pending_data=True)
-        if any(is_pending(d) for d in plan.datasets.values()):
-            continue  # its data is not here (suites/rocketqa-official.toml): provisional hashes, nothing stored
+        suite = load_suite(path)
+        specs = [suite.dataset, *(ev.dataset for ev in suite.evaluations),
+                 *((v.train or {}).get("dataset") for v in suite.variants)]
+        if any(from_irds(spec) for spec in specs):
+            continue  # ir_datasets data (suites/rocketqa-official.toml): not planned here, never downloaded
+        plan = plan_suite(suite, data_root)
         lines += [f"{path.stem} {node.kind.name} {digest}" for digest, node in plan.nodes.items()]
     return sorted(lines)
 

@@ -48,3 +48,12 @@ def test_running_it_without_the_data_is_one_line_and_exit_3(tmp_path: Path) -> N
     line = next(i for i, text in enumerate(SUITE.read_text().splitlines(), 1) if text.startswith("dataset ="))
     assert done.stderr.strip().splitlines() == [
         f"rqbench: error: {SUITE}:{line}: ir_datasets is not installed: pip install 'rqbench[irds]'"]
+
+
+def test_pending_ids_share_a_corpus_only_within_a_family() -> None:
+    from rqbench.data.pending import corpus_family
+
+    assert corpus_family("msmarco-passage/dev/small") == corpus_family("msmarco-passage/trec-dl-2019/judged")
+    assert corpus_family("beir/scifact/test") == corpus_family("beir/scifact/train") == "beir/scifact"
+    assert corpus_family("beir/scifact/test") != corpus_family("beir/nfcorpus/test")
+    assert corpus_family("vaswani") == "vaswani" and corpus_family("antique/test") == "antique"

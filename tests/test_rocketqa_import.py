@@ -309,3 +309,55 @@ def test_models_list_names_every_official_model_and_what_is_converted(tmp_path: 
     assert done.returncode == 0 and len(lines) == len(CATALOG) and all(len(line) <= 80 for line in lines)
     assert lines[0].split() == ["rocketqa:v1_marco_de", "dual-encoder", "converted"]
     assert lines[1].split() == ["rocketqa:v1_marco_ce", "cross-encoder", "-"]
+
+
+def test_backends_refuse_an_official_model_in_another_form(tmp_path: Path) -> None:
+    """Planned offline, checked offline: the form a converted model needs is known from its name."""
+    from rqbench.backend import build_params
+    from rqbench_backends.cross_encoder import CrossEncoderParams
+    from rqbench_backends.dense import DenseParams
+
+    with pytest.raises(RqbenchError, match=r"reads the raw \[CLS\] vector.*set preset = 'rocketqa'"):
+        build_params(DenseParams, {"model": "rocketqa:v1_marco_de"})
+    assert build_params(DenseParams, {"model": "rocketqa:v1_marco_de", "preset": "rocketqa"}).pooling == "cls"
+    with pytest.raises(RqbenchError, match="is a cross-encoder: use it with the cross-encoder backend"):
+        build_params(DenseParams, {"model": "rocketqa:v1_marco_ce", "preset": "rocketqa"})
+    with pytest.raises(RqbenchError, match="is a dual encoder: use it with the dense backend"):
+        build_params(CrossEncoderParams, {"model": "rocketqa:v2_marco_de"})
+    with pytest.raises(RqbenchError, match="scores through pooling 'cls-raw'"):
+        build_params(CrossEncoderParams, {"model": "rocketqa:v2_marco_ce", "pooling": "cls"})
+    assert build_params(CrossEncoderParams, {"model": "rocketqa:v2_marco_ce"}).pooling == "cls-raw"
+
+
+def test_a_vocabulary_mixing_formats_or_missing_a_special_token_is_one_line(tmp_path: Path) -> None:
+    _official_layout(tmp_path / "a", "de", np.random.default_rng(7))
+    with (tmp_path / "a" / "vocab.txt").open("a") as fh:
+        fh.write("\n")  # one line without its id
+    with pytest.raises(RqbenchError, match=r"vocab.txt:9: not 'token<TAB>id' like the other lines"):
+        convert(tmp_path / "a", tmp_path / "out_a")
+    _official_layout(tmp_path / "b", "de", np.random.default_rng(7))
+    (tmp_path / "b" / "vocab.txt").write_text("".join(f"{w}\t{i}\n" for i, w in enumerate(
+        [w for w in VOCAB if w != "[UNK]"])))
+    with pytest.raises(RqbenchError, match=r"the vocabulary has no \[UNK\] token"):
+        convert(tmp_path / "b", tmp_path / "out_b")
+
+
+def test_an_fp32_master_copy_wins_over_the_fp16_weight(tmp_path: Path) -> None:
+    tensors = _official_layout(tmp_path / "src", "ce_v2", np.random.default_rng(8))
+    name = "qtp_encoder_layer_0_ffn_fc_0.w_0"
+    write_variable(tmp_path / "src" / "params" / f"{name}.master", tensors[name] + 1.0)
+    record = convert(tmp_path / "src", tmp_path / "out")
+    from safetensors.numpy import load_file
+
+    state = load_file(tmp_path / "out" / "model.safetensors")
+    np.testing.assert_array_equal(state["bert.encoder.layer.0.intermediate.dense.weight"], (tensors[name] + 1.0).T)
+    assert record["tensors"]["skipped_training_state"] == 0 and record["tensors"]["converted"] == 5 + 16 * LAYERS + 2
+
+
+def test_a_source_of_the_wrong_kind_is_refused_by_name(tmp_path: Path) -> None:
+    _official_layout(tmp_path / "src", "ce_v1", np.random.default_rng(9))
+    with pytest.raises(RqbenchError, match=r"rocketqa:v1_marco_de is a dual-encoder, but this folder holds a "
+                                           r"cross-encoder"):
+        import_official("rocketqa:v1_marco_de", tmp_path / "src", tmp_path / "out")
+    with pytest.raises(RqbenchError, match=r"config.json describes a v1 re-ranker, which rocketqa:v2_marco_ce is not"):
+        import_official("rocketqa:v2_marco_ce", tmp_path / "src", tmp_path / "out2")

@@ -61,6 +61,7 @@ def run_command(
     from rqbench.suite import load_suite
 
     console = console_for(json_out)
+    _models_beside(store)
     spec = load_suite(suite)
     sets = ", ".join(f"{ev.name} ({ev.split})" for ev in spec.evaluations)
     console.print(f"[bold]suite[/] {spec.name}: {len(spec.variants)} variant(s) on {escape(sets)}")
@@ -189,6 +190,15 @@ def check_command(
     raise typer.Exit(code)
 
 
+def _models_beside(store: Path | None) -> None:
+    """Converted official models live in the store's `models/` unless $RQBENCH_MODELS says otherwise: with
+    --store, that store's (so a run, its plan and its job workers look in one place)."""
+    import os
+
+    if store is not None and not os.environ.get("RQBENCH_MODELS"):
+        os.environ["RQBENCH_MODELS"] = str(Path(store).resolve() / "models")
+
+
 def plan_command(
     suite: Suite,
     data_root: DataRoot = None,
@@ -203,6 +213,7 @@ def plan_command(
     from rqbench.plan.view import plan_rows, render_plan
     from rqbench.suite import load_suite
 
+    _models_beside(store)
     graph = plan_suite(load_suite(suite), resolve_data_root(data_root), variant, pending_data=True)
     rows = plan_rows(graph, ArtifactStore(store))
     if json_out:

@@ -54,7 +54,7 @@ def load_irds(dataset_id: str, name: str, where: str | None = None, split: str |
         return _read(ds, dataset_id, name, where, split)
     except RqbenchError:
         raise
-    except Exception as exc:  # ir_datasets' own download and format errors: the files are not here
+    except (OSError, RuntimeError) as exc:  # a failed fetch (offline, a manual-download source): not here
         first = (str(exc).strip().splitlines() or [""])[0][:200]
         raise DataUnavailable(f"ir_datasets '{dataset_id}': its files cannot be read here ({type(exc).__name__}: "
                               f"{first}); ir_datasets downloads them on first use, online", where) from None

@@ -31,12 +31,26 @@ class PendingDataset(Dataset):
         self.reason = reason
 
     def fingerprint(self, part: str) -> str:
-        """Provisional. The corpus is taken to be shared by the ids under one top-level name (ir_datasets'
-        msmarco-passage/dev/small and msmarco-passage/trec-dl-2019 read the same passages), so a plan shows one
-        index for them, as the real fingerprints will."""
+        """Provisional. Ids that read one corpus get one corpus key, so a plan shows one index for them, as the
+        real fingerprints will (`corpus_family`)."""
         if part == "corpus":
-            return f"{PENDING}{self.source.split('/')[0]}:corpus"
+            return f"{PENDING}{corpus_family(self.source)}:corpus"
         return f"{PENDING}{self.source}:{part}"
+
+
+# ir_datasets families whose every id reads one corpus (msmarco-passage/dev/small, .../trec-dl-2019/judged, ...)
+SHARED_CORPUS = ("msmarco-passage", "msmarco-document", "msmarco-passage-v2", "msmarco-document-v2")
+
+
+def corpus_family(dataset_id: str) -> str:
+    """The provisional name of an ir_datasets id's corpus: the family for the families above; `beir/NAME` for
+    BEIR (each dataset its own corpus, its splits one); otherwise the id less its last part (a split, mostly)."""
+    parts = dataset_id.strip("/").split("/")
+    if parts[0] in SHARED_CORPUS:
+        return parts[0]
+    if parts[0] == "beir" and len(parts) >= 2:
+        return "/".join(parts[:2])
+    return "/".join(parts[:-1]) if len(parts) > 1 else parts[0]
 
 
 def is_pending(dataset: object) -> bool:

@@ -66,7 +66,7 @@ CE_V2_HEAD = (Mapped("qtp__cls_out_w", "classifier.weight", True),
 # Training state saved beside the parameters (`save_persistables` keeps optimizer and scheduler variables):
 # not part of the model, skipped and counted.
 _TRAINING_STATE = re.compile(
-    r"(_moment[12]_\d+|_beta[12]_pow_acc_\d+|\.master|_velocity_\d+)$"
+    r"(_moment[12]_\d+|_beta[12]_pow_acc_\d+|\.master|_fp32_master_\d+|_velocity_\d+)$"
     r"|^(learning_rate_\d+|@LR_DECAY_COUNTER@|@step_counter@|loss_scaling_\d+|num_(good|bad)_steps_\d+)$")
 
 

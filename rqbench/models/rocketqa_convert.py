@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -96,8 +97,9 @@ def read_source(folder: str | Path) -> SourceModel:
     for key in needed:
         if key not in settings:
             raise RqbenchError(f"missing key '{key}' (a {kind} config)", config_path)
-    parts = {key: folder / str(settings[key]) for key in ("model_conf_path", "model_vocab_path",
-                                                          "model_checkpoint_path")}
+    # the toolkit joins the model folder and each value as strings, so a leading "/" still means "in the folder"
+    parts = {key: folder / str(settings[key]).lstrip("/") for key in ("model_conf_path", "model_vocab_path",
+                                                                       "model_checkpoint_path")}
     for key, path in parts.items():
         if not path.exists():
             raise RqbenchError(f"{key} = '{settings[key]}': not found", config_path)
@@ -116,7 +118,7 @@ def bert_config(source: SourceModel, num_labels: int | None = None) -> Any:
     """The transformers BertConfig equivalent to the ERNIE json (FFN width 4 x hidden, as ERNIE builds it)."""
     from transformers import BertConfig
 
-    where = source.folder / str(source.settings["model_conf_path"])
+    where = source.folder / str(source.settings["model_conf_path"]).lstrip("/")
     ernie = source.ernie
     hidden = _ernie_int(ernie, "hidden_size", where)
     act = ernie.get("hidden_act", "gelu")
@@ -135,16 +137,28 @@ def bert_config(source: SourceModel, num_labels: int | None = None) -> Any:
         pad_token_id=0, **extra)
 
 
+SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]")
+
+
 def _tokens_in_order(vocab: Path) -> list[str]:
-    """The vocabulary's tokens by id. ERNIE's files are `token<TAB>id` per line; BERT's a token per line."""
+    """The vocabulary's tokens by id. ERNIE's files are `token<TAB>id` per line; BERT's a token per line; a file
+    that mixes the two, or lacks a special token the inputs need, is an error naming the line or the token."""
     lines = vocab.read_text(encoding="utf-8").splitlines()
-    pairs = [line.split("\t") for line in lines]
-    if lines and all(len(p) == 2 and p[1].strip().isdigit() for p in pairs):
-        by_id = {int(i): token for token, i in pairs}
+    tabbed = [len(p) == 2 and p[1].strip().isdigit() for p in (line.split("\t") for line in lines)]
+    if any(tabbed):
+        if not all(tabbed):
+            bad = tabbed.index(False) + 1
+            raise RqbenchError(f"not 'token<TAB>id' like the other lines: {lines[bad - 1][:40]!r}", vocab, bad)
+        by_id = {int(i): token for token, i in (line.split("\t") for line in lines)}
         if sorted(by_id) != list(range(len(by_id))):
             raise RqbenchError("token ids are not 0..n-1", vocab)
-        return [by_id[i] for i in range(len(by_id))]
-    return lines
+        tokens = [by_id[i] for i in range(len(by_id))]
+    else:
+        tokens = lines
+    for special in SPECIAL_TOKENS:
+        if special not in tokens:
+            raise RqbenchError(f"the vocabulary has no {special} token", vocab)
+    return tokens
 
 
 class _Tensors:
@@ -156,9 +170,14 @@ class _Tensors:
         self.used: set[str] = set()
 
     def take(self, name: str, shape: tuple[int, ...]) -> np.ndarray:
+        """The parameter `name` as float32; when a mixed-precision checkpoint keeps an fp32 master copy beside
+        the fp16 weight (`name.master`), the exact master copy."""
         if name not in self.files:
             raise RqbenchError(f"tensor '{name}' is missing from the checkpoint", self.folder)
-        array = read_tensor(self.files[name]).astype(np.float32)
+        master = next((m for m in (name + ".master", name + "_fp32_master_0") if m in self.files), None)
+        array = read_tensor(self.files[master or name]).astype(np.float32)
+        if master is not None:
+            self.used.add(master)
         if tuple(array.shape) != shape:
             raise RqbenchError(f"tensor '{name}' has shape {list(array.shape)}, the model json says {list(shape)}",
                                self.files[name])
@@ -183,7 +202,7 @@ def _fold_task_embedding(state: dict[str, Any], tensors: _Tensors, prefix: str, 
 
     if not source.ernie.get("use_task_id"):
         return
-    task_id = int(source.settings.get("task_id", 0))
+    task_id = 0  # the toolkit's --task_id default; its load_model never sets another
     rows = int(source.ernie.get("task_type_vocab_size") or 0)
     table = tensors.take(prefix + TASK_EMBEDDING, (rows, int(source.ernie["hidden_size"])))
     key = hf_prefix + "embeddings.token_type_embeddings.weight"
@@ -265,15 +284,15 @@ def convert(folder: str | Path, out: str | Path, origin: dict[str, Any] | None =
     if out.exists() and any(out.iterdir()):
         raise RqbenchError("output folder exists and is not empty", out)
     tensors = _Tensors(source.checkpoint)
-    layers = _ernie_int(source.ernie, "num_hidden_layers", source.folder / str(source.settings["model_conf_path"]))
+    layers = _ernie_int(source.ernie, "num_hidden_layers",
+                        source.folder / str(source.settings["model_conf_path"]).lstrip("/"))
     known = known_model_names(layers)
     unknown = [n for n in tensors.files if n not in known and not is_training_state(n)]
     if unknown:
         more = f" and {len(unknown) - 1} more" if len(unknown) > 1 else ""
         raise RqbenchError(f"tensor '{unknown[0]}'{more} is no parameter of a RocketQA model", source.checkpoint)
-    tmp = out.parent / f".{out.name}.converting"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.converting-"))  # one per conversion
     try:
         convert_kind = _convert_dual_encoder if source.kind == "dual-encoder" else _convert_cross_encoder
         shape = convert_kind(source, tensors, tmp)
@@ -281,15 +300,17 @@ def convert(folder: str | Path, out: str | Path, origin: dict[str, Any] | None =
         record = {
             "converter": CONVERTER_VERSION, "kind": source.kind, **shape, "origin": origin or {},
             "source_settings": source.settings, "ernie": source.ernie,
-            "tensors": {"converted": len(tensors.used), "skipped_other_parts": skipped,
-                        "skipped_training_state": sum(is_training_state(n) for n in tensors.files)},
+            "tensors": {"converted": sum(not is_training_state(n) for n in tensors.used),
+                        "skipped_other_parts": skipped,
+                        "skipped_training_state": sum(is_training_state(n) and n not in tensors.used
+                                                      for n in tensors.files)},
             "notes": [n for n in [
                 "for_cn: the toolkit removes spaces from Chinese text before tokenizing; rqbench does not"
                 if source.settings.get("for_cn") else ""] if n],
         }
         (tmp / CONVERSION_RECORD).write_text(json.dumps(record, indent=2, sort_keys=True), encoding="utf-8")
         if out.exists():
-            out.rmdir()
+            out.rmdir()  # an empty folder (a non-empty one was refused above)
         tmp.rename(out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from rqbench.errors import EnvironmentFault, RqbenchError
+from rqbench.io import file_lock
 from rqbench.models.rocketqa_catalog import OfficialModel, official_model
 from rqbench.models.rocketqa_convert import CONVERSION_RECORD, CONVERTER_VERSION, convert
 
@@ -56,7 +57,7 @@ def _download(model: OfficialModel, root: Path) -> Path:
     if target.is_file():
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
-    part = target.with_suffix(".part")
+    part = target.with_name(f"{target.name}.{os.getpid()}.part")  # the caller holds the model's lock
     print(f"rqbench: downloading {model.url}", flush=True)
     try:
         with urllib.request.urlopen(model.url, timeout=60) as response, part.open("wb") as out:
@@ -80,19 +81,53 @@ def _model_folder(unpacked: Path, model: OfficialModel) -> Path:
     raise RqbenchError(f"no RocketQA model folder (config.json) in it, nor in {model.name}/", unpacked)
 
 
-def _from_tarball(tarball: Path, model: OfficialModel, out: Path) -> dict[str, Any]:
+def _safe_extract(archive: tarfile.TarFile, target: str, tarball: Path) -> None:
+    """Unpack with the "data" filter (no links out, no absolute paths); on a Python without it, members are
+    checked by hand first."""
+    try:
+        archive.extractall(target, filter="data")
+    except TypeError:  # Python < 3.11.4: no extraction filters
+        root = Path(target).resolve()
+        for member in archive.getmembers():
+            dest = (root / member.name).resolve()
+            if not dest.is_relative_to(root) or member.issym() or member.islnk() or member.isdev():
+                raise RqbenchError(f"refusing to unpack member '{member.name}' (outside the folder, or a link)",
+                                   tarball) from None
+        archive.extractall(target)
+
+
+def _from_tarball(tarball: Path, model: OfficialModel, out: Path, downloaded: bool) -> dict[str, Any]:
     md5 = md5_of(tarball)
     if md5 != model.md5:
-        raise RqbenchError(f"MD5 {md5}, but the published {model.tarball} has {model.md5}: not the official file",
+        if downloaded:  # a damaged download is not kept to fail every later run
+            tarball.unlink(missing_ok=True)
+        raise RqbenchError(f"MD5 {md5}, but the published {model.tarball} has {model.md5}: not the official file"
+                           + (" (the download was deleted; run again to fetch it anew)" if downloaded else ""),
                            tarball)
     with tempfile.TemporaryDirectory(dir=out.parent, prefix=".unpack-") as tmp:
         try:
             with tarfile.open(tarball) as archive:
-                archive.extractall(tmp, filter="data")
+                _safe_extract(archive, tmp, tarball)
         except (tarfile.TarError, OSError) as exc:
             raise RqbenchError(f"cannot unpack ({exc})", tarball) from None
         origin = {"tarball": tarball.name, "tarball_md5": md5, "url": model.url}
-        return convert(_model_folder(Path(tmp), model), out, origin)
+        folder = _model_folder(Path(tmp), model)
+        _check_kind(folder, model)
+        return convert(folder, out, origin)
+
+
+def _check_kind(folder: Path, model: OfficialModel) -> None:
+    """The folder holds the kind of model its name says (a dual encoder for `_de`, a v2 re-ranker for
+    v2_marco_ce), so a mislabelled source fails here, not later as a pooling mismatch."""
+    from rqbench.models.rocketqa_convert import read_source
+
+    source = read_source(folder)
+    if source.kind != model.kind:
+        raise RqbenchError(f"rocketqa:{model.name} is a {model.kind}, but this folder holds a {source.kind}", folder)
+    joint = bool(int(source.settings.get("joint_training", 0)))
+    if model.kind == "cross-encoder" and joint != (model.pooling == "cls-raw"):
+        what = "a v2 joint re-ranker" if joint else "a v1 re-ranker"
+        raise RqbenchError(f"this folder's config.json describes {what}, which rocketqa:{model.name} is not", folder)
 
 
 def import_official(name: str, source: Path | None = None, out: Path | None = None) -> Path:
@@ -108,12 +143,19 @@ def import_official(name: str, source: Path | None = None, out: Path | None = No
     if (target / CONVERSION_RECORD).is_file():
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
-    if source is not None and source.is_dir():
-        convert(_model_folder(source, model), target, {"folder": str(source), "verified_md5": False})
-        return target
-    toolkit = Path.home() / ".rocketqa" / model.name
-    if source is None and (toolkit / "config.json").is_file():
-        convert(toolkit, target, {"folder": "~/.rocketqa/" + model.name, "verified_md5": "by the toolkit"})
-        return target
-    _from_tarball(source or _download(model, models_root()), model, target)
+    # one conversion (and download) of a model at a time, across processes (Ray or submitit workers)
+    with file_lock(target.parent / f".{target.name}.lock"):
+        if (target / CONVERSION_RECORD).is_file():  # another process converted it meanwhile
+            return target
+        if source is not None and source.is_dir():
+            folder = _model_folder(source, model)
+            _check_kind(folder, model)
+            convert(folder, target, {"folder": str(source), "verified_md5": False})
+            return target
+        toolkit = Path.home() / ".rocketqa" / model.name
+        if source is None and (toolkit / "config.json").is_file():
+            _check_kind(toolkit, model)
+            convert(toolkit, target, {"folder": "~/.rocketqa/" + model.name, "verified_md5": "by the toolkit"})
+            return target
+        _from_tarball(source or _download(model, models_root()), model, target, downloaded=source is None)
     return target

@@ -57,3 +57,11 @@ def test_pending_ids_share_a_corpus_only_within_a_family() -> None:
     assert corpus_family("beir/scifact/test") == corpus_family("beir/scifact/train") == "beir/scifact"
     assert corpus_family("beir/scifact/test") != corpus_family("beir/nfcorpus/test")
     assert corpus_family("vaswani") == "vaswani" and corpus_family("antique/test") == "antique"
+
+
+def test_the_full_msmarco_suite_plans_offline(tmp_path: Path) -> None:
+    rows = json.loads(_cli("plan", str(ROOT / "suites" / "msmarco-full.toml"), "--json", "--store",
+                           str(tmp_path / "store"), models=tmp_path / "models").stdout)
+    assert rows and all(r.get("pending") for r in rows)
+    indexes = sorted(r["label"] for r in rows if r["kind"] == "index")
+    assert indexes == ["bm25", "md0", "minilm", "minilm-ivfpq"]  # one corpus for dev, DL19 and DL20

@@ -17,10 +17,10 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import os
 import threading
 from collections import Counter
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
@@ -29,8 +29,9 @@ from rqbench.errors import RqbenchError
 from rqbench.io import atomic_write_json
 from rqbench.models.hf import ENCODER_CONFIG, folder_digest, resolve_model
 from rqbench.models.rocketqa_catalog import is_official
-from rqbench.models.spec import ENCODER_ADDED_LATER, EncoderSpec
 from rqbench.types import Doc, Query, Run, ScoredDoc, sort_ranking
+
+from .dense_params import DenseParams
 
 if TYPE_CHECKING:
     import numpy as np
@@ -41,105 +42,6 @@ EMBEDDINGS_DIR = "embeddings"
 INDEX_FILE = "index.faiss"
 DOCIDS_FILE = "docids.json"
 META_FILE = "dense.json"
-
-
-@dataclass(frozen=True)
-class DenseParams(EncoderSpec):
-    """Dense retrieval parameters: the encoder (`EncoderSpec`: model, pooling, normalize, lengths) and more.
-
-    `model` is the passage tower (and the query tower too unless `query_model` is given): "minilm" (the
-    packaged all-MiniLM-L6-v2), a local folder (HF checkpoint, or one written by `DualEncoder.save`,
-    whose stored pooling/normalize/towers then win over `pooling`/`normalize` here), or an HF model id.
-
-    The index fields are everything that changes passage embeddings or the index structure. `precision`
-    ("auto", the default, resolves per machine when the parameters are made: bf16 autocast on a CPU or GPU
-    with native bf16, else fp32; see `rqbench.precision`) changes the embeddings slightly, so its
-    resolved value IS hashed and is an index field; "fp32" reproduces full-precision artifacts anywhere.
-    `ef_search` and `nprobe` are search-time knobs (hashed, but not index fields: no rebuild); so is
-    `rescore` (0: off): with an approximate index (ivfpq, hnsw), `rescore` candidates are taken from it and
-    re-scored exactly from the stored embeddings (a memmap; only the candidates' rows are read), so the order
-    is exact and the only loss left is a passage never among the candidates.
-    `batch_size`, `device` and `threads` change speed only and are left out of cache keys.
-
-    `towers` ("shared", the default, or "separate": query and passage towers trained apart, both from
-    `model`) matters to training; a model that was not trained reads the same weights either way.
-    `preset` fills in a recipe's settings where the variant does not set them: "rocketqa" is RocketQA's dual
-    encoder form (the raw [CLS] vector, no normalisation, two towers, the title and text read as a pair, and
-    a dot product at scale 1 in training) where the defaults are sentence-transformers' (mean pooling,
-    cosine, one tower, scale 20).
-    `passage_input = "title-sep"` (in the preset) reads a passage as the pair `[CLS] title [SEP] text [SEP]`
-    with segment ids, RocketQA's passage input; "joined" (the default) reads title and text as one string.
-    """
-
-    preset: str = ""
-    query_model: str | None = None
-    use_title: bool = True
-    batch_size: int = 32
-    device: str = "cpu"
-    precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
-    index: Literal["flat", "hnsw", "ivfpq"] = "flat"
-    hnsw_m: int = 32
-    ef_construction: int = 200
-    ef_search: int = 128
-    nlist: int = 1024
-    pq_m: int = 16
-    nprobe: int = 32
-    rescore: int = 0
-    threads: int = 0  # 0: this process's torch thread count (OMP_NUM_THREADS, else the cores)
-    trust_remote_code: bool = False
-
-    INDEX_FIELDS: ClassVar[tuple[str, ...]] = (
-        "model", "pooling", "normalize", "max_passage_length", "use_title", "passage_input", "precision",
-        "trust_remote_code",
-        "index", "hnsw_m", "ef_construction", "nlist", "pq_m",
-    )
-    NOT_HASHED: ClassVar[tuple[str, ...]] = ("batch_size", "device", "threads")
-    RENAMED: ClassVar[dict[str, str]] = {"autocast": "precision"}  # earlier name -> current (a one-line hint)
-    ADDED_LATER: ClassVar[dict[str, Any]] = {**ENCODER_ADDED_LATER, "preset": "", "rescore": 0}  # hashed when set
-    PRESETS: ClassVar[dict[str, dict[str, Any]]] = {
-        "rocketqa": {"pooling": "cls", "normalize": False, "towers": "separate", "passage_input": "title-sep"},
-    }
-    PRESET_TRAIN: ClassVar[dict[str, dict[str, Any]]] = {"rocketqa": {"scale": 1.0}}  # the trainer's, likewise
-
-    def __post_init__(self) -> None:
-        self._check_encoder()
-        from rqbench.precision import resolve_precision
-
-        # frozen: the resolved value replaces "auto" once, so hashes and records name what really ran
-        object.__setattr__(self, "precision", resolve_precision(self.precision, self.device))
-        if self.passage_input == "title-sep" and not self.use_title:
-            raise ValueError("passage_input = 'title-sep' reads the title apart; it cannot go with use_title = false")
-        if self.preset and self.preset not in self.PRESETS:
-            raise ValueError(f"unknown preset {self.preset!r} (presets: {', '.join(self.PRESETS)})")
-        if self.index not in ("flat", "hnsw", "ivfpq"):
-            raise ValueError(f"index must be one of flat, hnsw, ivfpq, got {self.index!r}")
-        for name in ("batch_size", "hnsw_m", "ef_construction", "ef_search", "nlist", "pq_m", "nprobe"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-        if is_official(self.model):
-            _check_official_form(self)
-        if self.rescore < 0:
-            raise ValueError(f"rescore must be >= 0 (0: off), got {self.rescore}")
-        if self.rescore and self.index == "flat":
-            raise ValueError("rescore re-scores an approximate index's candidates exactly; a 'flat' index is exact "
-                             "already (use index = 'ivfpq' or 'hnsw')")
-        if self.threads < 0:
-            raise ValueError(f"threads must be >= 0 (0: the process's torch thread count), got {self.threads}")
-
-
-def _check_official_form(params: DenseParams) -> None:
-    """An official RocketQA dual encoder is read as it was trained (raw [CLS], no normalisation, the passage as
-    `title [SEP] text`): other settings would hash one form and feed the model another, silently."""
-    from rqbench.models.rocketqa_catalog import official_model
-
-    model = official_model(params.model)
-    if model.kind != "dual-encoder":
-        raise ValueError(f"{params.model} is a cross-encoder: use it with the cross-encoder backend")
-    form = (params.pooling, params.normalize, params.passage_input)
-    if form != ("cls", False, "title-sep"):
-        raise ValueError(f"{params.model} reads the raw [CLS] vector, unnormalised, with the passage as title [SEP] "
-                         f"text: set preset = 'rocketqa' (got pooling {params.pooling!r}, normalize "
-                         f"{params.normalize}, passage_input {params.passage_input!r})")
 
 
 # ---- model files -----------------------------------------------------------------------------------
@@ -299,29 +201,54 @@ class DenseBackend:
 
     # ---- Retriever -----------------------------------------------------------------------------------
 
-    def index(self, corpus: Sequence[Doc], workdir: Path, progress: bool = True) -> None:
+    def encode_part(self, corpus: Sequence[Doc], workdir: Path, part: int, parts: int,
+                    progress: bool = False) -> None:
+        """Part `part` of `parts` of the corpus's embeddings (the `encode` stage; `assemble_parts` joins them)."""
         from rqbench.dense.encoding import encode_corpus
-        from rqbench.dense.faiss_index import IndexSpec, build_index, save_index
 
-        workdir = Path(workdir)
+        p = self.params
+        self._check_corpus(corpus)
+        with _torch_threads(self._threads()):
+            encode_corpus(self.model(), [self._doc_text(d) for d in corpus], Path(workdir), batch_size=p.batch_size,
+                          device=p.device, autocast=_autocast(p.precision), progress=progress, rank=part,
+                          world_size=parts, fingerprint=self._fingerprint(), assemble=False)
+
+    @staticmethod
+    def _check_corpus(corpus: Sequence[Doc]) -> list[str]:
         if not corpus:
             raise RqbenchError("cannot build a dense index of an empty corpus")
         ids = [doc.id for doc in corpus]
         if len(set(ids)) != len(ids):
             dup = next(i for i, count in Counter(ids).items() if count > 1)
             raise RqbenchError(f"document id '{dup}' appears twice in the corpus")
+        return ids
+
+    def index(self, corpus: Sequence[Doc], workdir: Path, progress: bool = True,
+              embeddings: Path | None = None) -> None:
+        """Encode the corpus (or take `embeddings`, an `embeddings` stage's folder, linked in without loading
+        the model) and build the faiss index."""
+        from rqbench.dense.encoding import encode_corpus
+        from rqbench.dense.faiss_index import IndexSpec, build_index, save_index
+
+        workdir = Path(workdir)
+        ids = self._check_corpus(corpus)
         p = self.params
         workdir.mkdir(parents=True, exist_ok=True)
-        model = self.model()
         threads = self._threads()
-        with _torch_threads(threads):
-            embeddings = encode_corpus(model, [self._doc_text(d) for d in corpus], workdir / EMBEDDINGS_DIR,
-                                       batch_size=p.batch_size, device=p.device, autocast=_autocast(p.precision),
-                                       progress=progress, fingerprint=self._fingerprint())
-        index = build_index(embeddings, self._spec(IndexSpec), threads=threads)
+        if embeddings is not None:
+            vectors = _link_embeddings(Path(embeddings), workdir / EMBEDDINGS_DIR)
+            if vectors.shape[0] != len(ids):
+                raise RqbenchError(f"the embeddings hold {vectors.shape[0]} rows, the corpus {len(ids)} passages",
+                                   embeddings)
+        else:
+            with _torch_threads(threads):
+                vectors = encode_corpus(self.model(), [self._doc_text(d) for d in corpus], workdir / EMBEDDINGS_DIR,
+                                        batch_size=p.batch_size, device=p.device, autocast=_autocast(p.precision),
+                                        progress=progress, fingerprint=self._fingerprint())
+        index = build_index(vectors, self._spec(IndexSpec), threads=threads)
         save_index(index, workdir / INDEX_FILE)
         atomic_write_json(workdir / DOCIDS_FILE, ids)
-        atomic_write_json(workdir / META_FILE, {"rows": len(ids), "dim": int(embeddings.shape[1]),
+        atomic_write_json(workdir / META_FILE, {"rows": len(ids), "dim": int(vectors.shape[1]),
                                                 "index": p.index, "faiss_class": type(index).__name__})
 
     def _spec(self, spec_cls: type) -> Any:
@@ -382,6 +309,23 @@ class DenseBackend:
                 index = load_index(files[0], ef_search=self.params.ef_search, nprobe=self.params.nprobe)
                 self._opened = (key, index, docids)
             return self._opened[1], self._opened[2]
+
+
+def _link_embeddings(source: Path, target: Path) -> Any:
+    """An `embeddings` artifact's files in the index's own `embeddings/` (hard links: no space, and the index
+    keeps its vectors for `rescore` even if the embeddings artifact is collected), as a memmap."""
+    import shutil
+
+    from rqbench.dense.encoding import EMBEDDINGS_FILE, EMBEDDINGS_META, load_embeddings
+
+    target.mkdir(parents=True, exist_ok=True)
+    for name in (EMBEDDINGS_FILE, EMBEDDINGS_META):
+        if not (target / name).exists():
+            try:
+                os.link(source / name, target / name)
+            except OSError:
+                shutil.copyfile(source / name, target / name)
+    return load_embeddings(target)
 
 
 def _autocast(precision: str) -> str | None:

@@ -53,6 +53,27 @@ app.command("plan")(plan_command)
 app.command("train")(train_command)
 
 
+def _roles(inputs: dict[str, str]) -> str:
+    """'role: type, ...', numbered roles of one type folded ("run0..run7: run (run1.. optional)")."""
+    import re
+
+    out: list[str] = []
+    groups: dict[str, list[tuple[int, str]]] = {}
+    for role, kind in inputs.items():
+        match = re.fullmatch(r"([a-z_]+)(\d+)", role)
+        if match:
+            groups.setdefault(match[1], []).append((int(match[2]), kind))
+        else:
+            out.append(f"{role}: {kind}")
+    for stem, members in groups.items():
+        kinds = {kind.rstrip("?") for _, kind in members}
+        first, last = members[0][0], members[-1][0]
+        optional = [i for i, kind in members if kind.endswith("?")]
+        note = f" ({stem}{optional[0]}.. optional)" if optional else ""
+        out.append(f"{stem}{first}..{stem}{last}: {'/'.join(sorted(kinds))}{note}")
+    return ", ".join(out)
+
+
 def _version(value: bool) -> None:
     if value:
         from importlib.metadata import version
@@ -90,7 +111,7 @@ def stages(json_out: JsonOut = False) -> None:
     for col in ("kind", "inputs", "output", "parameters (default)", "what it does", "train table keys"):
         table.add_column(col)
     for k in kinds:
-        inputs = ", ".join(f"{role}: {t}" for role, t in k["inputs"].items()) or "-"
+        inputs = _roles(k["inputs"]) or "-"
         params = ", ".join(p["name"] + ("" if p["required"] else f"={p['default']!r}") for p in k["params"])
         follows = {f["key"]: f"{f['key']} (a variant's {f['takes']} -> {f['input']})" for f in k["follows"]}
         keys = ", ".join(follows.get(key, key) for key in k["train_keys"]) or "-"

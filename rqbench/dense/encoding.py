@@ -38,6 +38,7 @@ import contextlib
 import hashlib
 import json
 import os
+import shutil
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -256,13 +257,16 @@ def _progress_bar(enabled: bool, total: int, done: int, label: str):
 def encode_corpus(model: DualEncoder, texts: Sequence[str], out_dir: Path, *, batch_size: int, device: str,
                   autocast: str | None, shard_size: int = 4096, progress: bool = True, rank: int = 0,
                   world_size: int = 1, keep_shards: bool = False, fingerprint: str | None = None,
-                  wait_poll_s: float = 1.0, on_batch: Callable[[int], None] | None = None) -> np.memmap:
+                  wait_poll_s: float = 1.0, on_batch: Callable[[int], None] | None = None,
+                  assemble: bool = True) -> np.memmap | None:
     """Encode passages `texts` into `out_dir` (see the module docstring for the files and torchrun use).
 
     Returns the embeddings (float32, shape (len(texts), dim), original order) as a read-only memmap.
     `fingerprint` (e.g. a digest of the model weights) goes into the manifest, so shards of another model
     are refused too. `on_batch(n_rows)` is called after every forward pass (tests use it to interrupt).
-    Moves `model` to `device` and sets it to eval mode.
+    Moves `model` to `device` and sets it to eval mode. With `assemble=False` this rank writes its shards
+    (and the manifest and order) and returns None at once: `assemble_parts` puts the parts' folders together
+    (the `encode` and `embeddings` stages: one node per part, each its own folder).
     """
     out_dir = Path(out_dir)
     if shard_size < 1:
@@ -299,6 +303,8 @@ def encode_corpus(model: DualEncoder, texts: Sequence[str], out_dir: Path, *, ba
             emb = _encode_rows(model, texts, rows, "passage", batch_size, dev, autocast, step)
             _atomic_save_npy(out_dir / shard_name(i), emb)
 
+    if not assemble:
+        return None
     if rank != 0:
         while not (out_dir / EMBEDDINGS_META).exists():
             time.sleep(wait_poll_s)
@@ -306,6 +312,38 @@ def encode_corpus(model: DualEncoder, texts: Sequence[str], out_dir: Path, *, ba
     while not all((out_dir / shard_name(i)).exists() for i in range(n_shards)):
         time.sleep(wait_poll_s)
     return _assemble(out_dir, order, n_shards, shard_size, _dim(model, "passage"), keep_shards)
+
+
+def assemble_parts(part_dirs: Sequence[Path], out_dir: Path) -> np.memmap:
+    """The embeddings of one `encode_corpus` job whose parts (`rank` i of `world_size` len(part_dirs), written
+    with `assemble=False`) lie in separate folders: their shards are linked (or copied) into `out_dir` and
+    assembled there, byte for byte what one process would have written. The parts must be one job (the same
+    manifest: texts, model, shard size) and hold every shard between them."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if not part_dirs:
+        raise RqbenchError("no encoded parts to assemble")
+    manifests = [json.loads((Path(d) / MANIFEST_FILE).read_text(encoding="utf-8")) for d in part_dirs]
+    if any(m != manifests[0] for m in manifests):
+        raise RqbenchError("the encoded parts belong to different jobs (their manifests differ)", part_dirs[0])
+    manifest = manifests[0]
+    n, shard_size = int(manifest["rows"]), int(manifest["shard_size"])
+    n_shards = (n + shard_size - 1) // shard_size
+    for i in range(n_shards):
+        source = Path(part_dirs[i % len(part_dirs)]) / shard_name(i)
+        if not source.exists():
+            raise RqbenchError(f"{shard_name(i)} is missing from its part", source.parent)
+        target = out_dir / shard_name(i)
+        if not target.exists():
+            try:
+                os.link(source, target)  # the parts are immutable artifacts: a hard link costs no space
+            except OSError:
+                shutil.copyfile(source, target)
+    order = np.load(Path(part_dirs[0]) / ORDER_FILE, allow_pickle=False)
+    dim = int(np.load(out_dir / shard_name(0), mmap_mode="r").shape[1]) if n_shards else 0
+    atomic_write_json(out_dir / MANIFEST_FILE, manifest)
+    _atomic_save_npy(out_dir / ORDER_FILE, order)
+    return _assemble(out_dir, order, n_shards, shard_size, dim, keep_shards=False)
 
 
 def _assemble(out_dir: Path, order: np.ndarray, n_shards: int, shard_size: int, dim: int,

@@ -25,6 +25,7 @@ from rqbench.data.pending import PendingDataset
 from rqbench.errors import DataUnavailable, RqbenchError
 from rqbench.measures import parse_measures
 from rqbench.plan import steps as declared
+from rqbench.plan.encode import EncodeSteps
 from rqbench.plan.fusion import FusionSteps
 from rqbench.plan.models import ModelSources, served_edge, served_part
 from rqbench.plan.rerank import RerankSteps
@@ -80,7 +81,7 @@ def fill_places(value: Any, places: dict[str, str]) -> Any:
     return value
 
 
-class _Planner(RerankSteps, FusionSteps, ModelSources):
+class _Planner(RerankSteps, FusionSteps, ModelSources, EncodeSteps):
     def __init__(self, suite: Suite, data_root: Path | None, pending_data: bool = False):
         self.suite = suite
         self.data_root = data_root
@@ -266,10 +267,17 @@ class _Planner(RerankSteps, FusionSteps, ModelSources):
             index_params["model"] = "<the model input>"  # named by the training artifact's hash
         spec = {"name": variant.backend, "params": params_dict(backend.params), "where": where}
         runtime = {"backend": spec, "model": model_edge}
+        index_inputs = {"model": model_edge} if model_edge else {}
+        parts = int(getattr(backend.params, "encode_parts", 0) or 0)
+        if parts:  # the corpus encoded by stages of its own, shared by every index of these embeddings
+            embeddings, encode_steps = self._encode(variant, backend, index_params, dataset, runtime, model_edge,
+                                                    parts, where)
+            index_inputs["embeddings"] = Input(embeddings)
+            steps += [(prefix + role, node) for role, node in encode_steps]
         index = self.add(Node(STAGE_KINDS["index"], stage_params(
             IndexParams, where, backend=variant.backend, backend_params=index_params, describe=backend.describe(),
             corpus=dataset.fingerprint("corpus")),
-            {"model": model_edge} if model_edge else {}, dataset, runtime, variant.name,
+            index_inputs, dataset, runtime, variant.name,
             resumable=bool(getattr(cls, "RESUMABLE_INDEX", False))))
         retrieve = self.add(Node(STAGE_KINDS["retrieve"], stage_params(
             RetrieveParams, where, split=split, depth=depth, exclude_query_id=exclude, search_params=search_params,

@@ -13,6 +13,7 @@ from rqbench.stages import (
     audit,
     augment,
     denoise,
+    encode,
     evaluate,
     fuse,
     groups,
@@ -30,7 +31,8 @@ from rqbench.stages.base import ARTIFACT_TYPES, BuildContext, Input, Node, Stage
 
 STAGE_KINDS: dict[str, StageKind] = {k.name: k for k in (
     index.KIND, retrieve.KIND, import_run.KIND, evaluate.KIND, groups.KIND, mine.KIND, train.KIND,
-    score.KIND, rerank.KIND, denoise.KIND, augment.KIND, fuse.KIND, judge.KIND, audit.KIND, hybrid.KIND)}
+    score.KIND, rerank.KIND, denoise.KIND, augment.KIND, fuse.KIND, judge.KIND, audit.KIND, hybrid.KIND,
+    encode.KIND, encode.EMBEDDINGS_KIND)}
 
 
 def stage_kind(name: str) -> StageKind:

@@ -34,6 +34,7 @@ ARTIFACT_TYPES: dict[str, str] = {
     "scores": "scores.tsv (query, document, score)",
     "metrics": "metrics.json (aggregate, per query, definitions, curves)",
     "audit": "audit.json (the false negatives among a run's mined negatives, and each teacher's removal)",
+    "embeddings": "embeddings.f32 + embeddings.json (a corpus's passage vectors in corpus order), or a part's shards",
 }
 
 

@@ -22,10 +22,17 @@ class IndexParams:
 
 def produce(ctx: BuildContext) -> None:
     backend = ctx.services.backend(ctx)
-    backend.index(list(ctx.dataset.corpus.values()), ctx.out)
+    if ctx.has_input("embeddings"):  # encoded by `encode` stages: the index only builds its structure
+        from rqbench.stages.encode import EMBEDDINGS_DIR
+
+        backend.index(list(ctx.dataset.corpus.values()), ctx.out,
+                      embeddings=ctx.input_path("embeddings") / EMBEDDINGS_DIR)
+    else:
+        backend.index(list(ctx.dataset.corpus.values()), ctx.out)
 
 
 KIND = StageKind(
-    name="index", version=1, inputs={"model": "checkpoint?"}, output="index", Params=IndexParams,
+    name="index", version=1, inputs={"model": "checkpoint?", "embeddings": "embeddings?"}, output="index",
+    Params=IndexParams,
     doc="index a dataset's corpus with a retriever backend (optionally a trained checkpoint)", produce=produce,
 )

@@ -67,6 +67,7 @@ class TrainConfig(EncoderSpec):
     log_every: int = 1
     gradient_checkpointing: bool = False
     grad_cache_chunk: int = 0
+    ddp: bool = False
 
     def __post_init__(self) -> None:
         self._check_encoder()
@@ -180,6 +181,9 @@ SETTING_HELP: dict[str, str] = {
     "seed": "seeds the data order, the negative sampling and dropout",
     "device": "'auto', 'cpu' or 'cuda' (each process takes its local rank's GPU)",
     "mixed_precision": "'auto' (bf16 where native, else 'no'), 'no', 'bf16' or 'fp16' autocast (fp16: CUDA)",
+    "ddp": "with several processes, DistributedDataParallel (bucketed all-reduce overlapped with the backward "
+           "pass, no_sync under accumulation) instead of one all-reduce after it; the same gradient to float "
+           "rounding (tested), so hashed",
     "grad_cache_chunk": "dual encoder: > 0 encodes the batch this many texts at a time with cached gradients "
                         "(GradCache): the full batch's gradient at one chunk's activation memory, a second "
                         "forward pass (0: off)",
@@ -195,7 +199,7 @@ SETTING_HELP: dict[str, str] = {
 # Settings added after artifacts were first built, with the value every earlier run had: hashed only when
 # set otherwise (so earlier artifacts keep their hashes), and taken as that value where a checkpoint lacks them.
 ADDED_LATER: dict[str, Any] = {"reranker_model": "", "reranker_pooling": "", "kl_reaches_reranker": False,
-                               "reranker_loss": "listwise", "grad_cache_chunk": 0,
+                               "reranker_loss": "listwise", "grad_cache_chunk": 0, "ddp": False,
                                **ENCODER_ADDED_LATER}
 # grad_cache_chunk is not among them: with dropout its chunks draw other masks than an unchunked pass (hashed).
 RESUME_MAY_CHANGE = frozenset({"device", "threads", "save_every", "keep_checkpoints", "log_every",

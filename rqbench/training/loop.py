@@ -131,6 +131,7 @@ def _train(task: Task, config: TrainConfig, out_dir: Path, env: DistEnv, progres
          + (f", resuming at step {start}" if start else ""))
 
     params = [p for p in model.parameters() if p.requires_grad]
+    engine = _ddp(task, model, config, env)
     started = time.perf_counter()
     report_every = max(1, plan.total_steps // 20)
     for step in range(start, plan.total_steps):
@@ -139,6 +140,17 @@ def _train(task: Task, config: TrainConfig, out_dir: Path, env: DistEnv, progres
         loss_value = 0.0
         for micro in range(config.grad_accumulation):
             batch = plan.local_batch(step, micro, env.rank)
+            if engine is not None:  # DDP: its hooks all-reduce during the backward pass (not on a no_sync step)
+                last = micro == config.grad_accumulation - 1
+                with contextlib.nullcontext() if last else engine.no_sync():
+                    with _autocast(config, env):
+                        loss = engine(batch, env) / config.grad_accumulation
+                    # DDP averages the ranks' gradients; a task's loss is its share of the global mean
+                    # (summed over ranks), so the backward pass takes world_size times it
+                    shared = loss * env.world_size
+                    (scaler.scale(shared) if scaler is not None else shared).backward()
+                loss_value += loss.item()
+                continue
             if config.grad_cache_chunk:  # GradCache: the same gradient, one chunk's activations at a time
                 loss_value += task.cached_backward(
                     model, batch, env, config.grad_cache_chunk, config.grad_accumulation,
@@ -149,11 +161,13 @@ def _train(task: Task, config: TrainConfig, out_dir: Path, env: DistEnv, progres
                 loss = task.loss(model, batch, env) / config.grad_accumulation
             (scaler.scale(loss) if scaler is not None else loss).backward()
             loss_value += loss.item()
-        all_reduce_gradients(params)
+        if engine is None:
+            all_reduce_gradients(params)
         if scaler is not None:
             scaler.unscale_(optimizer)
+        grad_norm = None
         if config.max_grad_norm > 0:
-            torch.nn.utils.clip_grad_norm_(params, config.max_grad_norm)
+            grad_norm = float(torch.nn.utils.clip_grad_norm_(params, config.max_grad_norm))  # before clipping
         if scaler is not None:
             scaler.step(optimizer)
             scaler.update()
@@ -169,6 +183,7 @@ def _train(task: Task, config: TrainConfig, out_dir: Path, env: DistEnv, progres
         if env.is_main and (done % config.log_every == 0 or done == plan.total_steps):
             seconds = time.perf_counter() - t0
             record = {"step": done, "epoch": plan.epoch_of(step), "loss": global_loss, "lr": lr,
+                      **({"grad_norm": grad_norm} if grad_norm is not None else {}),
                       "examples_per_s": plan.global_batch * config.grad_accumulation / seconds,
                       "step_s": seconds, "elapsed_s": time.perf_counter() - started, **parts}
             if done == plan.total_steps:  # the main process's peak, this attempt (a resumed run: since resuming)
@@ -185,6 +200,34 @@ def _train(task: Task, config: TrainConfig, out_dir: Path, env: DistEnv, progres
         _write_outputs(task, model, out_dir, info)
     barrier()
     return {name: out_dir / name for name in task.outputs}
+
+
+class _TaskStep(torch.nn.Module):
+    """A task's loss on one micro-batch as a module's forward, so that DDP sees the whole step (both towers,
+    every forward pass of the step) as one call."""
+
+    def __init__(self, task: Task, model: torch.nn.Module):
+        super().__init__()
+        self.task = task
+        self.model = model
+
+    def forward(self, batch: Any, env: DistEnv) -> torch.Tensor:
+        return self.task.loss(self.model, batch, env)
+
+
+def _ddp(task: Task, model: torch.nn.Module, config: TrainConfig, env: DistEnv) -> Any:
+    """The DistributedDataParallel engine for `config.ddp` on several processes, else None (one all-reduce of
+    the summed gradients after the step, `all_reduce_gradients`)."""
+    if not config.ddp or env.world_size < 2:
+        return None
+    if config.grad_cache_chunk:
+        raise RqbenchError("ddp with grad_cache_chunk: a cached-gradient step runs several backward passes, which "
+                           "DDP would all-reduce each; use one or the other")
+    from torch.nn.parallel import DistributedDataParallel
+
+    device_ids = [env.device.index] if env.device.type == "cuda" else None
+    # unused parameters (a pooler the loss never reads) are marked ready instead of stalling the reduction
+    return DistributedDataParallel(_TaskStep(task, model), device_ids=device_ids, find_unused_parameters=True)
 
 
 def _write_outputs(task: Task, model: torch.nn.Module, out_dir: Path, info: dict[str, Any]) -> None:

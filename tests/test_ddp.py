@@ -1,0 +1,65 @@
+"""DistributedDataParallel in the training loop (`train.ddp`): two real gloo processes (torchrun) training a
+tiny BERT dual encoder with cross-batch negatives and gradient accumulation (no_sync on the first micro-batch)
+reach the same weights as the loop's own all-reduce after the step, to float rounding."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from rqbench.errors import RqbenchError
+from rqbench.models.dual_encoder import DualEncoder
+from rqbench.training.config import TrainConfig
+from rqbench.training.groups import Passage, TrainingGroup, write_groups
+from rqbench.training.run import run_training
+from rqbench.training.tiny import make_tiny_bert
+
+WORDS = ["protein", "cell", "gene", "tumour", "vaccine", "virus", "enzyme", "receptor", "neuron", "mutation",
+         "insulin", "membrane", "antibody", "plasma", "kinase", "signal", "dose", "trial", "cohort", "risk"]
+
+
+def text(i: int, n: int) -> str:
+    return " ".join(WORDS[(i * 7 + j * 3) % len(WORDS)] for j in range(n + i % 5))
+
+
+def groups(n: int) -> list[TrainingGroup]:
+    return [TrainingGroup(f"q{i}", text(i, 4), (Passage(f"p{i}", text(50 + i, 9)),),
+                          (Passage(f"n{i}", text(80 + i, 8)),)) for i in range(n)]
+
+
+@pytest.mark.slow
+def test_ddp_trains_to_the_weights_of_the_summed_all_reduce(tmp_path: Path) -> None:
+    tiny = make_tiny_bert(tmp_path / "tiny")
+    write_groups(groups(32), tmp_path / "groups.jsonl")
+    common = {"model": str(tiny), "negatives": "cross-batch", "max_query_length": 16, "max_passage_length": 16,
+              "batch_size": 2, "grad_accumulation": 2, "max_steps": 3, "hard_negatives_per_query": 1, "lr": 1e-3,
+              "mixed_precision": "no", "threads": 1, "device": "cpu"}
+    weights, norms = {}, {}
+    for ddp in (False, True):
+        out = run_training("dual-encoder", tmp_path / "groups.jsonl", TrainConfig(**common, ddp=ddp),
+                           tmp_path / f"ddp-{ddp}", nproc=2, echo=lambda line: None)
+        weights[ddp] = DualEncoder.load(str(out["model"])).query_tower.state_dict()
+        log = (tmp_path / f"ddp-{ddp}" / "train_log.jsonl").read_text().splitlines()
+        norms[ddp] = [json.loads(line)["grad_norm"] for line in log]
+    # the gradient itself, before clipping and Adam (which would hide a wrongly scaled one)
+    assert len(norms[True]) == 3 and all(abs(a - b) <= 1e-5 * b for a, b in zip(norms[True], norms[False],
+                                                                                  strict=True)), norms
+    start = DualEncoder.load(str(tiny)).query_tower.state_dict()
+    name = "embeddings.word_embeddings.weight"
+    assert not torch.equal(weights[False][name], start[name])  # it trained
+    diff = max(float((weights[True][k] - weights[False][k]).abs().max()) for k in weights[False])
+    assert diff <= 1e-5, diff
+
+
+def test_ddp_with_cached_gradients_is_refused(tmp_path: Path) -> None:
+    tiny = make_tiny_bert(tmp_path / "tiny")
+    write_groups(groups(8), tmp_path / "groups.jsonl")
+    config = TrainConfig(model=str(tiny), negatives="cross-batch", batch_size=2, max_steps=1,
+                         hard_negatives_per_query=1, ddp=True, grad_cache_chunk=2, mixed_precision="no", device="cpu",
+                         threads=1)
+    with pytest.raises(RqbenchError, match="ddp with grad_cache_chunk"):
+        run_training("dual-encoder", tmp_path / "groups.jsonl", config, tmp_path / "out", nproc=2,
+                     echo=lambda line: None)

@@ -98,6 +98,9 @@ class TrainConfig(EncoderSpec):
         if self.reranker_loss == "frozen" and self.kl_reaches_reranker:
             raise ValueError("reranker_loss = 'frozen' (static distillation) and kl_reaches_reranker: a frozen "
                              "re-ranker takes no gradient")
+        if self.ddp and self.grad_cache_chunk:
+            raise ValueError("ddp with grad_cache_chunk: a cached-gradient step runs several backward passes, which "
+                             "DDP would all-reduce each; use one or the other")
         if self.mixed_precision not in ("auto", "no", "bf16", "fp16"):
             raise ValueError(f"mixed_precision must be 'auto', 'no', 'bf16' or 'fp16', got {self.mixed_precision!r}")
         if self.mixed_precision == "auto":  # hashed and recorded resolved, like the dense backend's precision

@@ -220,9 +220,6 @@ def _ddp(task: Task, model: torch.nn.Module, config: TrainConfig, env: DistEnv) 
     the summed gradients after the step, `all_reduce_gradients`)."""
     if not config.ddp or env.world_size < 2:
         return None
-    if config.grad_cache_chunk:
-        raise RqbenchError("ddp with grad_cache_chunk: a cached-gradient step runs several backward passes, which "
-                           "DDP would all-reduce each; use one or the other")
     from torch.nn.parallel import DistributedDataParallel
 
     device_ids = [env.device.index] if env.device.type == "cuda" else None

@@ -76,9 +76,9 @@ def test_a_suite_gives_the_same_stages_and_results_on_every_executor(threads_run
     assert stages >= 9 and done.stdout.count(f"({executor})") == stages  # every stage went to the executor
     expected, got = _records(folder, "threads"), _records(folder, executor)
     assert got == expected and len(got) == 3
-    if executor == "submitit":
+    if executor == "submitit":  # a second run finds every stage in the store: no job is submitted
         again = _run(folder, data_root, executor, "--executor", executor, *options)
-        assert again.returncode == 0 and again.stdout.count(" cached ") == stages  # reused, no job needed
+        assert again.returncode == 0 and again.stdout.count(" cached ") == stages
 
 
 def test_a_job_for_a_stage_the_worker_cannot_plan_is_one_line(tmp_path: Path, data_root: Path) -> None:
@@ -94,11 +94,17 @@ def test_a_job_for_a_stage_the_worker_cannot_plan_is_one_line(tmp_path: Path, da
 
 
 def test_bad_executor_settings_are_one_line(tmp_path: Path, data_root: Path) -> None:
+    from rqbench.errors import RqbenchError
+    from rqbench.executors import make_executor, parse_options
+
     (tmp_path / "s.toml").write_text(SUITE)
-    cases = {("--executor", "slurmm"): "unknown executor 'slurmm' (choose from: ray, submitit, threads)",
-             ("--executor", "submitit", "--executor-option", "cluster"):
-                 "--executor-option 'cluster': give KEY=VALUE, e.g. cluster=slurm",
-             ("--executor-option", "gpus=1"): "--executor-option applies to the submitit and ray executors"}
-    for args, message in cases.items():
-        done = _run(tmp_path, data_root, "bad", *args)
-        assert done.returncode == 2 and done.stderr.strip().splitlines()[-1] == f"rqbench: error: {message}", args
+    done = _run(tmp_path, data_root, "bad", "--executor", "slurmm")  # the CLI: one line, exit 2
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines()[-1] == (
+        "rqbench: error: unknown executor 'slurmm' (choose from: ray, submitit, threads)")
+    with pytest.raises(RqbenchError, match=r"--executor-option 'cluster': give KEY=VALUE, e\.g\. cluster=slurm"):
+        parse_options(["cluster"])
+    with pytest.raises(RqbenchError, match="--executor-option applies to the submitit and ray executors"):
+        make_executor("threads", {"gpus": "1"}, tmp_path)
+    with pytest.raises(RqbenchError, match="--executor-option cluster=slurmm: choose local, slurm, debug"):
+        make_executor("submitit", {"cluster": "slurmm"}, tmp_path)

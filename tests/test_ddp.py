@@ -1,10 +1,12 @@
-"""DistributedDataParallel in the training loop (`train.ddp`): two real gloo processes (torchrun) training a
+"""DistributedDataParallel in the training loop (`train.ddp`): two real gloo processes training a
 tiny BERT dual encoder with cross-batch negatives and gradient accumulation (no_sync on the first micro-batch)
 reach the same weights as the loop's own all-reduce after the step, to float rounding."""
 
 from __future__ import annotations
 
 import json
+import os
+import socket
 from pathlib import Path
 
 import pytest
@@ -29,8 +31,27 @@ def groups(n: int) -> list[TrainingGroup]:
                           (Passage(f"n{i}", text(80 + i, 8)),)) for i in range(n)]
 
 
+RANK_ENV = ("WORLD_SIZE", "RANK", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT")
+
+
+def _rank(rank: int, port: int, groups_path: str, config: TrainConfig, out: str) -> None:
+    """One of two ranks, as torchrun would describe it in the environment: the real loop, in this process."""
+    os.environ.update({"WORLD_SIZE": "2", "RANK": str(rank), "LOCAL_RANK": str(rank), "MASTER_ADDR": "127.0.0.1",
+                       "MASTER_PORT": str(port)})
+    torch.set_num_threads(1)
+    run_training("dual-encoder", groups_path, config, out, progress=False)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
 @pytest.mark.slow
-def test_ddp_trains_to_the_weights_of_the_summed_all_reduce(tmp_path: Path) -> None:
+def test_ddp_trains_to_the_weights_of_the_summed_all_reduce(tmp_path: Path, forked, monkeypatch) -> None:
+    """Rank 0 runs in this process, rank 1 in a forked child (real processes meeting through gloo, without
+    new interpreters)."""
     tiny = make_tiny_bert(tmp_path / "tiny")
     write_groups(groups(32), tmp_path / "groups.jsonl")
     common = {"model": str(tiny), "negatives": "cross-batch", "max_query_length": 16, "max_passage_length": 16,
@@ -38,10 +59,15 @@ def test_ddp_trains_to_the_weights_of_the_summed_all_reduce(tmp_path: Path) -> N
               "mixed_precision": "no", "threads": 1, "device": "cpu"}
     weights, norms = {}, {}
     for ddp in (False, True):
-        out = run_training("dual-encoder", tmp_path / "groups.jsonl", TrainConfig(**common, ddp=ddp),
-                           tmp_path / f"ddp-{ddp}", nproc=2, echo=lambda line: None)
-        weights[ddp] = DualEncoder.load(str(out["model"])).query_tower.state_dict()
-        log = (tmp_path / f"ddp-{ddp}" / "train_log.jsonl").read_text().splitlines()
+        config, out, port = TrainConfig(**common, ddp=ddp), str(tmp_path / f"ddp-{ddp}"), _free_port()
+        with monkeypatch.context() as env:
+            for key in RANK_ENV:
+                env.delenv(key, raising=False)
+            with forked(_rank, 1, port, str(tmp_path / "groups.jsonl"), config, out) as other:
+                _rank(0, port, str(tmp_path / "groups.jsonl"), config, out)
+        assert other.exitcode == 0
+        weights[ddp] = DualEncoder.load(str(Path(out) / "model")).query_tower.state_dict()
+        log = (Path(out) / "train_log.jsonl").read_text().splitlines()
         norms[ddp] = [json.loads(line)["grad_norm"] for line in log]
     # the gradient itself, before clipping and Adam (which would hide a wrongly scaled one)
     assert len(norms[True]) == 3 and all(abs(a - b) <= 1e-5 * b for a, b in zip(norms[True], norms[False],

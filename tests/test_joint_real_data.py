@@ -18,6 +18,7 @@ from rqbench.models.dual_encoder import DualEncoder
 from rqbench.training.config import TrainConfig
 from rqbench.training.distributed import DistEnv
 from rqbench.training.groups import TrainingGroup, groups_from_qrels, write_groups
+from rqbench.training.losses.joint import joint_loss
 from rqbench.training.run import run_training
 from rqbench.training.tasks import make_task
 from rqbench.training.tasks.joint import JointModel, JointTask
@@ -30,9 +31,9 @@ def held_apart_figures(task: JointTask, model: JointModel) -> tuple[float, float
     """(re-ranker listwise loss, KL, the re-ranker's mean reciprocal rank of the positive) over every held list."""
     batch = task.plan(1).local_batch(0, 0, 0)
     model.eval()
-    with torch.no_grad():
-        loss = task.joint(model, batch, CPU)
-        _, logits = task.list_scores(model, batch, CPU)
+    with torch.inference_mode():
+        scores, logits = task.list_scores(model, batch, CPU)  # once: the loss and the ranks read the same
+        loss = joint_loss(scores, logits, task.config.kl_reaches_reranker, task.config.reranker_loss)
     ranks = 1 + (logits[:, 1:] > logits[:, :1]).sum(1)
     return loss.reranker.item(), loss.kl.item(), (1.0 / ranks.float()).mean().item()
 

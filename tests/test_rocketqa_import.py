@@ -268,10 +268,7 @@ name = "official"
 dataset = "msmarco-dl19-mini"
 measures = ["nDCG@10"]
 depth = 20
-
-[[variants]]
-name = "bm25"
-backend = "bm25"
+baseline = "de"
 
 [[variants]]
 name = "de"
@@ -282,7 +279,7 @@ params = { model = "rocketqa:v1_marco_de", preset = "rocketqa", max_query_length
 name = "ce"
 backend = "cross-encoder"
 params = { model = "rocketqa:v2_marco_ce", max_length = 12 }
-rerank = { run_of = "bm25", depth = 5 }
+rerank = { run_of = "de", depth = 5 }
 """)
     env = {**os.environ, "RQBENCH_MODELS": str(models), "RQBENCH_DATA": str(data_root)}
     done = subprocess.run([sys.executable, "-m", "rqbench.cli", "run", str(suite), "--store", str(tmp_path / "st"),
@@ -291,7 +288,7 @@ rerank = { run_of = "bm25", depth = 5 }
     lines = (tmp_path / "res" / "official" / "records.jsonl").read_text(encoding="utf-8").splitlines()
     records = [json.loads(line) for line in lines]
     by_name = {r["variant"]: r for r in records}
-    assert set(by_name) == {"bm25", "de", "ce"}
+    assert set(by_name) == {"de", "ce"}
     index = next(s for s in by_name["de"]["stages"] if s["kind"] == "index")
     assert index["hash"]
     assert by_name["ce"]["config"]["params"]["pooling"] == "cls-raw"

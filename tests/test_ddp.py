@@ -31,13 +31,15 @@ def groups(n: int) -> list[TrainingGroup]:
                           (Passage(f"n{i}", text(80 + i, 8)),)) for i in range(n)]
 
 
-RANK_ENV = ("WORLD_SIZE", "RANK", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT")
+def _rank_env(rank: int, port: int) -> dict[str, str]:
+    """What torchrun would put in rank `rank`'s environment."""
+    return {"WORLD_SIZE": "2", "RANK": str(rank), "LOCAL_RANK": str(rank), "MASTER_ADDR": "127.0.0.1",
+            "MASTER_PORT": str(port)}
 
 
-def _rank(rank: int, port: int, groups_path: str, config: TrainConfig, out: str) -> None:
-    """One of two ranks, as torchrun would describe it in the environment: the real loop, in this process."""
-    os.environ.update({"WORLD_SIZE": "2", "RANK": str(rank), "LOCAL_RANK": str(rank), "MASTER_ADDR": "127.0.0.1",
-                       "MASTER_PORT": str(port)})
+def _rank1(port: int, groups_path: str, config: TrainConfig, out: str) -> None:
+    """Rank 1 in a forked child: the real loop, its environment its own."""
+    os.environ.update(_rank_env(1, port))
     torch.set_num_threads(1)
     run_training("dual-encoder", groups_path, config, out, progress=False)
 
@@ -60,11 +62,16 @@ def test_ddp_trains_to_the_weights_of_the_summed_all_reduce(tmp_path: Path, fork
     weights, norms = {}, {}
     for ddp in (False, True):
         config, out, port = TrainConfig(**common, ddp=ddp), str(tmp_path / f"ddp-{ddp}"), _free_port()
-        with monkeypatch.context() as env:
-            for key in RANK_ENV:
-                env.delenv(key, raising=False)
-            with forked(_rank, 1, port, str(tmp_path / "groups.jsonl"), config, out) as other:
-                _rank(0, port, str(tmp_path / "groups.jsonl"), config, out)
+        with monkeypatch.context() as env:  # rank 0 here: its environment restored after, for the next tests
+            for key, value in _rank_env(0, port).items():
+                env.setenv(key, value)
+            with forked(_rank1, port, str(tmp_path / "groups.jsonl"), config, out) as other:
+                threads = torch.get_num_threads()
+                torch.set_num_threads(1)
+                try:
+                    run_training("dual-encoder", str(tmp_path / "groups.jsonl"), config, out, progress=False)
+                finally:
+                    torch.set_num_threads(threads)
         assert other.exitcode == 0
         weights[ddp] = DualEncoder.load(str(Path(out) / "model")).query_tower.state_dict()
         log = (Path(out) / "train_log.jsonl").read_text().splitlines()

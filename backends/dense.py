@@ -17,7 +17,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import os
 import threading
 from collections import Counter
 from collections.abc import Iterator, Sequence
@@ -314,17 +313,12 @@ class DenseBackend:
 def _link_embeddings(source: Path, target: Path) -> Any:
     """An `embeddings` artifact's files in the index's own `embeddings/` (hard links: no space, and the index
     keeps its vectors for `rescore` even if the embeddings artifact is collected), as a memmap."""
-    import shutil
-
     from rqbench.dense.encoding import EMBEDDINGS_FILE, EMBEDDINGS_META, load_embeddings
+    from rqbench.io import link_or_copy
 
     target.mkdir(parents=True, exist_ok=True)
     for name in (EMBEDDINGS_FILE, EMBEDDINGS_META):
-        if not (target / name).exists():
-            try:
-                os.link(source / name, target / name)
-            except OSError:
-                shutil.copyfile(source / name, target / name)
+        link_or_copy(source / name, target / name)
     return load_embeddings(target)
 
 

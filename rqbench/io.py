@@ -140,3 +140,17 @@ def portable_path(path: str | None) -> str | None:
         return os.path.relpath(path)
     except ValueError:  # another drive (Windows)
         return path
+
+
+def link_or_copy(source: str | Path, target: str | Path) -> None:
+    """`target` as a hard link to `source` (no space; for immutable artifacts), else a copy (another
+    filesystem); a `target` already there is kept."""
+    import shutil
+
+    target = Path(target)
+    if target.exists():
+        return
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copyfile(source, target)

@@ -20,6 +20,15 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 DATA_ROOT = Path(os.environ.get("RQBENCH_TEST_DATA", REPO_ROOT.parent / "shared" / "data")).resolve()
 
 
+BIO_WORDS = ["protein", "cell", "gene", "tumour", "vaccine", "virus", "enzyme", "receptor", "neuron", "mutation",
+             "insulin", "membrane", "antibody", "plasma", "kinase", "signal", "dose", "trial", "cohort", "risk"]
+
+
+def bio_text(i: int, n: int) -> str:
+    """A deterministic synthetic text of about `n` words (varies with `i`), for tiny-model training tests."""
+    return " ".join(BIO_WORDS[(i * 7 + j * 3) % len(BIO_WORDS)] for j in range(n + i % 5))
+
+
 @pytest.fixture(scope="session")
 def data_root() -> Path:
     if not (DATA_ROOT / "scifact" / "corpus.jsonl").exists():

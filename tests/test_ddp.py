@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import bio_text
 
 from rqbench.models.dual_encoder import DualEncoder
 from rqbench.training.config import TrainConfig
@@ -18,17 +19,10 @@ from rqbench.training.groups import Passage, TrainingGroup, write_groups
 from rqbench.training.run import run_training
 from rqbench.training.tiny import make_tiny_bert
 
-WORDS = ["protein", "cell", "gene", "tumour", "vaccine", "virus", "enzyme", "receptor", "neuron", "mutation",
-         "insulin", "membrane", "antibody", "plasma", "kinase", "signal", "dose", "trial", "cohort", "risk"]
-
-
-def text(i: int, n: int) -> str:
-    return " ".join(WORDS[(i * 7 + j * 3) % len(WORDS)] for j in range(n + i % 5))
-
 
 def groups(n: int) -> list[TrainingGroup]:
-    return [TrainingGroup(f"q{i}", text(i, 4), (Passage(f"p{i}", text(50 + i, 9)),),
-                          (Passage(f"n{i}", text(80 + i, 8)),)) for i in range(n)]
+    return [TrainingGroup(f"q{i}", bio_text(i, 4), (Passage(f"p{i}", bio_text(50 + i, 9)),),
+                          (Passage(f"n{i}", bio_text(80 + i, 8)),)) for i in range(n)]
 
 
 def _rank_env(rank: int, port: int) -> dict[str, str]:

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 import torch
 import torch.distributed as dist
+from conftest import bio_text
 
 from rqbench.errors import RqbenchError
 from rqbench.models.dual_encoder import DualEncoder, EncoderConfig
@@ -24,19 +25,13 @@ from rqbench.training.losses import cross_batch_loss, in_batch_loss
 from rqbench.training.run import run_training
 from rqbench.training.tiny import make_tiny_bert
 
-WORDS = ["protein", "cell", "gene", "tumour", "vaccine", "virus", "enzyme", "receptor", "neuron", "mutation",
-         "insulin", "membrane", "antibody", "plasma", "kinase", "signal", "dose", "trial", "cohort", "risk"]
 B, H = 4, 2  # queries per process, hard negatives per query
 TOL = 1e-5
 
 
-def text(i: int, n: int) -> str:
-    return " ".join(WORDS[(i * 7 + j * 3) % len(WORDS)] for j in range(n + i % 5))
-
-
 def batch_of(rank: int) -> tuple[list[str], list[str]]:
-    qs = [text(100 + rank * B + i, 4) for i in range(B)]
-    return qs, [text(200 + rank * B + i, 9) for i in range(B)] + [text(300 + rank * B * H + i, 8)
+    qs = [bio_text(100 + rank * B + i, 4) for i in range(B)]
+    return qs, [bio_text(200 + rank * B + i, 9) for i in range(B)] + [bio_text(300 + rank * B * H + i, 8)
                                                                    for i in range(B * H)]
 
 
@@ -143,8 +138,9 @@ def test_cached_gradients_compose_with_cross_batch_negatives(tmp_path: Path, tin
 
 
 def _groups(n: int) -> list[TrainingGroup]:
-    return [TrainingGroup(f"q{i}", text(i, 4), (Passage(f"p{i}", text(50 + i, 9)),),
-                          (Passage(f"n{i}", text(80 + i, 8)), Passage(f"m{i}", text(90 + i, 7)))) for i in range(n)]
+    return [TrainingGroup(f"q{i}", bio_text(i, 4), (Passage(f"p{i}", bio_text(50 + i, 9)),),
+                          (Passage(f"n{i}", bio_text(80 + i, 8)), Passage(f"m{i}", bio_text(90 + i, 7))))
+            for i in range(n)]
 
 
 def test_the_training_loop_takes_cached_steps_to_the_same_model(tmp_path: Path, tiny: Path) -> None:

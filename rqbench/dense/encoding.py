@@ -38,7 +38,6 @@ import contextlib
 import hashlib
 import json
 import os
-import shutil
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -51,7 +50,7 @@ import torch
 
 from rqbench.artifacts import current_umask
 from rqbench.errors import RqbenchError
-from rqbench.io import atomic_path, atomic_write_json
+from rqbench.io import atomic_path, atomic_write_json, link_or_copy
 from rqbench.models.dual_encoder import DualEncoder
 
 Side = Literal["query", "passage"]
@@ -333,12 +332,7 @@ def assemble_parts(part_dirs: Sequence[Path], out_dir: Path) -> np.memmap:
         source = Path(part_dirs[i % len(part_dirs)]) / shard_name(i)
         if not source.exists():
             raise RqbenchError(f"{shard_name(i)} is missing from its part", source.parent)
-        target = out_dir / shard_name(i)
-        if not target.exists():
-            try:
-                os.link(source, target)  # the parts are immutable artifacts: a hard link costs no space
-            except OSError:
-                shutil.copyfile(source, target)
+        link_or_copy(source, out_dir / shard_name(i))  # the parts are immutable artifacts
     order = np.load(Path(part_dirs[0]) / ORDER_FILE, allow_pickle=False)
     dim = int(np.load(out_dir / shard_name(0), mmap_mode="r").shape[1]) if n_shards else 0
     atomic_write_json(out_dir / MANIFEST_FILE, manifest)

@@ -88,7 +88,9 @@ def run_command(
 
 def report_command(
     target: Annotated[Path, typer.Argument(metavar="SUITE|RECORDS", help="Suite TOML file, a records.jsonl "
-                                           "file or the folder holding one.", show_default=False)],
+                                           "file or the folder holding one, or a committed report folder "
+                                           "(reports/<suite>: re-rendered in place with its findings.md).",
+                                           show_default=False)],
     results: Results = Path("results"),
     out: Annotated[Path | None, typer.Option("--out", metavar="DIR", help="Output folder (default: "
                                              "RESULTS/<suite>/report, beside the records).")] = None,
@@ -113,6 +115,13 @@ def report_command(
     from rqbench.report import build_report
 
     fmt = "json" if json_out else fmt
+    committed = _committed_report(target)
+    if committed is not None:  # reports/<suite>: its records/, its findings.md, and the folder itself as --out
+        target = committed / "records"
+        if findings is None and (committed / "findings.md").exists():
+            findings = committed / "findings.md"
+        if out is None and fmt == "table":
+            out = committed
     if fmt not in FORMATS:
         raise RqbenchError(f"unknown --format '{fmt}'" + did_you_mean(fmt, FORMATS))
     from rqbench.report.findings import read_findings
@@ -238,6 +247,13 @@ def signed(x: float) -> str:
     """+0.0123; a difference that rounds to zero is +0.0000, never -0.0000."""
     text = f"{x:+.4f}"
     return "+0.0000" if text == "-0.0000" else text
+
+
+def _committed_report(target: Path) -> Path | None:
+    """The report folder when TARGET is one as committed (records/records.jsonl inside, no records beside)."""
+    if target.is_dir() and not (target / "records.jsonl").exists() and (target / "records" / "records.jsonl").exists():
+        return target
+    return None
 
 
 def _records_for(target: Path, results: Path) -> tuple[Path, str, str | None, list[str] | None]:

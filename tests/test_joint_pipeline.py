@@ -59,6 +59,10 @@ denoise_threshold = 0.5
 hybrid_undenoised = 2
 hybrid_denoised = 1
 hybrid_depth = 30
+augment_with = "mc"
+augment_from = "md0"
+augment_depth = 10
+augment_negatives = 3
 hard_negatives = 3
 max_length = 64
 batch_size = 4
@@ -96,6 +100,12 @@ def test_one_joint_run_serves_a_retriever_and_a_reranker(tmp_path: Path, data_ro
     assert hybrid["lists"] == 48 and hybrid["negatives_per_list"] == 3
     assert hybrid["short"] == 0 and hybrid["from_undenoised"] + hybrid["from_denoised"] == 3 * 48
     assert hybrid["from_denoised"] <= 48 <= hybrid["from_undenoised"]  # 1 and 2 per list, unless filled
+    # RocketQAv2's 'aug' lists: the unlabeled queries MC labels are appended to the hybrid lists (not to raw groups)
+    augment = v2["audits"]["augment"]
+    assert (augment["split"], augment["labelled_groups"]) == ("unlabeled", 48), augment
+    roles = {s["role"]: s for s in v2["stages"]}
+    assert roles["train"]["inputs"]["groups"] == roles["augment"]["hash"]
+    assert roles["augment"]["inputs"]["groups"] == roles["hybrid"]["hash"]
 
     store = tmp_path / ".rqbench" / "store"
 

@@ -161,3 +161,23 @@ def test_title_sep_reads_title_and_text_as_a_pair(tmp_path: Path, data_root: Pat
     strings = make_task("dual-encoder", path, config).passage_strings(list(groups[0].positives))
     doc0 = scifact.corpus[groups[0].positives[0].id]
     assert strings == [f"{doc0.title}\x1f{doc0.text}"]
+    # a groups artifact an older rqbench wrote without titles (same hash as today's): the train stage reads a copy
+    # titled from the planned corpus, the same groups today's stage writes; a passage the corpus does not match
+    # (another text) keeps no title, so the trainer still refuses it
+    from types import SimpleNamespace
+
+    from rqbench.stages.train import _readable_groups
+    from rqbench.training.groups import Passage, titles_from_corpus
+
+    legacy = tmp_path / "legacy" / "groups.jsonl"
+    legacy.parent.mkdir()
+    write_groups([TrainingGroup(g.query_id, g.query, tuple(Passage(p.id, p.text) for p in g.positives),
+                                tuple(Passage(p.id, p.text) for p in g.negatives)) for g in groups], legacy)
+    ctx = SimpleNamespace(input_path=lambda role: legacy.parent, node=SimpleNamespace(dataset=scifact),
+                          dataset=scifact)
+    readable = _readable_groups(ctx, config, tmp_path / "scratch")
+    assert readable != legacy and read_groups(readable) == groups
+    assert _readable_groups(ctx, TrainConfig(model=str(tiny)), tmp_path / "scratch2") == legacy  # joined: as is
+    other = Passage(groups[0].positives[0].id, "another text")
+    [kept] = titles_from_corpus([TrainingGroup("q", "query", (other,))], scifact.corpus)
+    assert kept.positives[0].title is None

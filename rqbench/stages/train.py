@@ -11,8 +11,10 @@ values; `resumable`: checkpoints left by a killed attempt are picked up.
 from __future__ import annotations
 
 import sys
+import tempfile
 import threading
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from rqbench.stages.base import BuildContext, StageKind
@@ -49,14 +51,32 @@ def produce(ctx: BuildContext) -> None:
         settings["reranker_model"] = str(ctx.input_path("reranker"))
     # the ranks' output goes to stderr: stdout may be carrying `--json` records
     config = TrainConfig(**settings)
+    with tempfile.TemporaryDirectory(prefix="rqbench-groups-") as scratch:
+        groups = _readable_groups(ctx, config, Path(scratch))
+        if p.nproc > 1:  # its own processes: seeds and thread counts are theirs
+            run_training(p.task, groups, config, ctx.out, nproc=p.nproc, echo=_to_stderr)
+            return
+        # in this process: the loop seeds torch's global generators and sets its thread count, so two
+        # in-process trainings (--jobs > 1) must not overlap, or dropout streams would depend on timing
+        with _IN_PROCESS:
+            run_training(p.task, groups, config, ctx.out, nproc=1, echo=_to_stderr)
+
+
+def _readable_groups(ctx: BuildContext, config: Any, scratch: Path) -> Path:
+    """The input groups file; for `passage_input = "title-sep"`, when it was written before groups kept titles (an
+    older rqbench's artifact under today's hash), a copy in `scratch` with the titles from the planned corpus, so
+    the training reads what today's groups stage would have written. Passages the corpus does not match keep
+    no title, and the trainer's one-line error names the file."""
+    from rqbench.training.groups import iter_groups, titles_from_corpus, write_groups
+
     groups = ctx.input_path("groups") / "groups.jsonl"
-    if p.nproc > 1:  # its own processes: seeds and thread counts are theirs
-        run_training(p.task, groups, config, ctx.out, nproc=p.nproc, echo=_to_stderr)
-        return
-    # in this process: the loop seeds torch's global generators and sets its thread count, so two
-    # in-process trainings (--jobs > 1) must not overlap, or dropout streams would depend on timing
-    with _IN_PROCESS:
-        run_training(p.task, groups, config, ctx.out, nproc=1, echo=_to_stderr)
+    if config.passage_input != "title-sep" or ctx.node.dataset is None:
+        return groups
+    if all(p.title is not None for g in iter_groups(groups) for p in (*g.positives, *g.negatives)):
+        return groups
+    titled = scratch / "groups.jsonl"
+    write_groups(titles_from_corpus(iter_groups(groups), ctx.dataset.corpus), titled)
+    return titled
 
 
 KIND = StageKind(

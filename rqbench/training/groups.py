@@ -19,14 +19,14 @@ from __future__ import annotations
 
 import json
 import random
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from rqbench.errors import RqbenchError
 from rqbench.io import atomic_path
-from rqbench.types import iter_lines
+from rqbench.types import Doc, iter_lines
 
 if TYPE_CHECKING:
     from rqbench.data import Dataset
@@ -85,6 +85,22 @@ def iter_groups(path: str | Path) -> Iterator[TrainingGroup]:
         except json.JSONDecodeError as exc:
             raise RqbenchError(f"invalid JSON ({exc.msg} at column {exc.colno})", path, lineno) from None
         yield _parse_group(data, path, lineno)
+
+
+def titles_from_corpus(groups: Iterable[TrainingGroup], corpus: Mapping[str, Doc]) -> Iterator[TrainingGroup]:
+    """`groups` with every missing passage title taken from `corpus`: groups an older rqbench wrote before titles
+    were kept, under the hash that groups of the same corpus have now. A passage whose id or text does not match
+    the corpus (`Doc.contents()`, as every groups-making stage writes it) is left without a title."""
+
+    def titled(passage: Passage) -> Passage:
+        doc = corpus.get(passage.id)
+        if passage.title is not None or doc is None or doc.contents() != passage.text:
+            return passage
+        return Passage(passage.id, passage.text, doc.title)
+
+    for group in groups:
+        yield TrainingGroup(group.query_id, group.query, tuple(map(titled, group.positives)),
+                            tuple(map(titled, group.negatives)))
 
 
 def read_groups(path: str | Path) -> list[TrainingGroup]:

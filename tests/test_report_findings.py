@@ -80,6 +80,19 @@ def test_report_shows_the_findings_in_every_format(records: Path, tmp_path: Path
     without = cli("report", str(records), "--json")
     assert "findings" not in json.loads(without.stdout)
 
+    # `rqbench report reports/<suite>`: a committed report folder (records/ and findings.md inside) re-renders in
+    # place, the same report as the long form above (records, --findings, --out)
+    folder = tmp_path / "reports" / "demo"
+    (folder / "records").mkdir(parents=True)
+    for item in records.parent.iterdir():
+        (folder / "records" / item.name).symlink_to(item, target_is_directory=item.is_dir())
+    (folder / "findings.md").write_text(NOTE, encoding="utf-8")
+    short = cli("report", str(folder))
+    assert short.returncode == 0, short.stderr
+    assert (folder / "report.md").read_text(encoding="utf-8") == md
+    assert sorted(p.name for p in folder.iterdir()) == ["figures", "findings.md", "records", "report.html",
+                                                        "report.md"]
+
 
 def test_a_missing_or_empty_findings_file_is_one_line(records: Path, tmp_path: Path) -> None:
     empty = tmp_path / "empty.md"
@@ -94,20 +107,3 @@ def test_a_missing_or_empty_findings_file_is_one_line(records: Path, tmp_path: P
     csv = cli("report", str(records), "--findings", str(note), "--format", "csv")
     assert csv.returncode == 2 and "--format csv has no place for a note" in csv.stderr
 
-
-def test_a_committed_report_folder_re_renders_in_place_with_its_findings(records: Path, tmp_path: Path) -> None:
-    """`rqbench report reports/<suite>`: records from its records/, its findings.md, written into the folder,
-    the same report as the long form (records folder, --findings, --out)."""
-    folder = tmp_path / "reports" / "demo"
-    (folder / "records").mkdir(parents=True)
-    for item in records.parent.iterdir():
-        (folder / "records" / item.name).symlink_to(item, target_is_directory=item.is_dir())
-    (folder / "findings.md").write_text(NOTE, encoding="utf-8")
-    short = cli("report", str(folder))
-    assert short.returncode == 0, short.stderr
-    long = cli("report", str(records.parent), "--findings", str(folder / "findings.md"), "--out", str(tmp_path / "l"))
-    assert long.returncode == 0, long.stderr
-    md = (folder / "report.md").read_text(encoding="utf-8")
-    assert NOTE.strip() in md and md == (tmp_path / "l" / "report.md").read_text(encoding="utf-8")
-    assert sorted(p.name for p in folder.iterdir()) == ["figures", "findings.md", "records", "report.html",
-                                                        "report.md"]

@@ -15,9 +15,12 @@ import tempfile
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rqbench.stages.base import BuildContext, StageKind
+
+if TYPE_CHECKING:
+    from rqbench.training.config import TrainConfig
 
 
 @dataclass(frozen=True)
@@ -62,7 +65,7 @@ def produce(ctx: BuildContext) -> None:
             run_training(p.task, groups, config, ctx.out, nproc=1, echo=_to_stderr)
 
 
-def _readable_groups(ctx: BuildContext, config: Any, scratch: Path) -> Path:
+def _readable_groups(ctx: BuildContext, config: TrainConfig, scratch: Path) -> Path:
     """The input groups file; for `passage_input = "title-sep"`, when it was written before groups kept titles (an
     older rqbench's artifact under today's hash), a copy in `scratch` with the titles from the planned corpus, so
     the training reads what today's groups stage would have written. Passages the corpus does not match keep
